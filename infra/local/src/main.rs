@@ -1,0 +1,105 @@
+//! `ballot-local`: the local stack's commands, all driven by `template.yaml`.
+//!
+//! - `ballot-local bootstrap --env-out FILE` creates the template's tables, queues and
+//!   secrets on `AWS_ENDPOINT_URL` and writes the functions' resolved environment to FILE
+//!   (for `cargo lambda watch --env-file`).
+//! - `ballot-local gateway` serves the API on `--listen` and plays the SQS event sources.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use ballot_local::{
+    bootstrap::{self, Clients},
+    event_sources::Poller,
+    gateway::Gateway,
+    invoke::Invoker,
+    stack::Stack,
+    template::Template,
+};
+use clap::{Parser, Subcommand};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Parser)]
+#[command(about = "ballot's local stack, read from template.yaml")]
+struct Cli {
+    /// The SAM template.
+    #[arg(long, global = true, default_value = "template.yaml")]
+    template: PathBuf,
+    /// Prefix of every local resource name, so several stacks can share one endpoint.
+    #[arg(long, global = true, env = "BALLOT_STACK", default_value = "ballot")]
+    stack: String,
+    /// `Key=Value` template parameter overrides.
+    #[arg(long = "parameter-overrides", global = true, num_args = 0.., value_delimiter = ' ')]
+    parameter_overrides: Vec<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the template's resources on AWS_ENDPOINT_URL and write the functions' env file.
+    Bootstrap {
+        /// Where to write KEY=VALUE lines for `cargo lambda watch --env-file`.
+        #[arg(long)]
+        env_out: Option<PathBuf>,
+    },
+    /// Serve the REST API and play the SQS event sources.
+    Gateway {
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+        /// Base URL of the Lambda Invoke API (`cargo lambda watch`).
+        #[arg(long, default_value = "http://127.0.0.1:9000")]
+        invoke_url: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let template = Template::load(&cli.template)?;
+    let clients = Clients::from_env().await;
+    let region = std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|_| "us-east-1".into());
+    let mut stack = Stack::new(&template, &cli.stack, &region, &cli.parameter_overrides)?;
+    match cli.command {
+        Command::Bootstrap { env_out } => {
+            bootstrap::bootstrap(&template, &mut stack, &clients).await?;
+            let env = stack.function_environment(&template)?;
+            let mut text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+            for name in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+                if let Ok(value) = std::env::var(name) {
+                    text.push_str(&format!("{name}={value}\n"));
+                }
+            }
+            match env_out {
+                Some(path) => std::fs::write(path, text)?,
+                None => print!("{text}"),
+            }
+        }
+        Command::Gateway { listen, invoke_url } => {
+            bootstrap::discover(&template, &mut stack, &clients).await?;
+            let gateway = Arc::new(Gateway::new(&template, &stack, &invoke_url)?);
+            // Lambda's default for an SQS consumer is the function timeout; 15 min is its maximum.
+            let invoker = Invoker::new(&invoke_url, Duration::from_secs(900));
+            for source in template.sqs_event_sources()?.into_iter().filter(|s| s.enabled) {
+                let poller = Poller::new(source, &stack, clients.sqs.clone(), invoker.clone())?;
+                tokio::spawn(poller.run());
+            }
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            println!("ballot local gateway listening on http://{}", listener.local_addr()?);
+            for route in gateway.served_routes() {
+                println!("  {route}");
+            }
+            tokio::select! {
+                _ = gateway.serve(listener) => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+    }
+    Ok(())
+}

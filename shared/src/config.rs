@@ -1,0 +1,145 @@
+//! Configuration read from the environment once per cold start.
+//!
+//! The same variables are set by `template.yaml` in AWS and by the local bootstrap
+//! (resolved from the same template) on a laptop; `AWS_ENDPOINT_URL` is read by the AWS
+//! SDK itself, so moto, LocalStack and AWS are one code path.
+
+use std::time::Duration;
+
+/// Why configuration could not be loaded. Shown in the init error of a cold start.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Settings every function receives (see `Globals.Function.Environment` in `template.yaml`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The single DynamoDB table (`TABLE_NAME`).
+    pub table_name: String,
+    /// URL of the events queue (`EVENTS_QUEUE_URL`).
+    pub events_queue_url: String,
+    /// Name or ARN of the signing key set secret (`SIGNING_KEYS_SECRET_ID`).
+    pub signing_keys_secret_id: String,
+    /// Browser origins allowed by CORS (`CORS_ALLOWED_ORIGINS`, comma separated; empty = none).
+    pub cors_allowed_origins: Vec<String>,
+    /// How long a warm Lambda keeps a secret before reading it again (`SECRETS_TTL_SECONDS`, default 300).
+    pub secrets_ttl: Duration,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| {
+            lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(name))
+        };
+        let secrets_ttl = match lookup("SECRETS_TTL_SECONDS") {
+            None => Duration::from_secs(300),
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .map(Duration::from_secs)
+                .map_err(|e| ConfigError::Invalid { name: "SECRETS_TTL_SECONDS", reason: e.to_string() })?,
+        };
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            events_queue_url: required("EVENTS_QUEUE_URL")?,
+            signing_keys_secret_id: required("SIGNING_KEYS_SECRET_ID")?,
+            cors_allowed_origins: parse_origins(&lookup("CORS_ALLOWED_ORIGINS").unwrap_or_default())?,
+            secrets_ttl,
+        })
+    }
+}
+
+/// Splits a comma-separated origin list; each entry must be `scheme://host[:port]` without
+/// a path, so a typo cannot silently widen or break the allowlist. `*` is refused: ballot
+/// never allows every origin.
+fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let invalid = |reason: &str| ConfigError::Invalid {
+                name: "CORS_ALLOWED_ORIGINS",
+                reason: format!("{origin:?}: {reason}"),
+            };
+            let rest = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"))
+                .ok_or_else(|| invalid("must start with https:// or http://"))?;
+            if rest.is_empty() || rest.contains(['/', '?', '#', '*', ' ']) {
+                return Err(invalid("must be scheme://host[:port] with no path or wildcard"));
+            }
+            Ok(origin.to_ascii_lowercase())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    const BASE: [(&str, &str); 3] = [
+        ("TABLE_NAME", "ballot"),
+        ("EVENTS_QUEUE_URL", "http://127.0.0.1:4566/000000000000/events"),
+        ("SIGNING_KEYS_SECRET_ID", "keys"),
+    ];
+
+    #[test]
+    fn given_required_vars_when_loaded_then_defaults_apply() {
+        let config = Config::from_lookup(lookup(&BASE)).unwrap();
+        assert_eq!(config.table_name, "ballot");
+        assert!(config.cors_allowed_origins.is_empty());
+        assert_eq!(config.secrets_ttl, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn given_a_missing_table_when_loaded_then_the_variable_is_named() {
+        let err = Config::from_lookup(lookup(&BASE[1..])).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("TABLE_NAME"));
+    }
+
+    #[test]
+    fn given_origins_when_loaded_then_they_are_trimmed_and_lowercased() {
+        let mut vars = BASE.to_vec();
+        vars.push(("CORS_ALLOWED_ORIGINS", " https://App.example.com , http://localhost:5173 ,"));
+        let config = Config::from_lookup(lookup(&vars)).unwrap();
+        assert_eq!(config.cors_allowed_origins, ["https://app.example.com", "http://localhost:5173"]);
+    }
+
+    #[test]
+    fn given_a_wildcard_or_path_origin_when_loaded_then_it_is_refused() {
+        for bad in ["*", "https://*.example.com", "https://example.com/app", "example.com"] {
+            let mut vars = BASE.to_vec();
+            vars.push(("CORS_ALLOWED_ORIGINS", bad));
+            assert!(
+                matches!(Config::from_lookup(lookup(&vars)), Err(ConfigError::Invalid { .. })),
+                "{bad} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn given_a_bad_ttl_when_loaded_then_it_is_refused() {
+        let mut vars = BASE.to_vec();
+        vars.push(("SECRETS_TTL_SECONDS", "soon"));
+        assert!(matches!(
+            Config::from_lookup(lookup(&vars)),
+            Err(ConfigError::Invalid { name: "SECRETS_TTL_SECONDS", .. })
+        ));
+    }
+}

@@ -1,0 +1,197 @@
+//! The one error type of ballot's HTTP functions and its RFC 9457 rendering.
+//!
+//! Invariant: a response body never carries more than [`ApiError::detail`], which for
+//! [`ApiError::Internal`] is a fixed sentence. The cause of an internal error is logged
+//! (under the request id the response also carries), never returned.
+
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+/// Prefix of every problem `type`; the slug after it is stable API surface.
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:ballot:problem:";
+
+/// Media type of every error body.
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// One invalid field of a request, named by a JSON Pointer into the request body
+/// (the shape of RFC 9457's own example).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// JSON Pointer as a URI fragment, e.g. `#/options/1/text`; `#` is the whole body.
+    pub pointer: String,
+    /// What is wrong with that field, for a human.
+    pub detail: String,
+}
+
+impl FieldError {
+    pub fn new(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self { pointer: pointer.into(), detail: detail.into() }
+    }
+}
+
+/// Everything that can go wrong in a request, as the client may see it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// serde_json's syntax error, with its line and column.
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("request failed validation")]
+    Validation(Vec<FieldError>),
+    /// A full sentence for the client.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("request body exceeds {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("not allowed")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// A full sentence for the client.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
+    /// A full sentence for the client, naming no internal detail.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    /// Wraps any failure the client must not see the details of.
+    pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(err.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MalformedJson(_) | Self::Validation(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable slug of the problem `type`.
+    pub fn slug(&self) -> &'static str {
+        match self {
+            Self::MalformedJson(_) => "malformed-json",
+            Self::Validation(_) => "validation-failed",
+            Self::BadRequest(_) => "bad-request",
+            Self::PayloadTooLarge { .. } => "payload-too-large",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not-found",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::Conflict(_) => "conflict",
+            Self::TooManyRequests { .. } => "throttled",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// The human explanation returned to the client; never the cause of an internal error.
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Validation(_) => "The request has invalid fields; see errors.".into(),
+            Self::Unauthorized => "A valid bearer token is required.".into(),
+            Self::Forbidden => "You are not allowed to do this.".into(),
+            Self::NotFound => "No such resource.".into(),
+            Self::MethodNotAllowed => "This resource does not support that method.".into(),
+            Self::UnsupportedMediaType => "Send the body as application/json.".into(),
+            Self::TooManyRequests { retry_after_secs } => {
+                format!("Too many requests; retry after {retry_after_secs} s.")
+            }
+            Self::Internal(_) => "The server failed to handle this request.".into(),
+            Self::PayloadTooLarge { limit } => format!("The request body exceeds the limit of {limit} bytes."),
+            Self::MalformedJson(message) => format!("The body is not valid JSON: {message}."),
+            Self::BadRequest(sentence) | Self::Conflict(sentence) | Self::Unavailable(sentence) => sentence.clone(),
+        }
+    }
+
+    /// Renders the problem document for this error.
+    pub fn to_problem(&self, request_id: Option<&str>) -> Problem {
+        let status = self.status();
+        Problem {
+            kind: format!("{PROBLEM_TYPE_PREFIX}{}", self.slug()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: self.detail(),
+            errors: match self {
+                Self::Validation(errors) => errors.clone(),
+                _ => Vec::new(),
+            },
+            request_id: request_id.map(str::to_owned),
+        }
+    }
+
+    /// Seconds a client should wait before retrying, when that is known.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+}
+
+/// An RFC 9457 problem details document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_an_internal_error_when_rendered_then_the_cause_is_not_in_the_problem() {
+        let err = ApiError::internal("ResourceNotFoundException: table ballot-prod not found");
+        let body = serde_json::to_string(&err.to_problem(Some("req-1"))).unwrap();
+        assert!(!body.contains("ballot-prod"), "{body}");
+        assert!(!body.contains("ResourceNotFound"), "{body}");
+        let problem: Problem = serde_json::from_str(&body).unwrap();
+        assert_eq!(problem.status, 500);
+        assert_eq!(problem.kind, "urn:ballot:problem:internal");
+        assert_eq!(problem.request_id.as_deref(), Some("req-1"));
+    }
+
+    #[test]
+    fn given_validation_errors_when_rendered_then_each_field_is_listed() {
+        let err = ApiError::Validation(vec![FieldError::new("#/question", "must not be empty")]);
+        let problem = err.to_problem(None);
+        assert_eq!(problem.status, 400);
+        assert_eq!(problem.title, "Bad Request");
+        assert_eq!(problem.errors, [FieldError::new("#/question", "must not be empty")]);
+    }
+
+    #[test]
+    fn given_a_conflict_when_rendered_then_the_detail_is_a_sentence() {
+        let problem = ApiError::Conflict("The poll is closed.".into()).to_problem(None);
+        assert_eq!(problem.detail, "The poll is closed.");
+        assert_eq!(problem.kind, "urn:ballot:problem:conflict");
+    }
+}

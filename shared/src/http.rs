@@ -1,0 +1,246 @@
+//! The HTTP side of every ballot function: one runner ([`serve`]) that turns a plain
+//! `async fn(Request) -> Result<Response, ApiError>` into a Lambda, and the response
+//! helpers it applies.
+//!
+//! Invariants, for every response a function returns, success or error:
+//! - the security headers of [`SECURITY_HEADERS`] are present, and `Cache-Control` is
+//!   `no-store` unless the handler set its own;
+//! - `Access-Control-Allow-Origin` is sent only for an `Origin` on the allowlist;
+//! - errors are `application/problem+json` and carry the request id (also in `X-Request-Id`);
+//! - the cause of an internal error goes to the log, never into the response.
+
+use std::{convert::Infallible, future::Future, sync::Arc};
+
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt, Response, request::RequestContext, service_fn};
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::{
+    error::{ApiError, PROBLEM_CONTENT_TYPE},
+    telemetry,
+};
+
+/// Headers added to every response.
+pub const SECURITY_HEADERS: [(&str, &str); 4] = [
+    ("strict-transport-security", "max-age=63072000; includeSubDomains"),
+    ("x-content-type-options", "nosniff"),
+    ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
+    ("referrer-policy", "no-referrer"),
+];
+
+/// Response headers a browser script may read on a cross-origin response.
+const EXPOSED_HEADERS: &str = "ETag, Location, Retry-After, X-Request-Id";
+
+/// Which browser origins may read responses (CORS), from `Config::cors_allowed_origins`.
+#[derive(Debug, Clone, Default)]
+pub struct Cors {
+    allowed: Vec<String>,
+}
+
+impl Cors {
+    /// `origins` are already normalised (lower-case `scheme://host[:port]`).
+    pub fn new(origins: Vec<String>) -> Self {
+        Self { allowed: origins }
+    }
+
+    /// The origin to echo back, if the request's `Origin` is allowed.
+    fn allow(&self, origin: Option<&str>) -> Option<HeaderValue> {
+        let origin = origin?;
+        self.allowed
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(origin))
+            .then(|| HeaderValue::from_str(origin).ok())
+            .flatten()
+    }
+}
+
+/// What the runner needs to know about a request to finish its response.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    /// API Gateway's request id (`requestContext.requestId`), else the Lambda request id.
+    pub request_id: String,
+    /// The Lambda invocation id, under which the platform logs this invocation.
+    pub lambda_request_id: String,
+    pub origin: Option<String>,
+}
+
+impl RequestMeta {
+    pub fn of(req: &Request) -> Self {
+        let lambda_request_id = req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+        let gateway_id = match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone(),
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+            _ => None,
+        };
+        Self {
+            request_id: gateway_id.filter(|id| !id.is_empty()).unwrap_or_else(|| lambda_request_id.clone()),
+            lambda_request_id,
+            origin: req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        }
+    }
+}
+
+/// Runs an HTTP function: each invocation gets a log span (request id, function, cold
+/// start), errors become problem+json, and every response is finished by [`finish`].
+pub async fn serve<F, Fut>(cors: Cors, handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<Body>, ApiError>> + Send + 'static,
+{
+    let cors = Arc::new(cors);
+    let handler = Arc::new(handler);
+    lambda_http::run(service_fn(move |req: Request| {
+        let cors = Arc::clone(&cors);
+        let meta = RequestMeta::of(&req);
+        let span = telemetry::request_span(&meta.request_id, &meta.lambda_request_id);
+        let work = handler(req);
+        async move {
+            let result = work.instrument(span.clone()).await;
+            let response = span.in_scope(|| {
+                let response = respond(result, &meta.request_id);
+                tracing::info!(status = response.status().as_u16(), "responded");
+                response
+            });
+            Ok::<_, Infallible>(finish(response, &meta, &cors))
+        }
+    }))
+    .await
+}
+
+/// Turns a handler result into a response, logging errors at the level they deserve.
+pub fn respond(result: Result<Response<Body>, ApiError>, request_id: &str) -> Response<Body> {
+    match result {
+        Ok(response) => response,
+        Err(err) => {
+            match &err {
+                ApiError::Internal(cause) => tracing::error!(error = %cause, "request failed"),
+                ApiError::Unavailable(_) => tracing::warn!(error = %err, "dependency unavailable"),
+                _ => tracing::info!(status = err.status().as_u16(), problem = err.slug(), "request refused"),
+            }
+            problem(&err, request_id)
+        }
+    }
+}
+
+/// A JSON response with `status`.
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Result<Response<Body>, ApiError> {
+    let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::Binary(bytes))
+        .map_err(ApiError::internal)
+}
+
+/// `204 No Content`.
+pub fn no_content() -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+/// The problem+json response for `err`.
+pub fn problem(err: &ApiError, request_id: &str) -> Response<Body> {
+    let body = serde_json::to_vec(&err.to_problem(Some(request_id))).unwrap_or_default();
+    let mut response = Response::new(Body::Binary(body));
+    *response.status_mut() = err.status();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
+    if let Some(seconds) = err.retry_after() {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if matches!(err, ApiError::Unauthorized) {
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// Adds the headers every response carries (see the module invariants).
+pub fn finish(mut response: Response<Body>, meta: &RequestMeta, cors: &Cors) -> Response<Body> {
+    let headers = response.headers_mut();
+    add_security_headers(headers);
+    if let Ok(id) = HeaderValue::from_str(&meta.request_id) {
+        headers.insert("x-request-id", id);
+    }
+    if !cors.allowed.is_empty() {
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    if let Some(origin) = cors.allow(meta.origin.as_deref()) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
+    }
+    response
+}
+
+/// Security headers; `Cache-Control: no-store` only where the handler chose no caching.
+pub fn add_security_headers(headers: &mut HeaderMap) {
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+}
+
+/// A query parameter's single value, if present.
+pub fn query(req: &Request, name: &str) -> Option<String> {
+    req.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(origin: Option<&str>) -> RequestMeta {
+        RequestMeta { request_id: "req-9".into(), lambda_request_id: "lam-9".into(), origin: origin.map(Into::into) }
+    }
+
+    fn cors() -> Cors {
+        Cors::new(vec!["https://app.example.com".into()])
+    }
+
+    #[test]
+    fn given_any_response_when_finished_then_security_headers_and_request_id_are_set() {
+        let response = finish(json(StatusCode::OK, &serde_json::json!({"ok": true})).unwrap(), &meta(None), &cors());
+        let h = response.headers();
+        assert_eq!(h["strict-transport-security"], "max-age=63072000; includeSubDomains");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["content-security-policy"], "default-src 'none'; frame-ancestors 'none'");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["cache-control"], "no-store");
+        assert_eq!(h["x-request-id"], "req-9");
+        assert!(h.get("access-control-allow-origin").is_none());
+    }
+
+    #[test]
+    fn given_a_route_that_sets_caching_when_finished_then_it_is_kept() {
+        let mut response = no_content();
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+        let response = finish(response, &meta(None), &cors());
+        assert_eq!(response.headers()["cache-control"], "public, max-age=60");
+    }
+
+    #[test]
+    fn given_an_allowed_origin_when_finished_then_it_is_echoed() {
+        let response = finish(no_content(), &meta(Some("https://app.example.com")), &cors());
+        assert_eq!(response.headers()["access-control-allow-origin"], "https://app.example.com");
+        assert_eq!(response.headers()["vary"], "Origin");
+    }
+
+    #[test]
+    fn given_another_origin_when_finished_then_no_cors_grant() {
+        let response = finish(no_content(), &meta(Some("https://evil.example")), &cors());
+        assert!(response.headers().get("access-control-allow-origin").is_none());
+    }
+
+    #[test]
+    fn given_an_error_when_responded_then_problem_json_with_request_id() {
+        let response = respond(Err(ApiError::TooManyRequests { retry_after_secs: 3 }), "req-1");
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        assert_eq!(response.headers()["retry-after"], "3");
+        let Body::Binary(bytes) = response.body() else { panic!() };
+        let problem: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        assert_eq!(problem["request_id"], "req-1");
+        assert_eq!(problem["type"], "urn:ballot:problem:throttled");
+    }
+}

@@ -1,0 +1,93 @@
+//! Who is calling, as the Lambda authorizer told API Gateway.
+//!
+//! The authorizer puts `sub`, `roles` (comma separated) and `token_kind` in its context.
+//! REST APIs (payload v1) pass it as `requestContext.authorizer.*`; HTTP APIs and
+//! `cargo lambda watch` function URLs (payload v2) as `requestContext.authorizer.lambda.*`;
+//! both arrive in the same map. A function never trusts anything else (headers, body)
+//! for identity.
+
+use lambda_http::{Request, RequestExt, request::RequestContext};
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Stable subject id (user id, or a random id for guests).
+    pub sub: String,
+    /// Role names granted by the token, e.g. `editor`.
+    pub roles: Vec<String>,
+    /// What kind of token authenticated the call (e.g. `access`, `guest`, `federated`).
+    pub token_kind: String,
+}
+
+impl Caller {
+    /// The caller of `req`, or `Unauthorized` when no authorizer context is present
+    /// (a route without an authorizer must not call this).
+    pub fn of(req: &Request) -> Result<Self, ApiError> {
+        let fields = match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV1(ctx)) => Some(&ctx.authorizer.fields),
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().map(|a| &a.fields),
+            _ => None,
+        };
+        let fields = fields.ok_or(ApiError::Unauthorized)?;
+        let text = |name: &str| fields.get(name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+        let sub = text("sub").ok_or(ApiError::Unauthorized)?.to_owned();
+        let roles = match fields.get("roles") {
+            Some(Value::String(list)) => {
+                list.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect()
+            }
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            _ => Vec::new(),
+        };
+        Ok(Self { sub, roles, token_kind: text("token_kind").unwrap_or("access").to_owned() })
+    }
+
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(event: serde_json::Value) -> Request {
+        lambda_http::request::from_str(&event.to_string()).expect("valid event")
+    }
+
+    #[test]
+    fn given_a_rest_v1_authorizer_context_when_read_then_the_caller_is_known() {
+        let req = request(serde_json::json!({
+            "resource": "/v1/me", "path": "/v1/me", "httpMethod": "GET", "headers": {}, "multiValueHeaders": {},
+            "queryStringParameters": null, "pathParameters": null, "stageVariables": null, "body": null, "isBase64Encoded": false,
+            "requestContext": {"requestId": "r1", "httpMethod": "GET", "resourcePath": "/v1/me", "stage": "prod", "identity": {},
+                "authorizer": {"sub": "u-1", "roles": "editor,viewer", "token_kind": "access", "principalId": "u-1"}}
+        }));
+        let caller = Caller::of(&req).unwrap();
+        assert_eq!(caller.sub, "u-1");
+        assert_eq!(caller.roles, ["editor", "viewer"]);
+        assert!(caller.has_role("editor") && !caller.has_role("admin"));
+    }
+
+    #[test]
+    fn given_a_v2_lambda_authorizer_context_when_read_then_the_caller_is_known() {
+        let req = request(serde_json::json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/v1/me", "rawQueryString": "", "headers": {}, "isBase64Encoded": false,
+            "requestContext": {"requestId": "r2", "http": {"method": "GET", "path": "/v1/me", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
+                "authorizer": {"lambda": {"sub": "g-7", "roles": "guest", "token_kind": "guest"}}, "timeEpoch": 0}
+        }));
+        let caller = Caller::of(&req).unwrap();
+        assert_eq!((caller.sub.as_str(), caller.token_kind.as_str()), ("g-7", "guest"));
+    }
+
+    #[test]
+    fn given_no_authorizer_context_when_read_then_unauthorized() {
+        let req = request(serde_json::json!({
+            "resource": "/v1/me", "path": "/v1/me", "httpMethod": "GET", "headers": {"x-sub": "forged"}, "multiValueHeaders": {},
+            "requestContext": {"requestId": "r3", "httpMethod": "GET", "identity": {}}
+        }));
+        assert!(matches!(Caller::of(&req), Err(ApiError::Unauthorized)));
+    }
+}

@@ -1,0 +1,15 @@
+//! What every ballot Lambda shares. Function crates only wire these pieces together:
+//! `main.rs` builds [`config::Config`] and [`aws::AwsClients`] once per cold start and hands
+//! a plain async handler to [`http::serve`], which owns error mapping, security headers,
+//! CORS and the per-request log span.
+
+pub mod aws;
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod identity;
+pub mod secrets;
+pub mod telemetry;
+
+pub use error::{ApiError, FieldError, Problem};
