@@ -5,13 +5,10 @@
 //!   (for `cargo lambda watch --env-file`).
 //! - `ballot-local gateway` serves the API on `--listen` and plays the SQS event sources.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::PathBuf};
 
 use ballot_local::{
     bootstrap::{self, Clients},
-    event_sources::Poller,
-    gateway::Gateway,
-    invoke::Invoker,
     stack::Stack,
     template::Template,
 };
@@ -83,22 +80,14 @@ async fn main() -> Result<(), BoxError> {
         }
         Command::Gateway { listen, invoke_url } => {
             bootstrap::discover(&template, &mut stack, &clients).await?;
-            let gateway = Arc::new(Gateway::new(&template, &stack, &invoke_url)?);
-            // Lambda's default for an SQS consumer is the function timeout; 15 min is its maximum.
-            let invoker = Invoker::new(&invoke_url, Duration::from_secs(900));
-            for source in template.sqs_event_sources()?.into_iter().filter(|s| s.enabled) {
-                let poller = Poller::new(source, &stack, clients.sqs.clone(), invoker.clone())?;
-                tokio::spawn(poller.run());
-            }
             let listener = tokio::net::TcpListener::bind(listen).await?;
-            println!("ballot local gateway listening on http://{}", listener.local_addr()?);
-            for route in gateway.served_routes() {
-                println!("  {route}");
+            let address = listener.local_addr()?;
+            let gateway = ballot_local::serve(&template, &stack, clients.sqs.clone(), &invoke_url, listener)?;
+            println!("ballot local gateway listening on http://{address}");
+            for line in gateway.served_routes().iter().chain(gateway.served_event_sources()) {
+                println!("  {line}");
             }
-            tokio::select! {
-                _ = gateway.serve(listener) => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
+            tokio::signal::ctrl_c().await?;
         }
     }
     Ok(())

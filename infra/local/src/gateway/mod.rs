@@ -65,6 +65,7 @@ pub struct Gateway {
     apis: HashMap<Option<String>, Api>,
     invoker: Invoker,
     region: String,
+    event_sources: Vec<String>,
 }
 
 impl Gateway {
@@ -85,7 +86,19 @@ impl Gateway {
             apis,
             invoker: Invoker::new(invoke_url, INTEGRATION_TIMEOUT),
             region: stack.region.clone(),
+            event_sources: Vec::new(),
         })
+    }
+
+    /// Records the SQS event sources played beside this gateway, for [`Self::served_event_sources`].
+    pub fn with_event_sources(mut self, sources: Vec<String>) -> Self {
+        self.event_sources = sources;
+        self
+    }
+
+    /// Every event source played, as `SQS <queue> -> <binary>`.
+    pub fn served_event_sources(&self) -> &[String] {
+        &self.event_sources
     }
 
     /// Every route served, as `METHOD /path` (the tests compare it with the template).

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `make dev`: the whole API on http://127.0.0.1:3000, like API Gateway, with every
+# function running from source under `cargo lambda watch` (it rebuilds on change).
+# Uses moto on 127.0.0.1:4566, or whatever already answers at AWS_ENDPOINT_URL (e.g.
+# LocalStack). Ctrl-C stops everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash infra/install.sh
+source infra/stack.sh
+trap stack_down EXIT
+trap 'exit 130' INT TERM
+
+export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}"
+cargo build --workspace --bins --quiet
+aws_up "${AWS_ENDPOINT_URL##*:}"
+functions_up "${BALLOT_INVOKE_PORT:-9000}" "${BALLOT_PORT:-3000}"
+
+cat <<MSG
+
+ballot is running at $BALLOT_API_URL   (try: curl $BALLOT_API_URL/v1/health)
+  functions: cargo lambda watch on $BALLOT_INVOKE_URL (rebuilds on change)
+  AWS:       $AWS_ENDPOINT_URL
+  logs:      $BALLOT_STATE_DIR/{moto,watch,gateway}.log
+Ctrl-C stops everything.
+MSG
+wait

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make test`: everything CI checks. Static checks first, then the local stack on free
+# ports for the integration and end-to-end tests, then an outage test with moto stopped.
+# The stack is stopped on exit, whether the tests passed or not.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash infra/install.sh
+source infra/stack.sh
+trap stack_down EXIT
+
+echo "==> cargo fmt --check"
+cargo fmt --all --check
+echo "==> cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "==> template lint (cfn-lint + serverless rules, sam validate --lint)"
+bash infra/lint.sh
+echo "==> build"
+cargo build --workspace --bins --quiet
+cargo nextest run --workspace --no-run --cargo-quiet
+
+echo "==> local stack (logs in $BALLOT_STATE_DIR)"
+unset AWS_ENDPOINT_URL  # tests always get a stack of their own, on free ports
+aws_up "$(free_port)"
+functions_up "$(free_port)" "$(free_port)" --ignore-changes
+
+echo "==> unit, integration and e2e tests"
+cargo nextest run --workspace --no-fail-fast -E 'not binary(outage)'
+
+echo "==> outage: moto stopped, the gateway keeps serving"
+aws_down
+cargo nextest run --workspace -E 'binary(outage)'

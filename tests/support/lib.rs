@@ -1,0 +1,74 @@
+//! What the integration and end-to-end tests share: where the local stack is, and small
+//! assertions about what every response must carry.
+//!
+//! `make test` (infra/test.sh) starts moto, `cargo lambda watch` and the local gateway on
+//! free ports and passes them here. A test run without them fails with a clear message;
+//! it never skips.
+
+use std::path::PathBuf;
+
+use ballot_local::template::Template;
+use reqwest::header::HeaderMap;
+
+/// A variable the harness must set.
+pub fn required_env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run these tests with `make test`, which starts the local stack"))
+}
+
+/// Base URL of the local API gateway.
+pub fn api() -> String {
+    required_env("BALLOT_API_URL")
+}
+
+/// Base URL of `cargo lambda watch`'s Invoke API.
+pub fn invoke_api() -> String {
+    required_env("BALLOT_INVOKE_URL")
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_owned()
+}
+
+pub fn template() -> Template {
+    Template::load(&repo_root().join("template.yaml")).expect("template.yaml parses")
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+/// The headers every response of a function carries (see `shared::http`).
+pub fn assert_security_headers(headers: &HeaderMap) {
+    for (name, value) in shared::http::SECURITY_HEADERS {
+        assert_eq!(headers.get(name).and_then(|v| v.to_str().ok()), Some(value), "{name}");
+    }
+    assert!(headers.contains_key("cache-control"), "cache-control");
+}
+
+/// Reads a problem+json response and checks what every problem must have.
+pub async fn assert_problem(response: reqwest::Response, status: u16, slug: &str) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status);
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let text = response.text().await.expect("body");
+    for leak in ["panicked", "stack backtrace", "aws-sdk", "DispatchFailure", "ballot-Table", "Exception", "src/"] {
+        assert!(!text.contains(leak), "a problem leaks {leak:?}: {text}");
+    }
+    let problem: serde_json::Value = serde_json::from_str(&text).expect("problem is JSON");
+    assert_eq!(problem["type"], format!("urn:ballot:problem:{slug}"), "{problem}");
+    assert_eq!(problem["status"], status, "{problem}");
+    assert!(problem["title"].as_str().is_some_and(|t| !t.is_empty()), "{problem}");
+    assert!(problem["request_id"].as_str().is_some_and(|t| !t.is_empty()), "{problem}");
+    problem
+}
+
+/// A concrete path for a route template (`/v1/polls/{id}` → `/v1/polls/test-id`).
+pub fn concrete_path(template_path: &str) -> String {
+    template_path
+        .split('/')
+        .map(|segment| if segment.starts_with('{') { "test-id" } else { segment })
+        .collect::<Vec<_>>()
+        .join("/")
+}
