@@ -17,11 +17,18 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# wait_for URL SECONDS NAME LOG: until URL answers over HTTP (any status).
+# answers URL: whether something accepts connections at URL's host:port (bash's /dev/tcp).
+answers() {
+  local hostport=${1#*://}
+  hostport=${hostport%%/*}
+  timeout 1 bash -c "exec 3<>/dev/tcp/${hostport%:*}/${hostport##*:}" 2>/dev/null
+}
+
+# wait_for URL SECONDS NAME LOG: until URL accepts connections.
 wait_for() {
   local url=$1 seconds=$2 name=$3 log=$4
   for _ in $(seq 1 $((seconds * 5))); do
-    if curl -s -o /dev/null --max-time 1 "$url"; then return 0; fi
+    if answers "$url"; then return 0; fi
     sleep 0.2
   done
   echo "error: $name did not come up at $url within ${seconds}s; its log ($log):" >&2
@@ -40,7 +47,7 @@ start() {
 # moto on $1, unless something (moto, LocalStack) already answers at AWS_ENDPOINT_URL.
 aws_up() {
   local port=$1
-  if [ -n "${AWS_ENDPOINT_URL:-}" ] && curl -s -o /dev/null --max-time 2 "$AWS_ENDPOINT_URL"; then
+  if [ -n "${AWS_ENDPOINT_URL:-}" ] && answers "$AWS_ENDPOINT_URL"; then
     echo "==> using the AWS endpoint already at $AWS_ENDPOINT_URL"
     return 0
   fi
