@@ -12,7 +12,8 @@ trap 'exit 130' INT TERM
 
 export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}"
 cargo build --workspace --bins --quiet
-aws_up "${AWS_ENDPOINT_URL##*:}"
+port=${AWS_ENDPOINT_URL#*://}; port=${port%%/*}; port=${port##*:}
+aws_up "$port"
 functions_up "${BALLOT_INVOKE_PORT:-9000}" "${BALLOT_PORT:-3000}"
 
 cat <<MSG

@@ -5,12 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# cargo-nextest runs the tests; Rust machines usually have it, others get the pinned version.
-if ! cargo nextest --version > /dev/null 2>&1; then
-  echo "==> installing cargo-nextest 0.9.143"
-  cargo install --locked cargo-nextest@0.9.143
-fi
-
 stamp=.venv/.ballot-requirements
 want=$(cat infra/requirements.txt infra/requirements.lock | sha256sum | cut -d' ' -f1)
 if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then

@@ -4,9 +4,11 @@
 # Logs go to $BALLOT_STATE_DIR, outside the repo, so `cargo lambda watch` never sees them.
 
 export PATH="$PWD/.venv/bin:$PATH"
+# The local stack never sees real credentials: they would be sent to moto and written
+# into the functions' env file.
+unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE
 export AWS_REGION="${AWS_REGION:-us-east-1}"
-export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
-export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 export SAM_CLI_TELEMETRY=0
 BALLOT_STATE_DIR="${BALLOT_STATE_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/ballot.XXXXXX")}"
 export BALLOT_STATE_DIR
@@ -24,16 +26,29 @@ answers() {
   timeout 1 bash -c "exec 3<>/dev/tcp/${hostport%:*}/${hostport##*:}" 2>/dev/null
 }
 
-# wait_for URL SECONDS NAME LOG: until URL accepts connections.
+# wait_for URL SECONDS NAME LOG PID: until URL accepts connections, while PID lives.
 wait_for() {
-  local url=$1 seconds=$2 name=$3 log=$4
+  local url=$1 seconds=$2 name=$3 log=$4 pid=$5
   for _ in $(seq 1 $((seconds * 5))); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "error: $name exited while starting; its log ($log):" >&2
+      tail -n 40 "$log" >&2 || true
+      return 1
+    fi
     if answers "$url"; then return 0; fi
     sleep 0.2
   done
   echo "error: $name did not come up at $url within ${seconds}s; its log ($log):" >&2
   tail -n 40 "$log" >&2 || true
   return 1
+}
+
+# port_free PORT NAME: fails with a clear message when something already listens on PORT.
+port_free() {
+  if answers "http://127.0.0.1:$1"; then
+    echo "error: port $1 ($2) is already in use; stop what uses it or choose another port" >&2
+    return 1
+  fi
 }
 
 # start NAME CMD...: runs CMD in its own process group, logging to $BALLOT_STATE_DIR/NAME.log.
@@ -54,45 +69,54 @@ aws_up() {
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   start moto moto_server -H 127.0.0.1 -p "$port"
   MOTO_PID=$LAST_PID
-  wait_for "$AWS_ENDPOINT_URL" 60 moto "$BALLOT_STATE_DIR/moto.log"
+  wait_for "$AWS_ENDPOINT_URL" 60 moto "$BALLOT_STATE_DIR/moto.log" "$MOTO_PID"
   echo "==> moto on $AWS_ENDPOINT_URL"
 }
 
 aws_down() {
   if [ -n "$MOTO_PID" ]; then
-    kill -TERM -- "-$MOTO_PID" 2>/dev/null || true
-    wait "$MOTO_PID" 2>/dev/null || true
+    stop_group "$MOTO_PID"
     MOTO_PID=""
   fi
+}
+
+# stop_group PID: TERM the process group, KILL it if it is still there after 5 s.
+stop_group() {
+  local pid=$1
+  kill -TERM -- "-$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do
+    kill -0 -- "-$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
 }
 
 # functions_up INVOKE_PORT GATEWAY_PORT [watch flags...]: bootstrap, watch, gateway.
 functions_up() {
   local invoke_port=$1 gateway_port=$2; shift 2
   local overrides=(AllowedOrigin="$BALLOT_ALLOWED_ORIGIN")
+  port_free "$invoke_port" "cargo lambda watch"
+  port_free "$gateway_port" "local gateway"
   cargo run --quiet -p ballot-local -- bootstrap --stack "$BALLOT_STACK" \
     --parameter-overrides "${overrides[@]}" --env-out "$BALLOT_STATE_DIR/functions.env"
   start watch cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
     --env-file "$BALLOT_STATE_DIR/functions.env" "$@"
   export BALLOT_INVOKE_URL="http://127.0.0.1:$invoke_port"
-  wait_for "$BALLOT_INVOKE_URL" 120 "cargo lambda watch" "$BALLOT_STATE_DIR/watch.log"
-  start gateway "$CARGO_TARGET_DIR_RESOLVED/debug/ballot-local" gateway --stack "$BALLOT_STACK" \
+  wait_for "$BALLOT_INVOKE_URL" 120 "cargo lambda watch" "$BALLOT_STATE_DIR/watch.log" "$LAST_PID"
+  start gateway cargo run --quiet -p ballot-local -- gateway --stack "$BALLOT_STACK" \
     --parameter-overrides "${overrides[@]}" --listen "127.0.0.1:$gateway_port" --invoke-url "$BALLOT_INVOKE_URL"
   export BALLOT_API_URL="http://127.0.0.1:$gateway_port"
-  wait_for "$BALLOT_API_URL" 60 gateway "$BALLOT_STATE_DIR/gateway.log"
+  wait_for "$BALLOT_API_URL" 60 gateway "$BALLOT_STATE_DIR/gateway.log" "$LAST_PID"
 }
 
 stack_down() {
   local pid
   for pid in "${STACK_PIDS[@]}"; do
-    kill -TERM -- "-$pid" 2>/dev/null || true
-  done
-  for pid in "${STACK_PIDS[@]}"; do
-    wait "$pid" 2>/dev/null || true
+    stop_group "$pid"
   done
   STACK_PIDS=()
 }
 
 export BALLOT_STACK="${BALLOT_STACK:-ballot}"
 export BALLOT_ALLOWED_ORIGIN="${BALLOT_ALLOWED_ORIGIN:-http://localhost:5173}"
-CARGO_TARGET_DIR_RESOLVED="${CARGO_TARGET_DIR:-$PWD/target}"

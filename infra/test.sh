@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash infra/install.sh
+# cargo-nextest runs the tests; Rust machines usually have it, others get the pinned version.
+if ! cargo nextest --version > /dev/null 2>&1; then
+  echo "==> installing cargo-nextest 0.9.143"
+  cargo install --locked cargo-nextest@0.9.143
+fi
 source infra/stack.sh
 trap stack_down EXIT
 

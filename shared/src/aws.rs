@@ -42,5 +42,6 @@ impl AwsClients {
 pub use aws_sdk_dynamodb as dynamodb;
 pub use aws_sdk_secretsmanager as secretsmanager;
 pub use aws_sdk_sqs as sqs;
-/// Renders an SDK error with its whole cause chain, for logs only.
+/// Renders any SDK error with its whole cause chain, for logs only (every SDK crate
+/// re-exports this same smithy type).
 pub use aws_sdk_sqs::error::DisplayErrorContext;

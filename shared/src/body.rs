@@ -98,10 +98,19 @@ fn unknown_field_name(message: &str) -> Option<&str> {
     rest.split('`').next()
 }
 
-/// Serde names Rust types ("expected struct CreatePoll"); a client should read JSON words.
+/// Serde names Rust types ("expected struct CreatePoll", "expected enum Kind"); a client
+/// should read JSON words. Everything from such a phrase on is replaced.
 fn readable(message: &str) -> String {
-    match message.find("expected struct ") {
-        Some(i) => format!("{}expected a JSON object", &message[..i]),
+    const RUST_SHAPES: [&str; 6] = [
+        "expected struct ",
+        "expected tuple struct ",
+        "expected unit struct ",
+        "expected enum ",
+        "expected struct variant ",
+        "expected tuple variant ",
+    ];
+    match RUST_SHAPES.iter().filter_map(|shape| message.find(shape)).min() {
+        Some(i) => format!("{}expected a JSON value of another shape", &message[..i]),
         None => message.to_owned(),
     }
 }
@@ -271,6 +280,10 @@ mod tests {
     fn given_an_array_instead_of_object_when_parsed_then_no_rust_type_leaks() {
         let error = single_error(parse_poll("[1]"));
         assert!(!error.detail.contains("NewPoll"), "{}", error.detail);
+        assert_eq!(
+            readable("invalid type: string \"x\", expected enum Kind"),
+            "invalid type: string \"x\", expected a JSON value of another shape"
+        );
     }
 
     #[test]

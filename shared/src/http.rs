@@ -114,13 +114,25 @@ pub fn respond(result: Result<Response<Body>, ApiError>, request_id: &str) -> Re
         Ok(response) => response,
         Err(err) => {
             match &err {
-                ApiError::Internal(cause) => tracing::error!(error = %cause, "request failed"),
+                ApiError::Internal(cause) => tracing::error!(error = %cause_chain(cause.as_ref()), "request failed"),
                 ApiError::Unavailable(_) => tracing::warn!(error = %err, "dependency unavailable"),
                 _ => tracing::info!(status = err.status().as_u16(), problem = err.slug(), "request refused"),
             }
             problem(&err, request_id)
         }
     }
+}
+
+/// An error and all its sources, `: `-separated (SDK errors say little at the top level).
+fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// A JSON response with `status`.

@@ -86,6 +86,8 @@ mod tests {
     impl SecretSource for Counting {
         async fn fetch(&self, id: &str) -> Result<String, ApiError> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            // A fetch takes a while: concurrent readers must wait for it, not start their own.
+            tokio::time::sleep(Duration::from_millis(50)).await;
             if self.fail {
                 return Err(ApiError::internal("boom"));
             }

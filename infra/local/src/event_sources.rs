@@ -72,18 +72,24 @@ impl Poller {
         Ok(batch.len())
     }
 
+    /// Long-polls until a first message arrives, then gathers more until `BatchSize`
+    /// messages or until the batching window, counted from that first message, has passed.
     async fn receive_batch(&self) -> Result<Vec<Message>, String> {
-        let deadline = Instant::now() + Duration::from_secs(self.source.batching_window_secs);
+        let window = Duration::from_secs(self.source.batching_window_secs);
         let mut batch: Vec<Message> = Vec::new();
+        let mut deadline: Option<Instant> = None;
         loop {
-            let wanted = (self.source.batch_size - batch.len()).min(10) as i32;
-            // Long-poll while nothing is gathered; once a batch has started, wait only as
-            // long as the batching window has left.
-            let wait = if batch.is_empty() {
-                10
-            } else {
-                deadline.saturating_duration_since(Instant::now()).as_secs().min(20) as i32
+            let wait = match deadline {
+                None => 10,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(batch);
+                    }
+                    left.as_secs_f64().ceil().min(20.0) as i32
+                }
             };
+            let wanted = (self.source.batch_size - batch.len()).min(10) as i32;
             let out = self
                 .sqs
                 .receive_message()
@@ -95,11 +101,15 @@ impl Poller {
                 .send()
                 .await
                 .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
-            batch.extend(out.messages.unwrap_or_default());
-            if batch.len() >= self.source.batch_size || (!batch.is_empty() && Instant::now() >= deadline) {
-                return Ok(batch);
+            let messages = out.messages.unwrap_or_default();
+            if deadline.is_none() {
+                if messages.is_empty() {
+                    return Ok(batch);
+                }
+                deadline = Some(Instant::now() + window);
             }
-            if batch.is_empty() {
+            batch.extend(messages);
+            if batch.len() >= self.source.batch_size {
                 return Ok(batch);
             }
         }
@@ -177,13 +187,18 @@ impl Poller {
             if entries.is_empty() {
                 continue;
             }
-            self.sqs
+            let out = self
+                .sqs
                 .delete_message_batch()
                 .queue_url(&self.queue_url)
                 .set_entries(Some(entries))
                 .send()
                 .await
                 .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+            for failed in out.failed() {
+                // The message will be delivered again after its visibility timeout.
+                tracing::warn!(queue = %self.source.queue, code = failed.code(), "could not delete a processed message");
+            }
         }
         Ok(())
     }

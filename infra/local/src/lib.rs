@@ -15,10 +15,18 @@ pub mod template;
 /// The account id ARNs carry locally (moto's default account).
 pub const LOCAL_ACCOUNT_ID: &str = "123456789012";
 
-use std::{sync::Arc, time::Duration};
+/// Whether `url` is `http(s)://` on this machine (127.0.0.0/8, `localhost`, `[::1]`).
+pub fn is_loopback_url(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")) else { return false };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
 
-/// Lambda's limit for one invocation, used for SQS consumers (API routes use API Gateway's 29 s).
-const CONSUMER_TIMEOUT: Duration = Duration::from_secs(900);
+use std::{sync::Arc, time::Duration};
 
 /// Serves `template`'s API on `listener` and plays its enabled SQS event sources against
 /// `stack` (which must already be bootstrapped or discovered), invoking functions at
@@ -32,7 +40,10 @@ pub fn serve(
 ) -> Result<Arc<gateway::Gateway>, Box<dyn std::error::Error + Send + Sync>> {
     let mut pollers = Vec::new();
     for source in template.sqs_event_sources()?.into_iter().filter(|s| s.enabled) {
-        let invoker = invoke::Invoker::new(invoke_url, CONSUMER_TIMEOUT);
+        // Lambda stops a consumer at its Timeout (default 3 s); so does the local mapping.
+        let function = template.resource(&source.function).ok_or("event source of an unknown function")?;
+        let timeout = template.function_property(function, "Timeout").and_then(|t| t.as_u64()).unwrap_or(3);
+        let invoker = invoke::Invoker::new(invoke_url, Duration::from_secs(timeout));
         pollers.push(event_sources::Poller::new(source, stack, sqs.clone(), invoker)?);
     }
     let served: Vec<String> =
@@ -43,4 +54,25 @@ pub fn serve(
     }
     tokio::spawn(Arc::clone(&gateway).serve(listener));
     Ok(gateway)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_url;
+
+    #[test]
+    fn given_endpoints_when_checked_then_only_this_machine_is_local() {
+        for local in ["http://127.0.0.1:4566", "http://localhost:4566/", "http://[::1]:4566", "http://127.0.0.2"] {
+            assert!(is_loopback_url(local), "{local}");
+        }
+        for remote in [
+            "",
+            "https://dynamodb.us-east-1.amazonaws.com",
+            "http://10.0.0.1:4566",
+            "http://127.0.0.1.evil.example",
+            "localhost:4566",
+        ] {
+            assert!(!is_loopback_url(remote), "{remote}");
+        }
+    }
 }

@@ -25,6 +25,9 @@ struct Cli {
     /// Prefix of every local resource name, so several stacks can share one endpoint.
     #[arg(long, global = true, env = "BALLOT_STACK", default_value = "ballot")]
     stack: String,
+    /// Allow an AWS_ENDPOINT_URL that is not on this machine (never needed for moto/LocalStack).
+    #[arg(long, global = true)]
+    allow_remote: bool,
     /// `Key=Value` template parameter overrides.
     #[arg(long = "parameter-overrides", global = true, num_args = 0.., value_delimiter = ' ')]
     parameter_overrides: Vec<String>,
@@ -50,6 +53,21 @@ enum Command {
     },
 }
 
+/// The local tools create resources and write credentials to an env file: they refuse to
+/// run against anything but a local endpoint, so a developer's real AWS account is never
+/// touched by accident.
+fn ensure_local_endpoint() -> Result<(), BoxError> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    if ballot_local::is_loopback_url(&endpoint) {
+        return Ok(());
+    }
+    Err(format!(
+        "AWS_ENDPOINT_URL={endpoint:?} is not a local endpoint; set it to moto/LocalStack \
+         (e.g. http://127.0.0.1:4566) or pass --allow-remote"
+    )
+    .into())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     tracing_subscriber::fmt()
@@ -57,6 +75,9 @@ async fn main() -> Result<(), BoxError> {
         .with_target(false)
         .init();
     let cli = Cli::parse();
+    if !cli.allow_remote {
+        ensure_local_endpoint()?;
+    }
     let template = Template::load(&cli.template)?;
     let clients = Clients::from_env().await;
     let region = std::env::var("AWS_REGION")

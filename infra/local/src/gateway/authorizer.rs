@@ -104,6 +104,11 @@ impl Authorizer {
             return Verdict::Failed;
         };
         let mut context = result["context"].as_object().cloned().unwrap_or_default();
+        // API Gateway accepts only string, number and boolean context values.
+        if let Some((key, _)) = context.iter().find(|(_, v)| !(v.is_string() || v.is_number() || v.is_boolean())) {
+            tracing::error!(authorizer = %self.binary, %key, "authorizer context values must be strings, numbers or booleans");
+            return Verdict::Failed;
+        }
         context.insert("principalId".into(), Value::String(principal.to_owned()));
         let policy = result["policyDocument"].clone();
         let verdict = decide(&policy, method_arn, &context);
@@ -122,7 +127,11 @@ impl Authorizer {
 
 fn decide(policy: &Value, method_arn: &str, context: &Map<String, Value>) -> Verdict {
     match evaluate(policy, method_arn) {
-        Decision::Allow => Verdict::Allow(context.clone()),
-        Decision::Deny => Verdict::Denied,
+        Ok(Decision::Allow) => Verdict::Allow(context.clone()),
+        Ok(Decision::Deny) => Verdict::Denied,
+        Err(reason) => {
+            tracing::error!(%reason, "authorizer returned an unusable policy");
+            Verdict::Failed
+        }
     }
 }

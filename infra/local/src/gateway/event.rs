@@ -104,9 +104,9 @@ impl HttpRequest {
         if ctx.path_parameters.is_empty() { Value::Null } else { json!(ctx.path_parameters) }
     }
 
-    /// The `AWS_PROXY` integration event.
-    pub fn proxy_event(&self, ctx: &Context<'_>) -> Value {
-        json!({
+    /// The fields the proxy and the authorizer events share.
+    fn common(&self, ctx: &Context<'_>) -> Map<String, Value> {
+        let Value::Object(map) = json!({
             "resource": ctx.route.path,
             "path": self.path,
             "httpMethod": self.method,
@@ -117,27 +117,26 @@ impl HttpRequest {
             "pathParameters": Self::path_parameters(ctx),
             "stageVariables": null,
             "requestContext": self.request_context(ctx),
-            "body": self.body,
-            "isBase64Encoded": self.is_base64,
-        })
+        }) else {
+            unreachable!("json! of an object")
+        };
+        map
+    }
+
+    /// The `AWS_PROXY` integration event.
+    pub fn proxy_event(&self, ctx: &Context<'_>) -> Value {
+        let mut event = self.common(ctx);
+        event.insert("body".into(), self.body.clone());
+        event.insert("isBase64Encoded".into(), Value::Bool(self.is_base64));
+        Value::Object(event)
     }
 
     /// The `REQUEST` authorizer event.
     pub fn authorizer_event(&self, ctx: &Context<'_>, method_arn: &str) -> Value {
-        json!({
-            "type": "REQUEST",
-            "methodArn": method_arn,
-            "resource": ctx.route.path,
-            "path": self.path,
-            "httpMethod": self.method,
-            "headers": self.headers,
-            "multiValueHeaders": self.multi_headers,
-            "queryStringParameters": self.query,
-            "multiValueQueryStringParameters": self.multi_query,
-            "pathParameters": Self::path_parameters(ctx),
-            "stageVariables": null,
-            "requestContext": self.request_context(ctx),
-        })
+        let mut event = self.common(ctx);
+        event.insert("type".into(), Value::String("REQUEST".into()));
+        event.insert("methodArn".into(), Value::String(method_arn.into()));
+        Value::Object(event)
     }
 }
 
@@ -161,7 +160,9 @@ fn parse_query(query: Option<&str>) -> QueryMaps {
     let mut multi: Map<String, Value> = Map::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let (key, value) = (decode(&key.replace('+', " ")), decode(&value.replace('+', " ")));
+        // A component that cannot be decoded is passed as sent rather than dropped.
+        let decoded = |raw: &str| decode(&raw.replace('+', " ")).unwrap_or_else(|| raw.to_owned());
+        let (key, value) = (decoded(key), decoded(value));
         single.insert(key.clone(), Value::String(value.clone()));
         multi.entry(key).or_insert_with(|| json!([])).as_array_mut().expect("array").push(Value::String(value));
     }

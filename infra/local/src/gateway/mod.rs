@@ -11,7 +11,13 @@ mod responses;
 pub mod router;
 pub mod throttle;
 
-use std::{collections::HashMap, convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    convert::Infallible,
+    net::SocketAddr,
+    sync::Arc,
+    time::Duration,
+};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
@@ -62,7 +68,9 @@ struct Api {
 /// The gateway, built once from the template and the stack it serves.
 pub struct Gateway {
     router: Router,
-    apis: HashMap<Option<String>, Api>,
+    /// By logical id (`None`: SAM's implicit API); ordered, so the API that answers an
+    /// unrouted request is the same on every run.
+    apis: BTreeMap<Option<String>, Api>,
     invoker: Invoker,
     region: String,
     event_sources: Vec<String>,
@@ -71,7 +79,7 @@ pub struct Gateway {
 impl Gateway {
     pub fn new(template: &Template, stack: &Stack, invoke_url: &str) -> Result<Self, GatewayError> {
         let routes = template.routes()?;
-        let mut apis = HashMap::new();
+        let mut apis = BTreeMap::new();
         for (id, resource) in template.of_type("AWS::Serverless::Api") {
             apis.insert(Some(id.to_owned()), Api::from_template(id, &resource["Properties"], template, stack)?);
         }
@@ -137,6 +145,7 @@ impl Gateway {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path().to_owned();
         let method = parts.method.as_str().to_ascii_uppercase();
+        // Before a route is known, API Gateway's responses come from the first API.
         let any_api = self.apis.values().next().expect("at least one API when there are routes");
         let body = match Limited::new(body, MAX_PAYLOAD).collect().await {
             Ok(collected) => collected.to_bytes(),
@@ -149,7 +158,9 @@ impl Gateway {
         }
         let (route, path_parameters) = match self.router.find(&method, &path) {
             Match::Found { route, path_parameters } => (route, path_parameters),
-            Match::WrongMethod { allowed } => return any_api.responses.method_not_allowed(&allowed, request_id),
+            Match::WrongMethod { allowed, api } => {
+                return self.apis[&api].responses.method_not_allowed(&allowed, request_id);
+            }
             Match::NotFound => return any_api.responses.render(Kind::MissingAuthenticationToken, request_id),
         };
         let api = &self.apis[&route.api];
@@ -213,10 +224,12 @@ impl Gateway {
 
     /// API Gateway's mock `OPTIONS` integration that SAM adds for an API's `Cors`.
     fn preflight(&self, path: &str) -> Option<Response<Vec<u8>>> {
-        if !self.router.path_exists(path) {
-            return None;
-        }
-        let headers = self.apis.values().find_map(|api| api.cors.as_ref())?;
+        let api = match self.router.find("OPTIONS", path) {
+            Match::Found { route, .. } => route.api.clone(),
+            Match::WrongMethod { api, .. } => api,
+            Match::NotFound => return None,
+        };
+        let headers = self.apis.get(&api)?.cors.as_ref()?;
         let mut response = Response::new(Vec::new());
         for (name, value) in headers {
             if let (Ok(name), Ok(value)) =

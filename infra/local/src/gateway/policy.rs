@@ -1,6 +1,11 @@
 //! Evaluating a Lambda authorizer's IAM policy against a method ARN, as API Gateway does:
 //! an explicit `Deny` that matches wins, else an `Allow` that matches, else deny.
-//! `Resource` and `Action` patterns use `*` (any run of characters) and `?` (one character).
+//! `Resource` and `Action` patterns use `*` (any run of characters) and `?` (one character);
+//! actions compare case-insensitively, resources case-sensitively.
+//!
+//! Fails closed: a statement using anything else (`NotAction`, `NotResource`, `Condition`,
+//! …) makes the whole policy unusable rather than being skipped, since skipping a `Deny`
+//! would grant more than the authorizer meant.
 
 use serde_json::Value;
 
@@ -11,39 +16,51 @@ pub enum Decision {
     Deny,
 }
 
-/// Decides `execute-api:Invoke` on `method_arn` under `policy` (an IAM policy document).
-pub fn evaluate(policy: &Value, method_arn: &str) -> Decision {
+/// Statement keys this evaluator understands.
+const KNOWN_KEYS: [&str; 4] = ["Sid", "Effect", "Action", "Resource"];
+
+/// Decides `execute-api:Invoke` on `method_arn` under `policy` (an IAM policy document);
+/// `Err` names what makes the policy unusable (API Gateway then answers 500).
+pub fn evaluate(policy: &Value, method_arn: &str) -> Result<Decision, String> {
     let statements: Vec<&Value> = match &policy["Statement"] {
         Value::Array(items) => items.iter().collect(),
         single @ Value::Object(_) => vec![single],
-        _ => return Decision::Deny,
+        _ => return Err("policy has no Statement".into()),
     };
     let mut allowed = false;
     for statement in statements {
-        let applies =
-            any_matches(&statement["Action"], "execute-api:Invoke") && any_matches(&statement["Resource"], method_arn);
+        let keys = statement.as_object().ok_or("a statement is not an object")?.keys();
+        if let Some(key) = keys.into_iter().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
+            return Err(format!("unsupported statement key {key}"));
+        }
+        let applies = any_matches(&statement["Action"], "execute-api:invoke", true)
+            && any_matches(&statement["Resource"], method_arn, false);
         if !applies {
             continue;
         }
         match statement["Effect"].as_str() {
-            Some(effect) if effect.eq_ignore_ascii_case("deny") => return Decision::Deny,
-            Some(effect) if effect.eq_ignore_ascii_case("allow") => allowed = true,
-            _ => {}
+            Some("Deny") => return Ok(Decision::Deny),
+            Some("Allow") => allowed = true,
+            other => return Err(format!("unsupported Effect {other:?}")),
         }
     }
-    if allowed { Decision::Allow } else { Decision::Deny }
+    Ok(if allowed { Decision::Allow } else { Decision::Deny })
 }
 
-fn any_matches(patterns: &Value, subject: &str) -> bool {
+fn any_matches(patterns: &Value, subject: &str, ignore_case: bool) -> bool {
+    let matches = |pattern: &str| match ignore_case {
+        true => wildcard(&pattern.to_ascii_lowercase(), subject),
+        false => wildcard(pattern, subject),
+    };
     match patterns {
-        Value::String(p) => wildcard(p, subject),
-        Value::Array(items) => items.iter().filter_map(Value::as_str).any(|p| wildcard(p, subject)),
+        Value::String(p) => matches(p),
+        Value::Array(items) => items.iter().filter_map(Value::as_str).any(matches),
         _ => false,
     }
 }
 
-/// IAM wildcard matching (case-sensitive, like resource ARNs). Actions are matched the same
-/// way; `execute-api:*` and `*` both cover `execute-api:Invoke`.
+/// IAM wildcard matching, case-sensitive (callers lower-case actions first); `execute-api:*`
+/// and `*` both cover `execute-api:Invoke`.
 pub fn wildcard(pattern: &str, subject: &str) -> bool {
     let (p, s): (Vec<char>, Vec<char>) = (pattern.chars().collect(), subject.chars().collect());
     let (mut pi, mut si, mut star, mut mark) = (0, 0, None, 0);
@@ -80,21 +97,21 @@ mod tests {
     #[test]
     fn given_an_exact_allow_when_evaluated_then_allowed() {
         let p = policy(json!([{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": [ARN]}]));
-        assert_eq!(evaluate(&p, ARN), Decision::Allow);
+        assert_eq!(evaluate(&p, ARN), Ok(Decision::Allow));
     }
 
     #[test]
     fn given_an_allow_for_another_route_when_evaluated_then_denied() {
         let p = policy(json!([{"Effect": "Allow", "Action": "execute-api:Invoke",
             "Resource": ["arn:aws:execute-api:us-east-1:123456789012:api1/prod/GET/v1/polls"]}]));
-        assert_eq!(evaluate(&p, ARN), Decision::Deny);
+        assert_eq!(evaluate(&p, ARN), Ok(Decision::Deny));
     }
 
     #[test]
     fn given_wildcards_when_evaluated_then_they_match_like_iam() {
-        let p = policy(json!({"Effect": "Allow", "Action": "execute-api:*",
+        let p = policy(json!({"Effect": "Allow", "Action": "Execute-API:*",
             "Resource": "arn:aws:execute-api:us-east-1:123456789012:api1/prod/*/v1/polls/*"}));
-        assert_eq!(evaluate(&p, ARN), Decision::Allow);
+        assert_eq!(evaluate(&p, ARN), Ok(Decision::Allow));
         assert!(wildcard("a?c*", "abcdef") && !wildcard("a?c", "abcd") && wildcard("*", ""));
     }
 
@@ -104,12 +121,22 @@ mod tests {
             {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"},
             {"Effect": "Deny", "Action": "execute-api:Invoke", "Resource": ARN}
         ]));
-        assert_eq!(evaluate(&p, ARN), Decision::Deny);
+        assert_eq!(evaluate(&p, ARN), Ok(Decision::Deny));
     }
 
     #[test]
-    fn given_a_malformed_policy_when_evaluated_then_denied() {
-        assert_eq!(evaluate(&json!({}), ARN), Decision::Deny);
-        assert_eq!(evaluate(&policy(json!([{"Effect": "Allow", "Resource": ARN}])), ARN), Decision::Deny);
+    fn given_a_statement_without_an_action_when_evaluated_then_it_grants_nothing() {
+        assert_eq!(evaluate(&policy(json!([{"Effect": "Allow", "Resource": ARN}])), ARN), Ok(Decision::Deny));
+    }
+
+    #[test]
+    fn given_an_unusable_policy_when_evaluated_then_it_fails_closed() {
+        assert!(evaluate(&json!({}), ARN).is_err());
+        let not_resource = policy(json!([
+            {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"},
+            {"Effect": "Deny", "Action": "execute-api:Invoke", "NotResource": "arn:other"}
+        ]));
+        assert!(evaluate(&not_resource, ARN).is_err());
+        assert!(evaluate(&policy(json!([{"Effect": "Maybe", "Action": "*", "Resource": "*"}])), ARN).is_err());
     }
 }

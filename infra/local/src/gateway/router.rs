@@ -12,9 +12,10 @@ pub enum Match<'a> {
         route: &'a Route,
         path_parameters: HashMap<String, String>,
     },
-    /// The path exists but not with this method; the methods it has.
+    /// The path exists but not with this method; the methods it has, and its API.
     WrongMethod {
         allowed: Vec<String>,
+        api: Option<String>,
     },
     NotFound,
 }
@@ -57,15 +58,11 @@ impl Router {
             let (_, route, path_parameters) = candidates.swap_remove(i);
             return Match::Found { route, path_parameters };
         }
+        let api = candidates[0].1.api.clone();
         let mut allowed: Vec<String> = candidates.iter().map(|c| c.1.method.clone()).collect();
         allowed.sort();
         allowed.dedup();
-        Match::WrongMethod { allowed }
-    }
-
-    /// Whether any route has this path template (used for CORS preflight).
-    pub fn path_exists(&self, path: &str) -> bool {
-        !matches!(self.find("\u{0}", path), Match::NotFound)
+        Match::WrongMethod { allowed, api }
     }
 }
 
@@ -81,7 +78,7 @@ fn match_path(template: &str, segments: &[&str]) -> Option<(Vec<u8>, HashMap<Str
             if i != parts.len() - 1 || rest.is_empty() || rest.iter().all(|s| s.is_empty()) {
                 return None;
             }
-            params.insert(name.to_owned(), decode(&rest.join("/")));
+            params.insert(name.to_owned(), decode(&rest.join("/"))?);
             rank.push(2);
             return Some((rank, params));
         }
@@ -90,7 +87,7 @@ fn match_path(template: &str, segments: &[&str]) -> Option<(Vec<u8>, HashMap<Str
             if segment.is_empty() {
                 return None;
             }
-            params.insert(name.to_owned(), decode(segment));
+            params.insert(name.to_owned(), decode(segment).filter(|v| !v.contains('/'))?);
             rank.push(1);
         } else if part == segment {
             rank.push(0);
@@ -101,25 +98,24 @@ fn match_path(template: &str, segments: &[&str]) -> Option<(Vec<u8>, HashMap<Str
     (parts.len() == segments.len()).then_some((rank, params))
 }
 
-/// Percent-decodes a path segment (invalid escapes are kept as they are).
-pub fn decode(raw: &str) -> String {
+/// Percent-decodes a path segment or query component. `None` for what no parameter may
+/// hold: a bad escape, invalid UTF-8, or a control character (NUL included). A route
+/// that does not match is answered like an unknown path.
+pub fn decode(raw: &str) -> Option<String> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(byte) =
-                std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(byte);
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
-            continue;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
         }
-        out.push(bytes[i]);
-        i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out).ok().filter(|s| !s.chars().any(char::is_control))
 }
 
 #[cfg(test)]
@@ -165,11 +161,21 @@ mod tests {
 
     #[test]
     fn given_a_known_path_and_another_method_when_matched_then_the_allowed_methods_are_listed() {
-        assert_eq!(router().find("DELETE", "/v1/health"), Match::WrongMethod { allowed: vec!["GET".into()] });
+        assert_eq!(
+            router().find("DELETE", "/v1/health"),
+            Match::WrongMethod { allowed: vec!["GET".into()], api: None }
+        );
         assert_eq!(
             router().find("POST", "/v1/polls/x"),
-            Match::WrongMethod { allowed: vec!["DELETE".into(), "GET".into()] }
+            Match::WrongMethod { allowed: vec!["DELETE".into(), "GET".into()], api: None }
         );
+    }
+
+    #[test]
+    fn given_a_parameter_no_id_may_hold_when_matched_then_not_found() {
+        for path in ["/v1/polls/a%2Fb", "/v1/polls/a%00", "/v1/polls/%FF", "/v1/polls/%+5", "/v1/polls/%4"] {
+            assert_eq!(router().find("GET", path), Match::NotFound, "{path}");
+        }
     }
 
     #[test]

@@ -50,7 +50,12 @@ impl Throttle {
     /// Takes a token for (`resource`, `method`); `Err(seconds)` until one is available.
     pub fn admit(&self, resource: &str, method: &str) -> Result<(), f64> {
         let key = (resource.to_owned(), method.to_owned());
-        let limit = self.per_method.get(&key).or(self.default.as_ref()).copied();
+        let limit = self
+            .per_method
+            .get(&key)
+            .or_else(|| self.per_method.get(&(resource.to_owned(), "*".to_owned())))
+            .or(self.default.as_ref())
+            .copied();
         let Some(limit) = limit else { return Ok(()) };
         let now = Instant::now();
         let mut buckets = self.buckets.lock().expect("throttle lock");
@@ -101,6 +106,17 @@ mod tests {
         }
         assert!(t.admit("/v1/a", "GET").is_err());
         assert!(t.admit("/v1/b", "GET").is_ok());
+    }
+
+    #[test]
+    fn given_a_setting_for_every_method_of_a_path_when_used_then_it_applies() {
+        let t = Throttle::from_method_settings(&[
+            json!({"ResourcePath": "/*", "HttpMethod": "*", "ThrottlingBurstLimit": 50, "ThrottlingRateLimit": 50}),
+            json!({"ResourcePath": "/~1v1~1auth", "HttpMethod": "*", "ThrottlingBurstLimit": 1, "ThrottlingRateLimit": 1}),
+        ]);
+        assert!(t.admit("/v1/auth", "POST").is_ok());
+        assert!(t.admit("/v1/auth", "POST").is_err());
+        assert!(t.admit("/v1/auth", "GET").is_ok(), "each method keeps its own bucket");
     }
 
     #[test]
