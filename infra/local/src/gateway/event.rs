@@ -31,7 +31,7 @@ pub struct Context<'a> {
     pub route: &'a Route,
     pub path_parameters: &'a HashMap<String, String>,
     /// The authorizer's context (with `principalId`), once it allowed the call.
-    pub authorizer: Option<&'a Map<String, Value>>,
+    pub authorizer: Option<Map<String, Value>>,
 }
 
 impl HttpRequest {
@@ -94,7 +94,7 @@ impl HttpRequest {
             "requestTimeEpoch": now.as_millis() as u64,
             "identity": {"sourceIp": self.source_ip, "userAgent": self.user_agent},
         });
-        if let Some(authorizer) = ctx.authorizer {
+        if let Some(authorizer) = &ctx.authorizer {
             value["authorizer"] = Value::Object(authorizer.clone());
         }
         value

@@ -178,37 +178,17 @@ impl Gateway {
             method,
             path.trim_start_matches('/')
         );
-        let authorizer_name =
-            route.authorizer.clone().or_else(|| api.default_authorizer.clone()).filter(|a| a != "NONE");
-        let mut authorizer_context = None;
-        if let Some(name) = authorizer_name {
-            let Some(authorizer) = api.authorizers.get(&name) else {
-                tracing::error!(authorizer = %name, "route names an authorizer the API does not define");
-                return api.responses.render(Kind::AuthorizerFailure, request_id);
-            };
-            let context = event::Context {
-                api_id: &api.id,
-                stage: &api.stage,
-                request_id,
-                route,
-                path_parameters: &path_parameters,
-                authorizer: None,
-            };
-            match authorizer.authorize(&self.invoker, &request, &context, &method_arn).await {
-                Verdict::Allow(ctx) => authorizer_context = Some(ctx),
-                Verdict::Unauthorized => return api.responses.render(Kind::Unauthorized, request_id),
-                Verdict::Denied => return api.responses.render(Kind::AccessDenied, request_id),
-                Verdict::Failed => return api.responses.render(Kind::AuthorizerFailure, request_id),
-            }
-        }
-        let context = event::Context {
+        let mut context = event::Context {
             api_id: &api.id,
             stage: &api.stage,
             request_id,
             route,
             path_parameters: &path_parameters,
-            authorizer: authorizer_context.as_ref(),
+            authorizer: None,
         };
+        if let Err(refusal) = self.authorize(api, &request, &mut context, &method_arn).await {
+            return api.responses.render(refusal, request_id);
+        }
         let proxy_event = request.proxy_event(&context);
         match self.invoker.invoke(&route.binary, &proxy_event).await {
             Ok(result) => event::proxy_response(&result).unwrap_or_else(|reason| {
@@ -219,6 +199,32 @@ impl Gateway {
                 tracing::error!(function = %route.binary, error = %err, "integration failed");
                 api.responses.render(Kind::IntegrationFailure, request_id)
             }
+        }
+    }
+
+    /// Runs the route's authorizer (the event's own, else the API's default; `NONE` for
+    /// none) and puts its context in `context`, or says which refusal API Gateway sends.
+    async fn authorize(
+        &self,
+        api: &Api,
+        request: &event::HttpRequest,
+        context: &mut event::Context<'_>,
+        method_arn: &str,
+    ) -> Result<(), Kind> {
+        let name = context.route.authorizer.as_ref().or(api.default_authorizer.as_ref()).filter(|a| *a != "NONE");
+        let Some(name) = name else { return Ok(()) };
+        let Some(authorizer) = api.authorizers.get(name) else {
+            tracing::error!(authorizer = %name, "route names an authorizer the API does not define");
+            return Err(Kind::AuthorizerFailure);
+        };
+        match authorizer.authorize(&self.invoker, request, context, method_arn).await {
+            Verdict::Allow(authorizer_context) => {
+                context.authorizer = Some(authorizer_context);
+                Ok(())
+            }
+            Verdict::Unauthorized => Err(Kind::Unauthorized),
+            Verdict::Denied => Err(Kind::AccessDenied),
+            Verdict::Failed => Err(Kind::AuthorizerFailure),
         }
     }
 
