@@ -1,6 +1,6 @@
 //! End to end through the local gateway: what a client of `https://…/v1` sees.
 
-use ballot_tests::{api, assert_problem, assert_security_headers, client, concrete_path, template};
+use ballot_tests::{api, assert_problem, assert_security_headers, client, concrete_path, template, token_for};
 use serde_json::Value;
 
 #[tokio::test]
@@ -78,10 +78,11 @@ async fn given_the_allowed_origin_when_calling_then_cors_allows_it_and_no_other(
 async fn given_template_yaml_when_every_route_is_called_then_each_reaches_its_function() {
     let routes = template().routes().unwrap();
     assert!(!routes.is_empty(), "template.yaml declares no route");
+    let admin = token_for(&[shared::auth::Role::Admin]).await;
     for route in routes {
         let method = if route.method == "ANY" { "GET" } else { route.method.as_str() };
         let url = format!("{}{}", api(), concrete_path(&route.path));
-        let response = client().request(method.parse().unwrap(), &url).send().await.unwrap();
+        let response = client().request(method.parse().unwrap(), &url).bearer_auth(&admin).send().await.unwrap();
         assert!(
             response.headers().contains_key("x-request-id"),
             "{} {} is not served by {} (status {})",

@@ -28,6 +28,8 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     /// How long a warm Lambda keeps a secret before reading it again (`SECRETS_TTL_SECONDS`, default 300).
     pub secrets_ttl: Duration,
+    /// `iss` and `aud` of the tokens ballot issues (`TOKEN_ISSUER`, `TOKEN_AUDIENCE`).
+    pub tokens: crate::auth::token::TokenSettings,
 }
 
 impl Config {
@@ -55,6 +57,10 @@ impl Config {
             signing_keys_secret_id: required("SIGNING_KEYS_SECRET_ID")?,
             cors_allowed_origins: parse_origins(&lookup("CORS_ALLOWED_ORIGINS").unwrap_or_default())?,
             secrets_ttl,
+            tokens: crate::auth::token::TokenSettings {
+                issuer: required("TOKEN_ISSUER")?,
+                audience: required("TOKEN_AUDIENCE")?,
+            },
         })
     }
 }
@@ -93,10 +99,12 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
-    const BASE: [(&str, &str); 3] = [
+    const BASE: [(&str, &str); 5] = [
         ("TABLE_NAME", "ballot"),
         ("EVENTS_QUEUE_URL", "http://127.0.0.1:4566/000000000000/events"),
         ("SIGNING_KEYS_SECRET_ID", "keys"),
+        ("TOKEN_ISSUER", "ballot"),
+        ("TOKEN_AUDIENCE", "ballot-api"),
     ];
 
     #[test]

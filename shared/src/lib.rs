@@ -3,12 +3,14 @@
 //! a plain async handler to [`http::serve`], which owns error mapping, security headers,
 //! CORS and the per-request log span.
 
+pub mod auth;
 pub mod aws;
 pub mod body;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod ids;
 pub mod secrets;
 pub mod telemetry;
 

@@ -72,3 +72,32 @@ pub fn concrete_path(template_path: &str) -> String {
         .collect::<Vec<_>>()
         .join("/")
 }
+
+/// The local stack's signing key set, read from its secret (as the functions read it).
+pub async fn local_keys() -> shared::auth::keys::KeySet {
+    let endpoint = required_env("AWS_ENDPOINT_URL");
+    assert!(ballot_local::is_loopback_url(&endpoint), "AWS_ENDPOINT_URL must be the local stack");
+    let stack = required_env("BALLOT_STACK");
+    let clients = ballot_local::bootstrap::Clients::from_env().await;
+    let secret =
+        clients.secrets.get_secret_value().secret_id(format!("{stack}-SigningKeysSecret")).send().await.unwrap();
+    shared::auth::keys::KeySet::parse(secret.secret_string().unwrap()).unwrap()
+}
+
+/// The token settings the local functions use (template parameter defaults).
+pub fn token_settings() -> shared::auth::token::TokenSettings {
+    shared::auth::token::TokenSettings { issuer: "ballot".into(), audience: "ballot-api".into() }
+}
+
+/// A valid access token for `roles`, signed with the local key.
+pub async fn token_for(roles: &[shared::auth::Role]) -> String {
+    let kind = if roles == [shared::auth::Role::Guest] {
+        shared::auth::token::TokenKind::Guest
+    } else {
+        shared::auth::token::TokenKind::Access
+    };
+    let sub = format!("test-{}", shared::ids::random_id());
+    shared::auth::token::issue(&local_keys().await, &token_settings(), &sub, roles, kind, shared::ids::random_id())
+        .unwrap()
+        .0
+}

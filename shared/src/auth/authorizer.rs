@@ -1,0 +1,102 @@
+//! The Lambda `REQUEST` authorizer's decision, free of Lambda types.
+//!
+//! It reads `Authorization: Bearer <token>` (the header capped at [`MAX_TOKEN_BYTES`]),
+//! verifies the token, and answers with the IAM policy of the caller's roles from the
+//! route table and a context of `sub`, `roles` (comma separated) and `token_kind`. Every
+//! refusal is the same `Unauthorized`, which API Gateway turns into 401; the reason goes
+//! to the log, never the token.
+
+use serde_json::{Value, json};
+
+use super::{
+    keys::KeySet,
+    routes,
+    token::{AccessClaims, MAX_TOKEN_BYTES, TokenSettings, verify},
+};
+
+/// The one error an authorizer returns: API Gateway answers 401 for exactly this message.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("Unauthorized")]
+pub struct Unauthorized;
+
+/// Decides a `REQUEST` authorizer event (`headers`, `methodArn`).
+pub fn decide(keys: &KeySet, settings: &TokenSettings, event: &Value) -> Result<Value, Unauthorized> {
+    let claims = authenticate(keys, settings, event).map_err(|reason| {
+        tracing::info!(%reason, "token refused");
+        Unauthorized
+    })?;
+    let method_arn = event["methodArn"].as_str().ok_or(Unauthorized)?;
+    let roles: Vec<&str> = claims.roles.iter().map(|r| r.as_str()).collect();
+    Ok(json!({
+        "principalId": claims.sub,
+        "policyDocument": routes::policy(method_arn, &claims.roles),
+        "context": {"sub": claims.sub, "roles": roles.join(","), "token_kind": claims.kind.as_str()},
+    }))
+}
+
+fn authenticate(keys: &KeySet, settings: &TokenSettings, event: &Value) -> Result<AccessClaims, String> {
+    let headers = event["headers"].as_object().ok_or("no headers")?;
+    let value = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, v)| v.as_str())
+        .ok_or("no Authorization header")?;
+    if value.len() > MAX_TOKEN_BYTES {
+        return Err(format!("Authorization header of {} bytes", value.len()));
+    }
+    let (scheme, token) = value.split_once(' ').ok_or("Authorization is not `Bearer <token>`")?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err("Authorization scheme is not Bearer".into());
+    }
+    verify(keys, settings, token.trim()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{
+        Role,
+        keys::tests::key_set,
+        token::{TokenKind, issue},
+    };
+
+    const ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/v1/me";
+
+    fn setup() -> (KeySet, TokenSettings) {
+        (
+            KeySet::parse(&key_set(&["k1"], "k1")).unwrap(),
+            TokenSettings { issuer: "ballot".into(), audience: "ballot-api".into() },
+        )
+    }
+
+    fn event(authorization: Option<&str>) -> Value {
+        let headers = match authorization {
+            Some(v) => json!({"authorization": v}),
+            None => json!({}),
+        };
+        json!({"type": "REQUEST", "methodArn": ARN, "headers": headers})
+    }
+
+    #[test]
+    fn given_a_valid_token_when_decided_then_policy_and_context() {
+        let (keys, settings) = setup();
+        let (token, _) = issue(&keys, &settings, "g-1", &[Role::Guest], TokenKind::Guest, "j".into()).unwrap();
+        let answer = decide(&keys, &settings, &event(Some(&format!("Bearer {token}")))).unwrap();
+        assert_eq!(answer["principalId"], "g-1");
+        assert_eq!(answer["context"], json!({"sub": "g-1", "roles": "guest", "token_kind": "guest"}));
+        assert_eq!(answer["policyDocument"]["Statement"][0]["Effect"], "Allow");
+    }
+
+    #[test]
+    fn given_missing_or_malformed_authorization_when_decided_then_unauthorized() {
+        let (keys, settings) = setup();
+        let (token, _) = issue(&keys, &settings, "u", &[Role::Viewer], TokenKind::Access, "j".into()).unwrap();
+        let huge = format!("Bearer {}", "a".repeat(MAX_TOKEN_BYTES));
+        for value in
+            [None, Some(""), Some("Bearer"), Some(token.as_str()), Some(&format!("Basic {token}")), Some(huge.as_str())]
+        {
+            assert_eq!(decide(&keys, &settings, &event(value)), Err(Unauthorized), "{value:?}");
+        }
+        assert_eq!(Unauthorized.to_string(), "Unauthorized");
+    }
+}

@@ -1,0 +1,189 @@
+//! The JWT signing key set kept in Secrets Manager:
+//! `{"current": kid, "keys": {kid: {"alg": "EdDSA", "pkcs8": <base64 DER>, "x": <base64url>}}}`.
+//!
+//! Tokens are signed with `current`; any key of the set verifies (so tokens signed before a
+//! rotation stay valid until they expire), and `jwks.json` publishes them all. A key is
+//! only ever looked up by `kid` in this set: nothing a token names (`jku`, `x5u`, `jwk`) is
+//! fetched or trusted.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeySetError {
+    #[error("the signing key set is not valid JSON of the expected shape: {0}")]
+    Shape(String),
+    #[error("the current key {0:?} is not in the set")]
+    NoCurrent(String),
+    #[error("key {kid:?}: {reason}")]
+    Key { kid: String, reason: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    current: String,
+    keys: BTreeMap<String, KeyDocument>,
+}
+
+#[derive(Deserialize)]
+struct KeyDocument {
+    alg: String,
+    pkcs8: String,
+    x: String,
+}
+
+/// A parsed key set. Its `Debug` shows key ids only.
+pub struct KeySet {
+    current: String,
+    signing: EncodingKey,
+    verifying: BTreeMap<String, DecodingKey>,
+    public: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySet").field("current", &self.current).field("kids", &self.public.keys()).finish()
+    }
+}
+
+impl KeySet {
+    pub fn parse(json: &str) -> Result<Self, KeySetError> {
+        let doc: Document = serde_json::from_str(json).map_err(|e| KeySetError::Shape(e.to_string()))?;
+        let mut verifying = BTreeMap::new();
+        let mut public = BTreeMap::new();
+        let mut signing = None;
+        for (kid, key) in doc.keys {
+            let bad = |reason: &str| KeySetError::Key { kid: kid.clone(), reason: reason.to_owned() };
+            if key.alg != "EdDSA" {
+                return Err(bad("only EdDSA keys are supported"));
+            }
+            let decoding =
+                DecodingKey::from_ed_components(&key.x).map_err(|_| bad("x is not a base64url Ed25519 key"))?;
+            if kid == doc.current {
+                let der = STANDARD.decode(&key.pkcs8).map_err(|_| bad("pkcs8 is not base64"))?;
+                signing = Some(EncodingKey::from_ed_der(&der));
+            }
+            verifying.insert(kid.clone(), decoding);
+            public.insert(kid, key.x);
+        }
+        let signing = signing.ok_or_else(|| KeySetError::NoCurrent(doc.current.clone()))?;
+        Ok(Self { current: doc.current, signing, verifying, public })
+    }
+
+    /// The key id and key that sign new tokens.
+    pub fn signer(&self) -> (&str, &EncodingKey) {
+        (&self.current, &self.signing)
+    }
+
+    /// The key that verifies tokens carrying `kid`, if the set has it.
+    pub fn verifier(&self, kid: &str) -> Option<&DecodingKey> {
+        self.verifying.get(kid)
+    }
+
+    /// The public JWK set (RFC 7517), every key of the set.
+    pub fn jwks(&self) -> Value {
+        let keys: Vec<Value> = self
+            .public
+            .iter()
+            .map(|(kid, x)| json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": kid, "x": x}))
+            .collect();
+        json!({ "keys": keys })
+    }
+
+    /// The only algorithm any key of a set signs with.
+    pub const ALGORITHM: Algorithm = Algorithm::EdDSA;
+}
+
+/// The key set of a warm Lambda: read through the secrets cache (so a rotation is seen
+/// within its TTL) and parsed once per distinct secret value.
+pub struct SigningKeys<S> {
+    secrets: crate::secrets::SecretCache<S>,
+    secret_id: String,
+    parsed: tokio::sync::Mutex<Option<(crate::secrets::SecretValue, Arc<KeySet>)>>,
+}
+
+impl<S: crate::secrets::SecretSource> SigningKeys<S> {
+    pub fn new(secrets: crate::secrets::SecretCache<S>, secret_id: String) -> Self {
+        Self { secrets, secret_id, parsed: tokio::sync::Mutex::new(None) }
+    }
+
+    /// The current key set; an unusable secret is an internal error (logged, never shown).
+    pub async fn get(&self) -> Result<Arc<KeySet>, crate::ApiError> {
+        let value = self.secrets.get(&self.secret_id).await?;
+        let mut parsed = self.parsed.lock().await;
+        if let Some((seen, keys)) = parsed.as_ref()
+            && *seen == value
+        {
+            return Ok(Arc::clone(keys));
+        }
+        let keys = Arc::new(KeySet::parse(value.expose()).map_err(crate::ApiError::internal)?);
+        *parsed = Some((value, Arc::clone(&keys)));
+        Ok(keys)
+    }
+}
+
+impl SigningKeys<aws_sdk_secretsmanager::Client> {
+    /// The signing keys named by `SIGNING_KEYS_SECRET_ID`, cached for `SECRETS_TTL_SECONDS`.
+    pub fn from_config(aws: &crate::aws::AwsClients, config: &crate::config::Config) -> Self {
+        let cache = crate::secrets::SecretCache::new(aws.secrets.clone(), config.secrets_ttl);
+        Self::new(cache, config.signing_keys_secret_id.clone())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use aws_lc_rs::{
+        rand::SystemRandom,
+        signature::{Ed25519KeyPair, KeyPair},
+    };
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    /// A key entry as the local bootstrap and the rotation command write it.
+    pub(crate) fn key_entry() -> Value {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        json!({"alg": "EdDSA", "pkcs8": STANDARD.encode(pkcs8.as_ref()), "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref())})
+    }
+
+    pub(crate) fn key_set(kids: &[&str], current: &str) -> String {
+        let keys: serde_json::Map<String, Value> = kids.iter().map(|k| (k.to_string(), key_entry())).collect();
+        json!({"current": current, "keys": keys}).to_string()
+    }
+
+    #[test]
+    fn given_two_keys_when_parsed_then_current_signs_and_both_verify_and_publish() {
+        let set = KeySet::parse(&key_set(&["old", "new"], "new")).unwrap();
+        assert_eq!(set.signer().0, "new");
+        assert!(set.verifier("old").is_some() && set.verifier("new").is_some() && set.verifier("other").is_none());
+        let jwks = set.jwks();
+        let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+        assert_eq!(kids, ["new", "old"]);
+        assert!(!jwks.to_string().contains("pkcs8"), "no private material is published");
+    }
+
+    #[test]
+    fn given_a_current_kid_not_in_the_set_when_parsed_then_refused() {
+        assert_eq!(KeySet::parse(&key_set(&["a"], "b")).unwrap_err(), KeySetError::NoCurrent("b".into()));
+    }
+
+    #[test]
+    fn given_an_empty_or_foreign_secret_when_parsed_then_refused() {
+        assert!(matches!(KeySet::parse(""), Err(KeySetError::Shape(_))));
+        assert!(matches!(
+            KeySet::parse(r#"{"current":"a","keys":{"a":{"alg":"HS256","pkcs8":"","x":""}}}"#),
+            Err(KeySetError::Key { .. })
+        ));
+    }
+
+    #[test]
+    fn given_a_key_set_when_debug_printed_then_no_key_material() {
+        let text = format!("{:?}", KeySet::parse(&key_set(&["k1"], "k1")).unwrap());
+        assert!(text.contains("k1") && !text.contains("pkcs8"));
+    }
+}

@@ -1,0 +1,10 @@
+//! Identity and access, in one implementation for the authorizer and every function:
+//! roles and the route table ([`routes`]), the signing key set ([`keys`]) and access
+//! tokens ([`token`]).
+
+pub mod authorizer;
+pub mod keys;
+pub mod routes;
+pub mod token;
+
+pub use routes::Role;
