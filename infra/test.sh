@@ -25,6 +25,7 @@ cargo nextest run --workspace --no-run --cargo-quiet
 
 echo "==> local stack (logs in $BALLOT_STATE_DIR)"
 unset AWS_ENDPOINT_URL  # tests always get a stack of their own, on free ports
+export BALLOT_LIMIT_WINDOW=6  # short rate-limit windows, so tests can wait one out
 aws_up "$(free_port)"
 functions_up "$(free_port)" "$(free_port)" --ignore-changes
 

@@ -18,6 +18,17 @@ pub fn json<T: DeserializeOwned + Validate>(req: &Request) -> Result<T, ApiError
     json_with_limit(req, DEFAULT_LIMIT)
 }
 
+/// For routes whose body is optional: `None` when there is none, else as [`json`].
+pub fn empty_or_json<T: DeserializeOwned + Validate>(req: &Request) -> Result<Option<T>, ApiError> {
+    let empty = match req.body() {
+        Body::Empty => true,
+        Body::Text(text) => text.trim().is_empty(),
+        Body::Binary(bytes) => bytes.iter().all(u8::is_ascii_whitespace),
+        _ => true,
+    };
+    if empty { Ok(None) } else { json(req).map(Some) }
+}
+
 /// Parses and validates the body of `req` as `T`, refusing bodies over `limit` bytes.
 pub fn json_with_limit<T: DeserializeOwned + Validate>(req: &Request, limit: usize) -> Result<T, ApiError> {
     let content_type = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());

@@ -30,6 +30,21 @@ pub struct Config {
     pub secrets_ttl: Duration,
     /// `iss` and `aud` of the tokens ballot issues (`TOKEN_ISSUER`, `TOKEN_AUDIENCE`).
     pub tokens: crate::auth::token::TokenSettings,
+    /// Abuse limits (see [`Limits`]).
+    pub limits: Limits,
+}
+
+/// Rate limits on sign-in and guest tokens, per fixed window of `window_secs`
+/// (`LIMIT_WINDOW_SECONDS`, default 900).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub window_secs: u64,
+    /// Failed logins per account per window (`LOGIN_LIMIT_PER_ACCOUNT`, default 5).
+    pub logins_per_account: u32,
+    /// Failed logins per client address per window (`LOGIN_LIMIT_PER_ADDRESS`, default 20).
+    pub logins_per_address: u32,
+    /// Guest tokens per client address per window (`GUEST_LIMIT_PER_ADDRESS`, default 20).
+    pub guests_per_address: u32,
 }
 
 impl Config {
@@ -43,14 +58,7 @@ impl Config {
         let required = |name: &'static str| {
             lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(name))
         };
-        let secrets_ttl = match lookup("SECRETS_TTL_SECONDS") {
-            None => Duration::from_secs(300),
-            Some(raw) => raw
-                .trim()
-                .parse::<u64>()
-                .map(Duration::from_secs)
-                .map_err(|e| ConfigError::Invalid { name: "SECRETS_TTL_SECONDS", reason: e.to_string() })?,
-        };
+        let secrets_ttl = Duration::from_secs(number(&lookup, "SECRETS_TTL_SECONDS", 300)?);
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             events_queue_url: required("EVENTS_QUEUE_URL")?,
@@ -61,7 +69,30 @@ impl Config {
                 issuer: required("TOKEN_ISSUER")?,
                 audience: required("TOKEN_AUDIENCE")?,
             },
+            limits: Limits {
+                window_secs: number(&lookup, "LIMIT_WINDOW_SECONDS", 900)?,
+                logins_per_account: number(&lookup, "LOGIN_LIMIT_PER_ACCOUNT", 5)?,
+                logins_per_address: number(&lookup, "LOGIN_LIMIT_PER_ADDRESS", 20)?,
+                guests_per_address: number(&lookup, "GUEST_LIMIT_PER_ADDRESS", 20)?,
+            },
         })
+    }
+}
+
+/// An optional positive number from the environment.
+fn number<T: std::str::FromStr + PartialOrd + Default>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match lookup(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse::<T>()
+            .ok()
+            .filter(|n| *n > T::default())
+            .ok_or(ConfigError::Invalid { name, reason: format!("{raw:?} is not a positive number") }),
     }
 }
 

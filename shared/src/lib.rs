@@ -6,12 +6,14 @@
 pub mod auth;
 pub mod aws;
 pub mod body;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod identity;
 pub mod ids;
 pub mod secrets;
+pub mod store;
 pub mod telemetry;
 
 pub use error::{ApiError, FieldError, Problem};

@@ -38,6 +38,27 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 
+/// A client whose connections come from `address` (in 127.0.0.0/8), so per-address rate
+/// limits of one test do not touch the others.
+pub fn client_from(address: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(address.parse::<std::net::IpAddr>().expect("an IP address"))
+        .build()
+        .expect("client")
+}
+
+/// A fresh, unique email for one test.
+pub fn unique_email(label: &str) -> String {
+    let email = format!("{label}.{}@example.com", shared::ids::random_id().replace(['-', '_'], "x"));
+    email.to_lowercase()
+}
+
+/// POSTs JSON to `path` of the API.
+pub async fn post_json(client: &reqwest::Client, path: &str, body: &serde_json::Value) -> reqwest::Response {
+    client.post(format!("{}{path}", api())).json(body).send().await.expect("request")
+}
+
 /// The headers every response of a function carries (see `shared::http`).
 pub fn assert_security_headers(headers: &HeaderMap) {
     for (name, value) in shared::http::SECURITY_HEADERS {
@@ -89,15 +110,36 @@ pub fn token_settings() -> shared::auth::token::TokenSettings {
     shared::auth::token::TokenSettings { issuer: "ballot".into(), audience: "ballot-api".into() }
 }
 
-/// A valid access token for `roles`, signed with the local key.
+/// A valid access token for `roles`, signed with the local key. For account roles an
+/// account with those roles is created first (the authorizer checks it exists).
 pub async fn token_for(roles: &[shared::auth::Role]) -> String {
-    let kind = if roles == [shared::auth::Role::Guest] {
-        shared::auth::token::TokenKind::Guest
-    } else {
-        shared::auth::token::TokenKind::Access
-    };
-    let sub = format!("test-{}", shared::ids::random_id());
-    shared::auth::token::issue(&local_keys().await, &token_settings(), &sub, roles, kind, shared::ids::random_id())
-        .unwrap()
-        .0
+    token_for_account(roles).await.0
+}
+
+/// Like [`token_for`], also returning the subject (the account id, or the guest id).
+pub async fn token_for_account(roles: &[shared::auth::Role]) -> (String, String) {
+    use shared::auth::{Role, token::TokenKind};
+    let id = shared::ids::random_id();
+    let kind = if roles == [Role::Guest] { TokenKind::Guest } else { TokenKind::Access };
+    if kind == TokenKind::Access {
+        let user = shared::store::users::User {
+            id: id.clone(),
+            email: unique_email("role"),
+            display_name: "Test".into(),
+            roles: roles.to_vec(),
+            created_at: shared::clock::rfc3339_now(),
+            disabled: false,
+        };
+        local_store().await.create_user(&user, "not-a-hash".into()).await.unwrap();
+    }
+    let keys = local_keys().await;
+    let token =
+        shared::auth::token::issue(&keys, &token_settings(), &id, roles, kind, shared::ids::random_id()).unwrap();
+    (token.0, id)
+}
+
+/// The local stack's table, as the functions see it.
+pub async fn local_store() -> shared::store::Store {
+    let clients = ballot_local::bootstrap::Clients::from_env().await;
+    shared::store::Store::new(clients.dynamodb, format!("{}-Table", required_env("BALLOT_STACK")))
 }

@@ -1,14 +1,17 @@
-//! The Lambda `REQUEST` authorizer of every route that needs a token. The decision is
-//! `shared::auth::authorizer::decide`; this binary only wires the key set and the runtime.
+//! The Lambda `REQUEST` authorizer of every route that needs a token: the token is
+//! verified by `shared::auth::authorizer`; an account's token is also checked against the
+//! account, so a disabled account is refused and role changes apply, within the
+//! authorizer's cache TTL. Guests have no account.
 
 use std::sync::Arc;
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use shared::{
-    auth::{authorizer, keys::SigningKeys},
+    auth::{authorizer, keys::SigningKeys, token::TokenKind},
     aws::AwsClients,
     config::Config,
+    store::Store,
     telemetry,
 };
 use tracing::Instrument;
@@ -19,9 +22,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     let aws = AwsClients::from_env().await;
     let keys = Arc::new(SigningKeys::from_config(&aws, &config));
+    let store = Arc::new(Store::new(aws.dynamodb.clone(), config.table_name.clone()));
     let settings = Arc::new(config.tokens);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let (keys, settings) = (Arc::clone(&keys), Arc::clone(&settings));
+        let (keys, settings, store) = (Arc::clone(&keys), Arc::clone(&settings), Arc::clone(&store));
         let request_id = event.payload["requestContext"]["requestId"].as_str().unwrap_or_default().to_owned();
         let span = telemetry::request_span(&request_id, &event.context.request_id);
         async move {
@@ -31,8 +35,25 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 failure("AuthorizerUnavailable", "authorizer unavailable")
             })?;
             // API Gateway answers 401 for exactly the message `Unauthorized`.
-            authorizer::decide(&keys, &settings, &event.payload)
-                .map_err(|unauthorized| failure("Unauthorized", &unauthorized.to_string()))
+            let unauthorized = |u: authorizer::Unauthorized| failure("Unauthorized", &u.to_string());
+            let claims = authorizer::verify_request(&keys, &settings, &event.payload).map_err(unauthorized)?;
+            let roles = match claims.kind {
+                TokenKind::Guest => claims.roles,
+                TokenKind::Access => {
+                    let user = store.user(&claims.sub).await.map_err(|e| {
+                        tracing::error!(error = %e, "account store unavailable");
+                        failure("AuthorizerUnavailable", "authorizer unavailable")
+                    })?;
+                    match user {
+                        Some(user) if !user.disabled => user.roles,
+                        _ => {
+                            tracing::info!(sub = %claims.sub, "token of a disabled or unknown account");
+                            return Err(unauthorized(authorizer::Unauthorized));
+                        }
+                    }
+                }
+            };
+            authorizer::answer(&event.payload, &claims.sub, &roles, claims.kind).map_err(unauthorized)
         }
         .instrument(span)
     }))

@@ -9,9 +9,10 @@
 use serde_json::{Value, json};
 
 use super::{
+    Role,
     keys::KeySet,
     routes,
-    token::{AccessClaims, MAX_TOKEN_BYTES, TokenSettings, verify},
+    token::{AccessClaims, MAX_TOKEN_BYTES, TokenKind, TokenSettings, verify},
 };
 
 /// The one error an authorizer returns: API Gateway answers 401 for exactly this message.
@@ -19,18 +20,29 @@ use super::{
 #[error("Unauthorized")]
 pub struct Unauthorized;
 
-/// Decides a `REQUEST` authorizer event (`headers`, `methodArn`).
+/// Decides a `REQUEST` authorizer event (`headers`, `methodArn`) on the token alone.
 pub fn decide(keys: &KeySet, settings: &TokenSettings, event: &Value) -> Result<Value, Unauthorized> {
-    let claims = authenticate(keys, settings, event).map_err(|reason| {
+    let claims = verify_request(keys, settings, event)?;
+    answer(event, &claims.sub, &claims.roles, claims.kind)
+}
+
+/// The verified claims of the event's bearer token.
+pub fn verify_request(keys: &KeySet, settings: &TokenSettings, event: &Value) -> Result<AccessClaims, Unauthorized> {
+    authenticate(keys, settings, event).map_err(|reason| {
         tracing::info!(%reason, "token refused");
         Unauthorized
-    })?;
+    })
+}
+
+/// The authorizer's answer for `sub` with `roles`: the policy for the event's API and
+/// stage, and the context functions read with `shared::identity::Caller`.
+pub fn answer(event: &Value, sub: &str, roles: &[Role], kind: TokenKind) -> Result<Value, Unauthorized> {
     let method_arn = event["methodArn"].as_str().ok_or(Unauthorized)?;
-    let roles: Vec<&str> = claims.roles.iter().map(|r| r.as_str()).collect();
+    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
     Ok(json!({
-        "principalId": claims.sub,
-        "policyDocument": routes::policy(method_arn, &claims.roles),
-        "context": {"sub": claims.sub, "roles": roles.join(","), "token_kind": claims.kind.as_str()},
+        "principalId": sub,
+        "policyDocument": routes::policy(method_arn, roles),
+        "context": {"sub": sub, "roles": names.join(","), "token_kind": kind.as_str()},
     }))
 }
 

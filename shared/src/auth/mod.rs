@@ -2,8 +2,10 @@
 //! roles and the route table ([`routes`]), the signing key set ([`keys`]) and access
 //! tokens ([`token`]).
 
+pub mod accounts;
 pub mod authorizer;
 pub mod keys;
+pub mod password;
 pub mod routes;
 pub mod token;
 

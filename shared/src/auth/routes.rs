@@ -63,6 +63,10 @@ const EVERY_ROLE: &[Role] = &[Role::Editor, Role::Viewer, Role::Guest];
 pub const ROUTES: &[RouteRule] = &[
     RouteRule { method: "GET", path: "/v1/health", access: Access::Public },
     RouteRule { method: "GET", path: "/.well-known/jwks.json", access: Access::Public },
+    RouteRule { method: "POST", path: "/v1/auth/register", access: Access::Public },
+    RouteRule { method: "POST", path: "/v1/auth/login", access: Access::Public },
+    RouteRule { method: "POST", path: "/v1/auth/refresh", access: Access::Public },
+    RouteRule { method: "POST", path: "/v1/auth/logout", access: Access::Public },
     RouteRule { method: "POST", path: "/v1/auth/guest", access: Access::Public },
     RouteRule { method: "GET", path: "/v1/me", access: Access::Roles(EVERY_ROLE) },
 ];

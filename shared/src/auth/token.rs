@@ -7,8 +7,6 @@
 //! names is used); `exp`, `nbf`, `iss`, `aud` and `sub` are required, numeric dates are
 //! numbers, and `exp`/`nbf` are checked with at most [`LEEWAY_SECS`] of clock skew.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use jsonwebtoken::{Header, Validation, decode, decode_header, encode};
 use serde::{Deserialize, Serialize};
 
@@ -85,10 +83,7 @@ pub enum TokenError {
     Invalid(String),
 }
 
-/// Seconds since the epoch.
-pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
-}
+pub use crate::clock::epoch_secs as now;
 
 /// Signs a token for `sub` with `roles`; returns it and its lifetime in seconds.
 pub fn issue(

@@ -1,0 +1,72 @@
+//! `POST /v1/auth/login` `{email, password}` → 200 tokens. An unknown email and a wrong
+//! password get the same 401 after the same argon2 work. Failed attempts are limited per
+//! account and per client address; a slot is taken before the password is checked (so
+//! parallel guesses cannot overrun the limit) and given back when it was right.
+
+use std::sync::Arc;
+
+use lambda_http::{Request, http::StatusCode};
+use shared::{
+    ApiError,
+    auth::{
+        accounts::{Login, Tokens, normalize_email},
+        keys::SigningKeys,
+        password,
+        token::{self, TokenKind, TokenSettings},
+    },
+    aws::{AwsClients, secretsmanager},
+    body,
+    config::Config,
+    http, ids,
+    store::{Store, limits::Window},
+};
+
+struct Deps {
+    store: Store,
+    keys: SigningKeys<secretsmanager::Client>,
+    settings: TokenSettings,
+    per_account: Window,
+    per_address: Window,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let config = Config::from_env()?;
+    let aws = AwsClients::from_env().await;
+    let deps = Arc::new(Deps {
+        store: Store::new(aws.dynamodb.clone(), config.table_name.clone()),
+        keys: SigningKeys::from_config(&aws, &config),
+        settings: config.tokens.clone(),
+        per_account: Window { limit: config.limits.logins_per_account, seconds: config.limits.window_secs },
+        per_address: Window { limit: config.limits.logins_per_address, seconds: config.limits.window_secs },
+    });
+    http::serve(http::Cors::new(config.cors_allowed_origins), move |req| {
+        let deps = Arc::clone(&deps);
+        async move { login(&deps, &req).await }
+    })
+    .await
+}
+
+async fn login(deps: &Deps, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {
+    let input: Login = body::json(req)?;
+    let email = normalize_email(&input.email);
+    let address_slot = deps.store.take_slot("login-address", &http::source_ip(req), deps.per_address).await?;
+    let account_slot = deps.store.take_slot("login-account", &email, deps.per_account).await?;
+    let credentials = deps.store.credentials(&email).await?;
+    let hash = credentials.as_ref().filter(|c| !c.user.disabled).map(|c| c.password_hash.clone());
+    let accepted = password::verify_or_waste(input.password, hash).await?;
+    let Some(credentials) = credentials.filter(|_| accepted) else {
+        return Err(ApiError::Unauthorized);
+    };
+    deps.store.give_back(account_slot).await?;
+    deps.store.give_back(address_slot).await?;
+    let user = credentials.user;
+    let keys = deps.keys.get().await?;
+    let (access_token, expires_in) =
+        token::issue(&keys, &deps.settings, &user.id, &user.roles, TokenKind::Access, ids::random_id())
+            .map_err(ApiError::internal)?;
+    let refresh_token = deps.store.start_session(&user.id).await?;
+    tracing::info!(user = %user.id, "signed in");
+    http::json(StatusCode::OK, &Tokens::bearer(access_token, expires_in, Some(refresh_token)))
+}

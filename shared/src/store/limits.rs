@@ -1,0 +1,70 @@
+//! Fixed-window rate limits kept in DynamoDB: one counter item per (scope, key, window),
+//! incremented atomically with a condition, so the limit holds under any number of
+//! parallel requests (no read-then-write). Keys are hashed (emails and IPs are not stored).
+
+use aws_sdk_dynamodb::{operation::update_item::UpdateItemError, types::AttributeValue};
+
+use super::Store;
+use crate::{ApiError, auth::token::now, ids::sha256_hex};
+
+/// At most `limit` slots per `seconds`-long window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub limit: u32,
+    pub seconds: u64,
+}
+
+/// A slot taken in a window, which can be given back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pk: String,
+}
+
+impl Store {
+    /// Takes one slot of `window` for `key` in `scope`; `TooManyRequests` (with the seconds
+    /// until the window ends) when it is full.
+    pub async fn take_slot(&self, scope: &str, key: &str, window: Window) -> Result<Slot, ApiError> {
+        let now = now();
+        let seconds = window.seconds.max(1);
+        let start = now - now % seconds;
+        let pk = format!("LIMIT#{scope}#{}#{start}", sha256_hex(key));
+        let result = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk.clone(), "LIMIT")))
+            .update_expression("ADD slots :one SET expires_at = :expires")
+            .condition_expression("attribute_not_exists(slots) OR slots < :limit")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":limit", AttributeValue::N(window.limit.to_string()))
+            .expression_attribute_values(":expires", AttributeValue::N((start + seconds).to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Slot { pk }),
+            Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                Err(ApiError::TooManyRequests { retry_after_secs: (start + seconds - now).max(1) })
+            }
+            Err(err) => Err(ApiError::internal(err)),
+        }
+    }
+
+    /// Returns a slot (e.g. a login that succeeded does not count as a failure).
+    pub async fn give_back(&self, slot: Slot) -> Result<(), ApiError> {
+        self.db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(slot.pk, "LIMIT")))
+            .update_expression("ADD slots :minus_one")
+            .condition_expression("slots > :zero")
+            .expression_attribute_values(":minus_one", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .send()
+            .await
+            .map(drop)
+            .or_else(|err| match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
+                _ => Err(ApiError::internal(err)),
+            })
+    }
+}

@@ -1,0 +1,70 @@
+//! DynamoDB: the one table and the items ballot keeps in it. Handlers never build
+//! attribute maps: each item is a Rust type converted with `serde_dynamo`, and every
+//! uniqueness rule is a conditional write, never a read-then-write.
+//!
+//! Keys (`pk` / `sk`):
+//! - `USER#<id>` / `PROFILE` — an account ([`users::User`]); `gsi1pk` `USER`, `gsi1sk`
+//!   `<created_at>#<id>` list accounts for admins;
+//! - `EMAIL#<email>` / `EMAIL` — the claim that makes an email unique;
+//! - `REFRESH#<sha256>` / `REFRESH` and `FAMILY#<id>` / `FAMILY` — refresh tokens
+//!   ([`sessions`]);
+//! - `LIMIT#<scope>#<key>#<window>` / `LIMIT` — rate-limit windows ([`limits`]).
+//!
+//! Items that expire carry `expires_at` (epoch seconds), the table's TTL attribute; code
+//! checks expiry itself, since TTL deletion can lag by days.
+
+pub mod limits;
+pub mod sessions;
+pub mod users;
+
+use aws_sdk_dynamodb::{
+    error::SdkError, operation::transact_write_items::TransactWriteItemsError, types::AttributeValue,
+};
+
+use crate::ApiError;
+
+/// The table, and the client to reach it.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub db: aws_sdk_dynamodb::Client,
+    pub table: String,
+}
+
+impl Store {
+    pub fn new(db: aws_sdk_dynamodb::Client, table: String) -> Self {
+        Self { db, table }
+    }
+
+    /// The primary key attributes of an item.
+    fn key(pk: String, sk: &str) -> std::collections::HashMap<String, AttributeValue> {
+        std::collections::HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(pk)),
+            ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+        ])
+    }
+
+    /// Reads one item (strongly consistent), converted to `T`.
+    async fn get<T: serde::de::DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, ApiError> {
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(ApiError::internal)?;
+        out.item.map(|item| serde_dynamo::from_item(item).map_err(ApiError::internal)).transpose()
+    }
+}
+
+/// Whether a transaction was cancelled because one of its conditions failed (as opposed
+/// to a throttle or an outage).
+fn condition_failed(err: &SdkError<TransactWriteItemsError>) -> bool {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+            e.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,190 @@
+//! Refresh tokens (RFC 9700 §4.14): opaque, 256 random bits, stored only as a SHA-256
+//! hash, rotated on every use, in families. A family lives at most 30 days from sign-in;
+//! each token at most 7 days idle. Using a token twice revokes its whole family (the
+//! second user is a thief or the victim: both must sign in again). Of two concurrent
+//! refreshes with one token, exactly one wins — the rotation is one conditional
+//! transaction — and the loser gets `Invalid` without revoking (a race, not a replay).
+
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, condition_failed};
+use crate::{
+    ApiError,
+    auth::token::now,
+    ids::{random_id, random_token, sha256_hex},
+};
+
+pub const FAMILY_LIFETIME_SECS: u64 = 30 * 24 * 3600;
+pub const IDLE_LIFETIME_SECS: u64 = 7 * 24 * 3600;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RefreshItem {
+    pk: String,
+    sk: String,
+    family_id: String,
+    user_id: String,
+    used: bool,
+    expires_at: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FamilyItem {
+    pk: String,
+    sk: String,
+    user_id: String,
+    revoked: bool,
+    expires_at: u64,
+}
+
+/// Why a refresh token was refused; every case is the same 401 to the client.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Unknown, malformed, expired, revoked, or lost a concurrent race.
+    Invalid,
+    /// Already used: its family is now revoked.
+    Reused,
+}
+
+fn refresh_pk(token: &str) -> String {
+    format!("REFRESH#{}", sha256_hex(token))
+}
+
+fn family_pk(id: &str) -> String {
+    format!("FAMILY#{id}")
+}
+
+fn looks_like_refresh_token(token: &str) -> bool {
+    token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl Store {
+    fn refresh_put(
+        &self,
+        token: &str,
+        family_id: &str,
+        user_id: &str,
+        expires_at: u64,
+    ) -> Result<TransactWriteItem, ApiError> {
+        let item = RefreshItem {
+            pk: refresh_pk(token),
+            sk: "REFRESH".into(),
+            family_id: family_id.to_owned(),
+            user_id: user_id.to_owned(),
+            used: false,
+            expires_at,
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(&item).map_err(ApiError::internal)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(ApiError::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Signs `user_id` in: a new family and its first refresh token, which is returned.
+    pub async fn start_session(&self, user_id: &str) -> Result<String, ApiError> {
+        let (token, family_id, now) = (random_token(32), random_id(), now());
+        let family_expires = now + FAMILY_LIFETIME_SECS;
+        let family = FamilyItem {
+            pk: family_pk(&family_id),
+            sk: "FAMILY".into(),
+            user_id: user_id.to_owned(),
+            revoked: false,
+            expires_at: family_expires,
+        };
+        let family_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(&family).map_err(ApiError::internal)?))
+            .build()
+            .map_err(ApiError::internal)?;
+        self.db
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(family_put).build())
+            .transact_items(self.refresh_put(&token, &family_id, user_id, now + IDLE_LIFETIME_SECS)?)
+            .send()
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(token)
+    }
+
+    /// Exchanges `token` for a new one of the same family; returns the user id and the new token.
+    pub async fn rotate_session(&self, token: &str) -> Result<Result<(String, String), Refused>, ApiError> {
+        if !looks_like_refresh_token(token) {
+            return Ok(Err(Refused::Invalid));
+        }
+        let Some(old) = self.get::<RefreshItem>(refresh_pk(token), "REFRESH").await? else {
+            return Ok(Err(Refused::Invalid));
+        };
+        let Some(family) = self.get::<FamilyItem>(family_pk(&old.family_id), "FAMILY").await? else {
+            return Ok(Err(Refused::Invalid));
+        };
+        let now = now();
+        if old.used {
+            self.revoke_family(&old.family_id).await?;
+            tracing::warn!(family = %old.family_id, "refresh token reused: family revoked");
+            return Ok(Err(Refused::Reused));
+        }
+        if family.revoked || now >= old.expires_at || now >= family.expires_at {
+            return Ok(Err(Refused::Invalid));
+        }
+        let new_token = random_token(32);
+        let mark_used = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(refresh_pk(token), "REFRESH")))
+            .update_expression("SET used = :true")
+            .condition_expression("used = :false")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .build()
+            .map_err(ApiError::internal)?;
+        let family_live = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(family_pk(&old.family_id), "FAMILY")))
+            .condition_expression("revoked = :false")
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .build()
+            .map_err(ApiError::internal)?;
+        let expires_at = (now + IDLE_LIFETIME_SECS).min(family.expires_at);
+        let result = self
+            .db
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(mark_used).build())
+            .transact_items(TransactWriteItem::builder().condition_check(family_live).build())
+            .transact_items(self.refresh_put(&new_token, &old.family_id, &old.user_id, expires_at)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Ok((old.user_id, new_token))),
+            Err(err) if condition_failed(&err) => Ok(Err(Refused::Invalid)),
+            Err(err) => Err(ApiError::internal(err)),
+        }
+    }
+
+    /// Signs out: revokes the family of `token`, if it is one of ours. Unknown tokens are
+    /// ignored, so the answer tells nothing.
+    pub async fn end_session(&self, token: &str) -> Result<(), ApiError> {
+        if !looks_like_refresh_token(token) {
+            return Ok(());
+        }
+        if let Some(item) = self.get::<RefreshItem>(refresh_pk(token), "REFRESH").await? {
+            self.revoke_family(&item.family_id).await?;
+        }
+        Ok(())
+    }
+
+    async fn revoke_family(&self, family_id: &str) -> Result<(), ApiError> {
+        self.db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(family_pk(family_id), "FAMILY")))
+            .update_expression("SET revoked = :true")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(())
+    }
+}

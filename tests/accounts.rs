@@ -1,0 +1,213 @@
+//! Accounts through the local gateway: registration, login, refresh rotation and reuse,
+//! logout, the failed-login limit, and bad input on every route that takes a body.
+
+use ballot_tests::{api, assert_problem, client, client_from, concrete_path, post_json, template, unique_email};
+use futures_free::join_all;
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "a perfectly long passphrase";
+
+mod futures_free {
+    /// Runs the futures concurrently on the test's runtime and waits for all of them.
+    pub async fn join_all<F: std::future::Future + Send + 'static>(futures: Vec<F>) -> Vec<F::Output>
+    where
+        F::Output: Send + 'static,
+    {
+        let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+        let mut out = Vec::new();
+        for handle in handles {
+            out.push(handle.await.expect("task"));
+        }
+        out
+    }
+}
+
+async fn register(email: &str) -> reqwest::Response {
+    post_json(&client(), "/v1/auth/register", &json!({"email": email, "password": PASSWORD, "display_name": "Ann"}))
+        .await
+}
+
+async fn login(client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
+    post_json(client, "/v1/auth/login", &json!({"email": email, "password": password})).await
+}
+
+async fn signed_in(email: &str) -> Value {
+    assert_eq!(register(email).await.status(), 201);
+    let response = login(&client(), email, PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn refresh(token: &str) -> reqwest::Response {
+    post_json(&client(), "/v1/auth/refresh", &json!({"refresh_token": token})).await
+}
+
+#[tokio::test]
+async fn given_a_new_account_when_registering_and_signing_in_then_the_profile_and_tokens() {
+    let email = unique_email("Ann");
+    let response = register(&format!("  {}  ", email.to_uppercase())).await;
+    assert_eq!(response.status(), 201);
+    let text = response.text().await.unwrap();
+    assert!(!text.contains(PASSWORD) && !text.contains("argon2"), "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let user = &body["user"];
+    assert_eq!((user["email"].as_str(), user["display_name"].as_str()), (Some(email.as_str()), Some("Ann")));
+    assert_eq!(user["roles"], json!(["editor"]));
+    assert!(user["id"].as_str().is_some_and(|id| id.len() >= 22) && user["created_at"].is_string());
+
+    let tokens: Value = login(&client(), &email, PASSWORD).await.json().await.unwrap();
+    assert_eq!((tokens["token_type"].as_str(), tokens["expires_in"].as_u64()), (Some("Bearer"), Some(900)));
+    let me = client()
+        .get(format!("{}/v1/me", api()))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["id"], user["id"]);
+    assert_eq!(me["email"], email.as_str());
+    assert!(me.get("password_hash").is_none());
+}
+
+#[tokio::test]
+async fn given_20_parallel_registrations_of_one_email_then_exactly_one_succeeds() {
+    let email = unique_email("race");
+    let attempts: Vec<_> = (0..20)
+        .map(|i| {
+            // Case and spaces differ: uniqueness is after normalisation.
+            let variant = if i % 2 == 0 { email.clone() } else { format!(" {} ", email.to_uppercase()) };
+            async move { register(&variant).await.status().as_u16() }
+        })
+        .collect();
+    let mut statuses = join_all(attempts).await;
+    statuses.sort();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 19, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn given_weak_passwords_when_registering_then_400_naming_the_password() {
+    let email = unique_email("weak");
+    let common = include_str!("../shared/data/common-passwords.txt").lines().find(|p| p.len() >= 12).unwrap();
+    for password in ["short", common, email.as_str(), &"x".repeat(129)] {
+        let body = json!({"email": email, "password": password, "display_name": "Ann"});
+        let problem =
+            assert_problem(post_json(&client(), "/v1/auth/register", &body).await, 400, "validation-failed").await;
+        assert_eq!(problem["errors"][0]["pointer"], "#/password", "{password}: {problem}");
+        assert!(!problem.to_string().contains(password), "the password is not echoed");
+    }
+}
+
+#[tokio::test]
+async fn given_an_unknown_email_or_a_wrong_password_then_the_same_401() {
+    let email = unique_email("same");
+    register(&email).await;
+    let client = client_from("127.0.0.5");
+    let unknown = assert_problem(login(&client, &unique_email("nobody"), PASSWORD).await, 401, "unauthorized").await;
+    let wrong = assert_problem(login(&client, &email, "not the right passphrase").await, 401, "unauthorized").await;
+    assert_eq!(
+        (unknown["title"].clone(), unknown["detail"].clone()),
+        (wrong["title"].clone(), wrong["detail"].clone())
+    );
+}
+
+#[tokio::test]
+async fn given_a_refresh_token_when_used_then_rotated_and_reuse_revokes_the_family() {
+    let tokens = signed_in(&unique_email("rotate")).await;
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let rotated: Value = refresh(&first).await.json().await.unwrap();
+    let second = rotated["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(first, second);
+    assert!(rotated["access_token"].is_string());
+    // The spent token comes back: a thief or the victim. The whole family is revoked.
+    assert_problem(refresh(&first).await, 401, "unauthorized").await;
+    assert_problem(refresh(&second).await, 401, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn given_two_concurrent_refreshes_with_one_token_then_exactly_one_wins() {
+    let tokens = signed_in(&unique_email("concurrent")).await;
+    let token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let attempts: Vec<_> = (0..2)
+        .map(|_| {
+            let token = token.clone();
+            async move { refresh(&token).await.status().as_u16() }
+        })
+        .collect();
+    let mut statuses = join_all(attempts).await;
+    statuses.sort();
+    assert_eq!(statuses, [200, 401]);
+}
+
+#[tokio::test]
+async fn given_logout_then_the_refresh_token_is_dead_and_unknown_tokens_get_204_too() {
+    let tokens = signed_in(&unique_email("logout")).await;
+    let token = tokens["refresh_token"].as_str().unwrap();
+    let logout = post_json(&client(), "/v1/auth/logout", &json!({"refresh_token": token})).await;
+    assert_eq!(logout.status(), 204);
+    assert_problem(refresh(token).await, 401, "unauthorized").await;
+    let unknown = post_json(&client(), "/v1/auth/logout", &json!({"refresh_token": "nope"})).await;
+    assert_eq!(unknown.status(), 204);
+}
+
+#[tokio::test]
+async fn given_50_parallel_wrong_passwords_then_at_most_the_limit_is_checked_and_the_window_then_reopens() {
+    let email = unique_email("guess");
+    register(&email).await;
+    let window: u64 = std::env::var("BALLOT_LIMIT_WINDOW").unwrap_or_else(|_| "900".into()).parse().unwrap();
+    assert!(window <= 10, "make test runs with short windows (BALLOT_LIMIT_WINDOW)");
+    // Start right after a window boundary, so the burst stays inside one window.
+    while shared::clock::epoch_secs() % window > 1 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let client = client_from("127.0.0.3");
+    let attempts: Vec<_> = (0..50)
+        .map(|_| {
+            let (client, email) = (client.clone(), email.clone());
+            async move {
+                let response = login(&client, &email, "a wrong but long passphrase").await;
+                (response.status().as_u16(), response.headers().get("retry-after").is_some())
+            }
+        })
+        .collect();
+    let results = join_all(attempts).await;
+    let checked = results.iter().filter(|r| r.0 == 401).count();
+    let limited = results.iter().filter(|r| r.0 == 429).count();
+    assert!(checked <= 5 && checked + limited == 50, "401s: {checked}, 429s: {limited}: {results:?}");
+    assert!(results.iter().filter(|r| r.0 == 429).all(|r| r.1), "every 429 says when to retry");
+    tokio::time::sleep(std::time::Duration::from_secs(window + 1)).await;
+    assert_eq!(login(&client, &email, PASSWORD).await.status(), 200, "the right password works after the window");
+}
+
+/// Bad input on every route that takes a body: too large, malformed, unknown field.
+#[tokio::test]
+async fn given_write_routes_when_sent_bad_bodies_then_clear_problems() {
+    let routes = template().routes().unwrap();
+    let writes: Vec<_> = routes.iter().filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH")).collect();
+    assert!(!writes.is_empty());
+    let client = client_from("127.0.0.4");
+    for route in writes {
+        let url = format!("{}{}", api(), concrete_path(&route.path));
+        let send = |body: Vec<u8>| {
+            client
+                .request(route.method.parse().unwrap(), &url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+        };
+        let too_large = format!(r#"{{"x":"{}"}}"#, "a".repeat(70 * 1024));
+        assert_problem(send(too_large.into_bytes()).await.unwrap(), 413, "payload-too-large").await;
+        let malformed = assert_problem(send(b"{,}".to_vec()).await.unwrap(), 400, "malformed-json").await;
+        assert!(
+            malformed["detail"].as_str().unwrap().contains("line 1"),
+            "{} {}: {malformed}",
+            route.method,
+            route.path
+        );
+        let unknown =
+            assert_problem(send(br#"{"surely_not_a_field":1}"#.to_vec()).await.unwrap(), 400, "validation-failed")
+                .await;
+        assert!(unknown.to_string().contains("surely_not_a_field"), "{} {}: {unknown}", route.method, route.path);
+    }
+}
