@@ -23,3 +23,14 @@ lint: install ## cfn-lint (with serverless rules) and sam validate --lint
 bench: ## Size, cold start, peak RSS and warm latency of every function (release builds)
 	cargo build --release $(addprefix -p ,$(FUNCTIONS))
 	cargo run --release -p ballot-bench -- $(BENCH_ARGS)
+
+# Operator commands, against the running `make dev` stack unless AWS_ENDPOINT_URL says otherwise.
+LOCAL_AWS := AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-http://127.0.0.1:4566} AWS_REGION=$${AWS_REGION:-us-east-1} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+
+.PHONY: admin rotate-keys
+admin: ## Make the account registered with EMAIL an admin: make admin EMAIL=you@example.com
+	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=you@example.com" >&2; exit 2; }
+	@$(LOCAL_AWS) cargo run --quiet -p ballot-local -- admin --email "$(EMAIL)"
+
+rotate-keys: ## Add a new current JWT signing key; tokens of the previous keys stay valid
+	@$(LOCAL_AWS) cargo run --quiet -p ballot-local -- rotate-keys

@@ -95,7 +95,8 @@ stop_group() {
 # functions_up INVOKE_PORT GATEWAY_PORT [watch flags...]: bootstrap, watch, gateway.
 functions_up() {
   local invoke_port=$1 gateway_port=$2; shift 2
-  local overrides=(AllowedOrigin="$BALLOT_ALLOWED_ORIGIN" LimitWindowSeconds="$BALLOT_LIMIT_WINDOW")
+  local overrides=(AllowedOrigin="$BALLOT_ALLOWED_ORIGIN" LimitWindowSeconds="$BALLOT_LIMIT_WINDOW"
+    SecretsTtlSeconds="$BALLOT_SECRETS_TTL")
   port_free "$invoke_port" "cargo lambda watch"
   port_free "$gateway_port" "local gateway"
   cargo run --quiet -p ballot-local -- bootstrap --stack "$BALLOT_STACK" \
@@ -122,3 +123,5 @@ export BALLOT_STACK="${BALLOT_STACK:-ballot}"
 export BALLOT_ALLOWED_ORIGIN="${BALLOT_ALLOWED_ORIGIN:-http://localhost:5173}"
 # Rate-limit windows (failed logins, guest tokens); the template's default is 900 s.
 export BALLOT_LIMIT_WINDOW="${BALLOT_LIMIT_WINDOW:-900}"
+# How long warm functions cache the signing keys; the template's default is 300 s.
+export BALLOT_SECRETS_TTL="${BALLOT_SECRETS_TTL:-300}"

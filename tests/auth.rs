@@ -48,7 +48,7 @@ async fn given_the_jwks_when_fetched_then_the_current_key_is_listed_and_cacheabl
 }
 
 /// Every route of the table for every role: public routes reach their function whatever
-/// the token, token routes answer 2xx to the roles the table allows and 403 to the others.
+/// the token; token routes reach it for the roles the table allows and are 403 for others.
 #[tokio::test]
 async fn given_every_route_and_role_when_called_then_the_table_decides() {
     for role in Role::ALL {
@@ -61,8 +61,14 @@ async fn given_every_route_and_role_when_called_then_the_table_decides() {
             let reached = response.headers().contains_key("x-request-id");
             match rule.access {
                 Access::Public => assert!(reached, "{role:?} {} {}: {status}", rule.method, rule.path),
+                // Allowed: the function runs and decides (a write with no body is its 4xx).
                 Access::Roles(_) if rule.allows(&[role]) => {
-                    assert!((200..300).contains(&status), "{role:?} {} {}: {status}", rule.method, rule.path)
+                    assert!(
+                        reached && status != 401 && status != 403,
+                        "{role:?} {} {}: {status}",
+                        rule.method,
+                        rule.path
+                    )
                 }
                 Access::Roles(_) => assert_eq!(status, 403, "{role:?} {} {}", rule.method, rule.path),
             }

@@ -204,6 +204,18 @@ pub fn source_ip(req: &Request) -> String {
     .unwrap_or_default()
 }
 
+/// The `limit` query parameter of a listing: 1..=100, default 20.
+pub fn page_limit(req: &Request) -> Result<i32, ApiError> {
+    match query(req, "limit") {
+        None => Ok(20),
+        Some(raw) => raw
+            .parse::<i32>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| ApiError::BadRequest("The limit parameter must be a whole number from 1 to 100.".into())),
+    }
+}
+
 /// A query parameter's single value, if present.
 pub fn query(req: &Request, name: &str) -> Option<String> {
     req.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_owned)

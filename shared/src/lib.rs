@@ -8,6 +8,7 @@ pub mod aws;
 pub mod body;
 pub mod clock;
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod http;
 pub mod identity;

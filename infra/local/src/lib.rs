@@ -9,6 +9,7 @@ pub mod event_sources;
 pub mod gateway;
 pub mod invoke;
 pub mod keys;
+pub mod ops;
 pub mod stack;
 pub mod template;
 

@@ -43,6 +43,21 @@ enum Command {
         #[arg(long)]
         env_out: Option<PathBuf>,
     },
+    /// Give the account registered with EMAIL the admin role (the first admin is made here,
+    /// never through the public API).
+    Admin {
+        #[arg(long)]
+        email: String,
+        /// The table (default: the local stack's).
+        #[arg(long)]
+        table: Option<String>,
+    },
+    /// Add a new current key to the signing key set; previous keys stay valid.
+    RotateKeys {
+        /// The secret (default: the local stack's).
+        #[arg(long)]
+        secret_id: Option<String>,
+    },
     /// Serve the REST API and play the SQS event sources.
     Gateway {
         #[arg(long, default_value = "127.0.0.1:3000")]
@@ -98,6 +113,17 @@ async fn main() -> Result<(), BoxError> {
                 Some(path) => std::fs::write(path, text)?,
                 None => print!("{text}"),
             }
+        }
+        Command::Admin { email, table } => {
+            let table = table.unwrap_or_else(|| stack.physical_name("Table", false));
+            let store = shared::store::Store::new(clients.dynamodb.clone(), table);
+            let id = ballot_local::ops::make_admin(&store, &email).await?;
+            println!("account {id} is now an admin");
+        }
+        Command::RotateKeys { secret_id } => {
+            let secret_id = secret_id.unwrap_or_else(|| stack.physical_name("SigningKeysSecret", false));
+            let kid = ballot_local::ops::rotate_signing_keys(&clients.secrets, &secret_id).await?;
+            println!("signing key {kid} is now current; the previous keys stay valid");
         }
         Command::Gateway { listen, invoke_url } => {
             bootstrap::discover(&template, &mut stack, &clients).await?;

@@ -58,6 +58,8 @@ pub struct RouteRule {
 }
 
 const EVERY_ROLE: &[Role] = &[Role::Editor, Role::Viewer, Role::Guest];
+/// `admin` may call every token route, so an empty list means admins only.
+const ADMIN_ONLY: &[Role] = &[];
 
 /// Every route of the API.
 pub const ROUTES: &[RouteRule] = &[
@@ -69,6 +71,8 @@ pub const ROUTES: &[RouteRule] = &[
     RouteRule { method: "POST", path: "/v1/auth/logout", access: Access::Public },
     RouteRule { method: "POST", path: "/v1/auth/guest", access: Access::Public },
     RouteRule { method: "GET", path: "/v1/me", access: Access::Roles(EVERY_ROLE) },
+    RouteRule { method: "GET", path: "/v1/admin/users", access: Access::Roles(ADMIN_ONLY) },
+    RouteRule { method: "PATCH", path: "/v1/admin/users/{id}", access: Access::Roles(ADMIN_ONLY) },
 ];
 
 /// The rule for a route, if the table has it.

@@ -106,3 +106,101 @@ impl Store {
         Ok(item.map(|item| Credentials { user: item.user, password_hash: item.password_hash }))
     }
 }
+
+/// One page of accounts, newest first, and where the next page starts.
+#[derive(Debug)]
+pub struct UserPage {
+    pub users: Vec<User>,
+    /// The `LastEvaluatedKey`, to seal in a cursor (`shared::cursor`).
+    pub next: Option<serde_json::Value>,
+}
+
+/// A change an admin makes to an account.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UserChange {
+    pub roles: Option<Vec<Role>>,
+    pub disabled: Option<bool>,
+}
+
+impl Store {
+    /// Accounts newest first, `limit` at a time, from `start` (a previous page's `next`).
+    pub async fn list_users(&self, limit: i32, start: Option<serde_json::Value>) -> Result<UserPage, ApiError> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let start = start
+            .map(serde_dynamo::to_item::<_, std::collections::HashMap<String, AttributeValue>>)
+            .transpose()
+            .map_err(ApiError::internal)?;
+        let out = self
+            .db
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :users")
+            .expression_attribute_values(":users", AttributeValue::S("USER".into()))
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(ApiError::internal)?;
+        let users = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| serde_dynamo::from_item::<_, UserItem>(item).map(|i| i.user))
+            .collect::<Result<_, _>>()
+            .map_err(ApiError::internal)?;
+        let next = out
+            .last_evaluated_key
+            .map(serde_dynamo::from_item::<_, serde_json::Value>)
+            .transpose()
+            .map_err(ApiError::internal)?;
+        Ok(UserPage { users, next })
+    }
+
+    /// Applies `change` to account `id`; `None` if there is no such account.
+    pub async fn update_user(&self, id: &str, change: &UserChange) -> Result<Option<User>, ApiError> {
+        use aws_sdk_dynamodb::{
+            operation::update_item::UpdateItemError,
+            types::{AttributeValue, ReturnValue},
+        };
+        let mut sets = Vec::new();
+        let mut request = self.db.update_item().table_name(&self.table).set_key(Some(Self::key(user_pk(id), PROFILE)));
+        if let Some(roles) = &change.roles {
+            sets.push("#roles = :roles");
+            request = request.expression_attribute_names("#roles", "roles").expression_attribute_values(
+                ":roles",
+                serde_dynamo::to_attribute_value(roles).map_err(ApiError::internal)?,
+            );
+        }
+        if let Some(disabled) = change.disabled {
+            sets.push("disabled = :disabled");
+            request = request.expression_attribute_values(":disabled", AttributeValue::Bool(disabled));
+        }
+        if sets.is_empty() {
+            return self.user(id).await;
+        }
+        let result = request
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item: UserItem =
+                    serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(ApiError::internal)?;
+                Ok(Some(item.user))
+            }
+            Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                Ok(None)
+            }
+            Err(err) => Err(ApiError::internal(err)),
+        }
+    }
+
+    /// The id of the account registered with `email` (already normalised).
+    pub async fn user_id_by_email(&self, email: &str) -> Result<Option<String>, ApiError> {
+        Ok(self.get::<EmailItem>(email_pk(email), EMAIL).await?.map(|claim| claim.user_id))
+    }
+}

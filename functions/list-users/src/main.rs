@@ -1,0 +1,46 @@
+//! `GET /v1/admin/users?limit&cursor` (admin): accounts newest first. `limit` is 1..=100
+//! (default 20); `cursor` is the opaque `next_cursor` of the previous page.
+
+use std::sync::Arc;
+
+use lambda_http::{Request, http::StatusCode};
+use shared::{
+    ApiError,
+    auth::keys::SigningKeys,
+    aws::{AwsClients, secretsmanager},
+    config::Config,
+    cursor, http,
+    store::Store,
+};
+
+const PURPOSE: &str = "admin-users";
+
+struct Deps {
+    store: Store,
+    keys: SigningKeys<secretsmanager::Client>,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let config = Config::from_env()?;
+    let aws = AwsClients::from_env().await;
+    let deps = Arc::new(Deps {
+        store: Store::new(aws.dynamodb.clone(), config.table_name.clone()),
+        keys: SigningKeys::from_config(&aws, &config),
+    });
+    http::serve(http::Cors::new(config.cors_allowed_origins), move |req| {
+        let deps = Arc::clone(&deps);
+        async move { list(&deps, &req).await }
+    })
+    .await
+}
+
+async fn list(deps: &Deps, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {
+    let limit = http::page_limit(req)?;
+    let keys = deps.keys.get().await?;
+    let start = http::query(req, "cursor").map(|c| cursor::open(&keys, PURPOSE, &c)).transpose()?;
+    let page = deps.store.list_users(limit, start).await?;
+    let next_cursor = page.next.map(|position| cursor::seal(&keys, PURPOSE, &position)).transpose()?;
+    http::json(StatusCode::OK, &serde_json::json!({"users": page.users, "next_cursor": next_cursor}))
+}

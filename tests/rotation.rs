@@ -1,0 +1,39 @@
+//! Signing key rotation (`make rotate-keys`): tokens of the previous key stay valid, new
+//! tokens carry the new key, and `jwks.json` lists both. `make test` runs this alone,
+//! after the other tests, with functions caching the key set for 1 s.
+
+use ballot_tests::{api, client, local_keys, required_env};
+use serde_json::Value;
+
+async fn guest_token() -> String {
+    let body: Value = client().post(format!("{}/v1/auth/guest", api())).send().await.unwrap().json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+#[tokio::test]
+async fn given_a_rotation_when_old_and_new_tokens_are_used_then_both_work_and_jwks_lists_both() {
+    let old_kid = local_keys().await.signer().0.to_owned();
+    let old_token = guest_token().await;
+    assert_eq!(kid_of(&old_token), old_kid);
+
+    let clients = ballot_local::bootstrap::Clients::from_env().await;
+    let secret_id = format!("{}-SigningKeysSecret", required_env("BALLOT_STACK"));
+    let new_kid = ballot_local::ops::rotate_signing_keys(&clients.secrets, &secret_id).await.unwrap();
+    assert_ne!(new_kid, old_kid);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await; // the functions' 1 s key cache
+
+    let new_token = guest_token().await;
+    assert_eq!(kid_of(&new_token), new_kid);
+    for token in [&old_token, &new_token] {
+        let me = client().get(format!("{}/v1/me", api())).bearer_auth(token).send().await.unwrap();
+        assert_eq!(me.status(), 200, "a token of key {}", kid_of(token));
+    }
+    let jwks: Value =
+        client().get(format!("{}/.well-known/jwks.json", api())).send().await.unwrap().json().await.unwrap();
+    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().filter_map(|k| k["kid"].as_str()).collect();
+    assert!(kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()), "{kids:?}");
+}
