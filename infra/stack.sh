@@ -96,7 +96,7 @@ stop_group() {
 functions_up() {
   local invoke_port=$1 gateway_port=$2; shift 2
   local overrides=(AllowedOrigin="$BALLOT_ALLOWED_ORIGIN" LimitWindowSeconds="$BALLOT_LIMIT_WINDOW"
-    SecretsTtlSeconds="$BALLOT_SECRETS_TTL")
+    SecretsTtlSeconds="$BALLOT_SECRETS_TTL" TrustedIssuers="$BALLOT_TRUSTED_ISSUERS")
   port_free "$invoke_port" "cargo lambda watch"
   port_free "$gateway_port" "local gateway"
   cargo run --quiet -p ballot-local -- bootstrap --stack "$BALLOT_STACK" \
@@ -125,3 +125,5 @@ export BALLOT_ALLOWED_ORIGIN="${BALLOT_ALLOWED_ORIGIN:-http://localhost:5173}"
 export BALLOT_LIMIT_WINDOW="${BALLOT_LIMIT_WINDOW:-900}"
 # How long warm functions cache the signing keys; the template's default is 300 s.
 export BALLOT_SECRETS_TTL="${BALLOT_SECRETS_TTL:-300}"
+# Identity providers the authorizer trusts (JSON, no spaces); none by default.
+export BALLOT_TRUSTED_ISSUERS="${BALLOT_TRUSTED_ISSUERS:-}"

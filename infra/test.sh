@@ -28,6 +28,11 @@ unset AWS_ENDPOINT_URL  # tests always get a stack of their own, on free ports
 export BALLOT_LIMIT_WINDOW=6  # short rate-limit windows, so tests can wait one out
 export BALLOT_SECRETS_TTL=1   # key rotations are seen at once
 aws_up "$(free_port)"
+issuer_port=$(free_port)
+start issuer cargo run --quiet -p ballot-local -- oidc-issuer --listen "127.0.0.1:$issuer_port"
+export BALLOT_OIDC_ISSUER="http://127.0.0.1:$issuer_port"
+wait_for "$BALLOT_OIDC_ISSUER" 60 "OIDC issuer" "$BALLOT_STATE_DIR/issuer.log" "$LAST_PID"
+export BALLOT_TRUSTED_ISSUERS="[{\"issuer\":\"$BALLOT_OIDC_ISSUER\",\"audience\":\"ballot-test\",\"jwks_url\":\"$BALLOT_OIDC_ISSUER/jwks\"}]"
 functions_up "$(free_port)" "$(free_port)" --ignore-changes
 
 echo "==> unit, integration and e2e tests"

@@ -1,65 +1,99 @@
-//! The Lambda `REQUEST` authorizer of every route that needs a token: the token is
-//! verified by `shared::auth::authorizer`; an account's token is also checked against the
-//! account, so a disabled account is refused and role changes apply, within the
-//! authorizer's cache TTL. Guests have no account.
+//! The Lambda `REQUEST` authorizer of every route that needs a token.
+//!
+//! - ballot's own tokens (EdDSA) are verified by `shared::auth::authorizer`; an account's
+//!   token is also checked against the account, so a disabled account is refused and role
+//!   changes apply within the authorizer's cache TTL. Guests have no account.
+//! - ID tokens of trusted issuers (RS256/ES256, `OIDC_ISSUERS`) are verified by
+//!   `shared::auth::federation` and linked to an account (created as `viewer`).
+//!
+//! Every refusal is `Unauthorized` (401); a dependency failure is a 500, never a 401.
 
 use std::sync::Arc;
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use shared::{
-    auth::{authorizer, keys::SigningKeys, token::TokenKind},
-    aws::AwsClients,
+    ApiError,
+    auth::{
+        authorizer,
+        federation::{Federation, parse_issuers},
+        keys::SigningKeys,
+        token::{TokenKind, TokenSettings},
+    },
+    aws::{AwsClients, secretsmanager},
     config::Config,
-    store::Store,
+    store::{Store, users::User},
     telemetry,
 };
 use tracing::Instrument;
+
+struct Deps {
+    keys: SigningKeys<secretsmanager::Client>,
+    settings: TokenSettings,
+    store: Store,
+    federation: Federation,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let config = Config::from_env()?;
     let aws = AwsClients::from_env().await;
-    let keys = Arc::new(SigningKeys::from_config(&aws, &config));
-    let store = Arc::new(Store::new(aws.dynamodb.clone(), config.table_name.clone()));
-    let settings = Arc::new(config.tokens);
+    let issuers = parse_issuers(&std::env::var("OIDC_ISSUERS").unwrap_or_default())?;
+    let deps = Arc::new(Deps {
+        keys: SigningKeys::from_config(&aws, &config),
+        settings: config.tokens.clone(),
+        store: Store::new(aws.dynamodb.clone(), config.table_name.clone()),
+        federation: Federation::new(issuers),
+    });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let (keys, settings, store) = (Arc::clone(&keys), Arc::clone(&settings), Arc::clone(&store));
+        let deps = Arc::clone(&deps);
         let request_id = event.payload["requestContext"]["requestId"].as_str().unwrap_or_default().to_owned();
         let span = telemetry::request_span(&request_id, &event.context.request_id);
-        async move {
-            // A key set that cannot be read is a 500 (AUTHORIZER_FAILURE), never a 401.
-            let keys = keys.get().await.map_err(|e| {
-                tracing::error!(error = %e, "signing keys unavailable");
-                failure("AuthorizerUnavailable", "authorizer unavailable")
-            })?;
-            // API Gateway answers 401 for exactly the message `Unauthorized`.
-            let unauthorized = |u: authorizer::Unauthorized| failure("Unauthorized", &u.to_string());
-            let claims = authorizer::verify_request(&keys, &settings, &event.payload).map_err(unauthorized)?;
-            let roles = match claims.kind {
-                TokenKind::Guest => claims.roles,
-                TokenKind::Access => {
-                    let user = store.user(&claims.sub).await.map_err(|e| {
-                        tracing::error!(error = %e, "account store unavailable");
-                        failure("AuthorizerUnavailable", "authorizer unavailable")
-                    })?;
-                    match user {
-                        Some(user) if !user.disabled => user.roles,
-                        _ => {
-                            tracing::info!(sub = %claims.sub, "token of a disabled or unknown account");
-                            return Err(unauthorized(authorizer::Unauthorized));
-                        }
-                    }
-                }
-            };
-            authorizer::answer(&event.payload, &claims.sub, &roles, claims.kind).map_err(unauthorized)
-        }
-        .instrument(span)
+        async move { authorize(&deps, &event.payload).await }.instrument(span)
     }))
     .await
 }
 
-fn failure(error_type: &str, message: &str) -> Diagnostic {
-    Diagnostic { error_type: error_type.to_owned(), error_message: message.to_owned() }
+async fn authorize(deps: &Deps, event: &Value) -> Result<Value, Diagnostic> {
+    let token = authorizer::bearer(event).map_err(unauthorized)?;
+    let (sub, roles, kind) = if Federation::handles(token) {
+        let identity = deps.federation.verify(token).await.map_err(|reason| {
+            tracing::info!(%reason, "federated token refused");
+            unauthorized(authorizer::Unauthorized)
+        })?;
+        let user = deps.store.linked_user(&identity.issuer, &identity.subject, identity.email.as_deref()).await;
+        let user = active(user.map(Some))?;
+        (user.id, user.roles, TokenKind::Federated)
+    } else {
+        let keys = deps.keys.get().await.map_err(unavailable)?;
+        let claims = authorizer::verify_request(&keys, &deps.settings, event).map_err(unauthorized)?;
+        match claims.kind {
+            TokenKind::Access => (claims.sub.clone(), active(deps.store.user(&claims.sub).await)?.roles, claims.kind),
+            _ => (claims.sub, claims.roles, claims.kind),
+        }
+    };
+    authorizer::answer(event, &sub, &roles, kind).map_err(unauthorized)
+}
+
+/// The account, if it exists and is not disabled.
+fn active(user: Result<Option<User>, ApiError>) -> Result<User, Diagnostic> {
+    match user.map_err(unavailable)? {
+        Some(user) if !user.disabled => Ok(user),
+        _ => {
+            tracing::info!("token of a disabled or unknown account");
+            Err(unauthorized(authorizer::Unauthorized))
+        }
+    }
+}
+
+/// API Gateway answers 401 for exactly the message `Unauthorized`.
+fn unauthorized(refusal: authorizer::Unauthorized) -> Diagnostic {
+    Diagnostic { error_type: "Unauthorized".into(), error_message: refusal.to_string() }
+}
+
+/// A dependency failed: API Gateway answers 500 (`AUTHORIZER_FAILURE`).
+fn unavailable(err: ApiError) -> Diagnostic {
+    tracing::error!(error = %err, "authorizer dependency unavailable");
+    Diagnostic { error_type: "AuthorizerUnavailable".into(), error_message: "authorizer unavailable".into() }
 }

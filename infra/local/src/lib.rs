@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod event_sources;
 pub mod gateway;
 pub mod invoke;
+pub mod issuer;
 pub mod keys;
 pub mod ops;
 pub mod stack;

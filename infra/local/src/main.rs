@@ -10,6 +10,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use ballot_local::{
     bootstrap::{self, Clients},
     stack::Stack,
+    stack::env_line,
     template::Template,
 };
 use clap::{Parser, Subcommand};
@@ -58,6 +59,11 @@ enum Command {
         #[arg(long)]
         secret_id: Option<String>,
     },
+    /// Run a local OpenID Connect issuer (JWKS + ID tokens on request) for tests.
+    OidcIssuer {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
     /// Serve the REST API and play the SQS event sources.
     Gateway {
         #[arg(long, default_value = "127.0.0.1:3000")]
@@ -103,10 +109,10 @@ async fn main() -> Result<(), BoxError> {
         Command::Bootstrap { env_out } => {
             bootstrap::bootstrap(&template, &mut stack, &clients).await?;
             let env = stack.function_environment(&template)?;
-            let mut text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+            let mut text: String = env.iter().map(|(k, v)| env_line(k, v)).collect();
             for name in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
                 if let Ok(value) = std::env::var(name) {
-                    text.push_str(&format!("{name}={value}\n"));
+                    text.push_str(&env_line(name, &value));
                 }
             }
             match env_out {
@@ -124,6 +130,14 @@ async fn main() -> Result<(), BoxError> {
             let secret_id = secret_id.unwrap_or_else(|| stack.physical_name("SigningKeysSecret", false));
             let kid = ballot_local::ops::rotate_signing_keys(&clients.secrets, &secret_id).await?;
             println!("signing key {kid} is now current; the previous keys stay valid");
+        }
+        Command::OidcIssuer { listen } => {
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            println!("local OIDC issuer at http://{}", listener.local_addr()?);
+            tokio::select! {
+                _ = ballot_local::issuer::serve(listener) => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
         }
         Command::Gateway { listen, invoke_url } => {
             bootstrap::discover(&template, &mut stack, &clients).await?;

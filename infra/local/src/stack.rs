@@ -168,6 +168,19 @@ impl Stack {
     }
 }
 
+/// One `KEY=value` line of an env file (the dotenv format `cargo lambda watch` reads):
+/// plain when the value is simple, else single-quoted (literal), else double-quoted.
+pub fn env_line(key: &str, value: &str) -> String {
+    let simple = value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/@,+".contains(c));
+    if simple {
+        format!("{key}={value}\n")
+    } else if !value.contains('\'') && !value.contains('\n') {
+        format!("{key}='{value}'\n")
+    } else {
+        format!("{key}=\"{}\"\n", value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +213,14 @@ mod tests {
         let s = stack();
         let value = json!({"Fn::Sub": "'${Origin}' ${Q.Arn} ${AWS::Region} ${!Keep}"});
         assert_eq!(s.resolve(&value).unwrap(), "'https://a.example' arn:aws:sqs:us-east-1:0:t1-Q us-east-1 ${Keep}");
+    }
+
+    #[test]
+    fn given_values_when_written_as_env_lines_then_json_is_quoted() {
+        assert_eq!(env_line("A", "http://127.0.0.1:4566"), "A=http://127.0.0.1:4566\n");
+        assert_eq!(env_line("B", r#"[{"a":"b c"}]"#), "B='[{\"a\":\"b c\"}]'\n");
+        assert_eq!(env_line("C", "it's"), "C=\"it's\"\n");
+        assert_eq!(env_line("D", ""), "D=\n");
     }
 
     #[test]

@@ -47,6 +47,18 @@ pub fn answer(event: &Value, sub: &str, roles: &[Role], kind: TokenKind) -> Resu
 }
 
 fn authenticate(keys: &KeySet, settings: &TokenSettings, event: &Value) -> Result<AccessClaims, String> {
+    verify(keys, settings, bearer_token(event)?).map_err(|e| e.to_string())
+}
+
+/// The token of the event's `Authorization: Bearer <token>` header (capped in size).
+pub fn bearer(event: &Value) -> Result<&str, Unauthorized> {
+    bearer_token(event).map_err(|reason| {
+        tracing::info!(%reason, "no usable bearer token");
+        Unauthorized
+    })
+}
+
+fn bearer_token(event: &Value) -> Result<&str, String> {
     let headers = event["headers"].as_object().ok_or("no headers")?;
     let value = headers
         .iter()
@@ -60,7 +72,7 @@ fn authenticate(keys: &KeySet, settings: &TokenSettings, event: &Value) -> Resul
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err("Authorization scheme is not Bearer".into());
     }
-    verify(keys, settings, token.trim()).map_err(|e| e.to_string())
+    Ok(token.trim())
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 
 pub mod accounts;
 pub mod authorizer;
+#[cfg(feature = "federation")]
+pub mod federation;
 pub mod keys;
 pub mod password;
 pub mod routes;

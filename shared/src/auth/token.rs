@@ -27,6 +27,8 @@ pub enum TokenKind {
     Access,
     /// An anonymous voter's token (1 hour, no refresh).
     Guest,
+    /// Another issuer's ID token (see `federation`); ballot never issues these.
+    Federated,
 }
 
 impl TokenKind {
@@ -34,13 +36,14 @@ impl TokenKind {
         match self {
             Self::Access => "access",
             Self::Guest => "guest",
+            Self::Federated => "federated",
         }
     }
 
     /// Lifetime in seconds.
     pub fn ttl_secs(self) -> u64 {
         match self {
-            Self::Access => 15 * 60,
+            Self::Access | Self::Federated => 15 * 60,
             Self::Guest => 60 * 60,
         }
     }

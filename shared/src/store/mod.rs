@@ -43,6 +43,17 @@ impl Store {
         ])
     }
 
+    /// A transaction step that writes `item` only if no item has its key yet.
+    fn put_new<T: serde::Serialize>(&self, item: &T) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, ApiError> {
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(item).map_err(ApiError::internal)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(ApiError::internal)?;
+        Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build())
+    }
+
     /// Reads one item (strongly consistent), converted to `T`.
     async fn get<T: serde::de::DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, ApiError> {
         let out = self

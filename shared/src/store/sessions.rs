@@ -66,21 +66,14 @@ impl Store {
         user_id: &str,
         expires_at: u64,
     ) -> Result<TransactWriteItem, ApiError> {
-        let item = RefreshItem {
+        self.put_new(&RefreshItem {
             pk: refresh_pk(token),
             sk: "REFRESH".into(),
             family_id: family_id.to_owned(),
             user_id: user_id.to_owned(),
             used: false,
             expires_at,
-        };
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(serde_dynamo::to_item(&item).map_err(ApiError::internal)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(ApiError::internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        })
     }
 
     /// Signs `user_id` in: a new family and its first refresh token, which is returned.

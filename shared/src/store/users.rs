@@ -1,6 +1,5 @@
 //! Accounts.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, condition_failed};
@@ -69,20 +68,11 @@ impl Store {
             password_hash,
         };
         let claim = EmailItem { pk: email_pk(&user.email), sk: EMAIL.into(), user_id: user.id.clone() };
-        let put = |item: std::collections::HashMap<_, _>| -> Result<TransactWriteItem, ApiError> {
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(ApiError::internal)?;
-            Ok(TransactWriteItem::builder().put(put).build())
-        };
         let result = self
             .db
             .transact_write_items()
-            .transact_items(put(serde_dynamo::to_item(&claim).map_err(ApiError::internal)?)?)
-            .transact_items(put(serde_dynamo::to_item(&item).map_err(ApiError::internal)?)?)
+            .transact_items(self.put_new(&claim)?)
+            .transact_items(self.put_new(&item)?)
             .send()
             .await;
         match result {
@@ -202,5 +192,63 @@ impl Store {
     /// The id of the account registered with `email` (already normalised).
     pub async fn user_id_by_email(&self, email: &str) -> Result<Option<String>, ApiError> {
         Ok(self.get::<EmailItem>(email_pk(email), EMAIL).await?.map(|claim| claim.user_id))
+    }
+}
+
+/// The link from an identity at another issuer to a ballot account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IdentityItem {
+    pk: String,
+    sk: String,
+    user_id: String,
+}
+
+impl Store {
+    /// The account linked to (`issuer`, `subject`), created on first sight with role
+    /// `viewer`. Concurrent first sights link one account: the link is a conditional
+    /// write, and the loser reads the winner's.
+    pub async fn linked_user(&self, issuer: &str, subject: &str, email: Option<&str>) -> Result<User, ApiError> {
+        let pk = format!("IDENTITY#{}", crate::ids::sha256_hex(&format!("{issuer}\n{subject}")));
+        if let Some(link) = self.get::<IdentityItem>(pk.clone(), "IDENTITY").await? {
+            return self
+                .user(&link.user_id)
+                .await?
+                .ok_or_else(|| ApiError::internal("identity links a missing account"));
+        }
+        let user = User {
+            id: crate::ids::random_id(),
+            // Not claimed as unique: another issuer's email is not proof of owning it here.
+            email: email.unwrap_or_default().trim().to_lowercase(),
+            display_name: email.and_then(|e| e.split('@').next()).unwrap_or("member").chars().take(60).collect(),
+            roles: vec![Role::Viewer],
+            created_at: crate::clock::rfc3339_now(),
+            disabled: false,
+        };
+        let item = UserItem {
+            pk: user_pk(&user.id),
+            sk: PROFILE.into(),
+            gsi1pk: "USER".into(),
+            gsi1sk: format!("{}#{}", user.created_at, user.id),
+            user: user.clone(),
+            // No password: this account signs in at its issuer only.
+            password_hash: String::new(),
+        };
+        let link = IdentityItem { pk: pk.clone(), sk: "IDENTITY".into(), user_id: user.id.clone() };
+        let result = self
+            .db
+            .transact_write_items()
+            .transact_items(self.put_new(&link)?)
+            .transact_items(self.put_new(&item)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(user),
+            Err(err) if condition_failed(&err) => {
+                let link =
+                    self.get::<IdentityItem>(pk, "IDENTITY").await?.ok_or_else(|| ApiError::internal("lost link"))?;
+                self.user(&link.user_id).await?.ok_or_else(|| ApiError::internal("identity links a missing account"))
+            }
+            Err(err) => Err(ApiError::internal(err)),
+        }
     }
 }

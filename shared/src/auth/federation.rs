@@ -1,0 +1,189 @@
+//! Signing in with another identity provider ("log in with Google/GitHub"): the
+//! authorizer accepts the ID tokens of the issuers the configuration trusts
+//! (`OIDC_ISSUERS`, a JSON list of `{"issuer","audience","jwks_url"}`).
+//!
+//! Invariants: only RS256 and ES256; the issuer is matched exactly against the list
+//! before any key is looked up, and keys come only from that issuer's configured JWKS URL
+//! (never from the token); `exp`, `nbf`, `iss`, `aud`, `sub` are required and checked with
+//! the same leeway as ballot's own tokens. JWKS are cached per issuer for an hour; a token
+//! with an unknown `kid` causes at most one refetch per issuer per [`REFETCH_INTERVAL`].
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header, jwk::JwkSet};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use super::token::{LEEWAY_SECS, MAX_TOKEN_BYTES};
+
+const JWKS_TTL: Duration = Duration::from_secs(3600);
+/// At most one JWKS fetch per issuer in this interval for unknown kids: random kids
+/// cannot turn the authorizer into a request amplifier.
+pub const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// An identity provider ballot trusts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuer {
+    pub issuer: String,
+    pub audience: String,
+    pub jwks_url: String,
+}
+
+/// Parses `OIDC_ISSUERS` (empty or unset: none).
+pub fn parse_issuers(raw: &str) -> Result<Vec<TrustedIssuer>, String> {
+    if raw.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let issuers: Vec<TrustedIssuer> = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+    for issuer in &issuers {
+        let local =
+            issuer.jwks_url.starts_with("http://127.0.0.1:") || issuer.jwks_url.starts_with("http://localhost:");
+        if !issuer.jwks_url.starts_with("https://") && !local {
+            return Err(format!("{}: jwks_url must be https", issuer.issuer));
+        }
+    }
+    Ok(issuers)
+}
+
+/// Who an ID token names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederatedIdentity {
+    pub issuer: String,
+    pub subject: String,
+    pub email: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IdClaims {
+    sub: String,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IssuerOnly {
+    iss: String,
+}
+
+struct Keys {
+    fetched_at: Instant,
+    by_kid: HashMap<String, (DecodingKey, Algorithm)>,
+}
+
+/// Verifies federated ID tokens; one per warm authorizer.
+pub struct Federation {
+    issuers: Vec<TrustedIssuer>,
+    http: reqwest::Client,
+    keys: Mutex<HashMap<String, Keys>>,
+}
+
+impl Federation {
+    pub fn new(issuers: Vec<TrustedIssuer>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("HTTP client");
+        Self { issuers, http, keys: Mutex::new(HashMap::new()) }
+    }
+
+    /// Whether `token` is one this verifier handles (an RS256/ES256 JWT).
+    pub fn handles(token: &str) -> bool {
+        decode_header(token).is_ok_and(|h| matches!(h.alg, Algorithm::RS256 | Algorithm::ES256))
+    }
+
+    /// Verifies an ID token of a trusted issuer.
+    pub async fn verify(&self, token: &str) -> Result<FederatedIdentity, String> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err("token too long".into());
+        }
+        let header = decode_header(token).map_err(|e| e.to_string())?;
+        if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
+            return Err(format!("alg {:?} is not accepted from other issuers", header.alg));
+        }
+        let kid = header.kid.ok_or("no kid")?;
+        let claimed: IssuerOnly =
+            jsonwebtoken::dangerous::insecure_decode(token).map(|d| d.claims).map_err(|e| e.to_string())?;
+        let issuer = self.issuers.iter().find(|i| i.issuer == claimed.iss).ok_or("untrusted issuer")?;
+        let (key, alg) = self.key(issuer, &kid).await?;
+        if alg != header.alg {
+            return Err("alg does not match the key".into());
+        }
+        let mut validation = Validation::new(alg);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&issuer.issuer]);
+        validation.set_audience(&[&issuer.audience]);
+        let claims = decode::<IdClaims>(token, &key, &validation).map_err(|e| e.to_string())?.claims;
+        if claims.sub.trim().is_empty() || claims.sub.len() > 255 {
+            return Err("bad sub".into());
+        }
+        Ok(FederatedIdentity { issuer: issuer.issuer.clone(), subject: claims.sub, email: claims.email })
+    }
+
+    /// The key `kid` of `issuer`, from the cache, refetching the JWKS when it is stale or
+    /// (at most once a minute) when the kid is unknown.
+    async fn key(&self, issuer: &TrustedIssuer, kid: &str) -> Result<(DecodingKey, Algorithm), String> {
+        let mut cache = self.keys.lock().await;
+        let entry = cache.get(&issuer.issuer);
+        let fresh = entry.is_some_and(|k| k.fetched_at.elapsed() < JWKS_TTL);
+        let known = entry.and_then(|k| k.by_kid.get(kid)).cloned();
+        if let (true, Some(key)) = (fresh, known.clone()) {
+            return Ok(key);
+        }
+        let may_refetch = entry.is_none_or(|k| !fresh || k.fetched_at.elapsed() >= REFETCH_INTERVAL);
+        if !may_refetch {
+            return known.ok_or_else(|| "unknown kid (refetch limited)".into());
+        }
+        let set: JwkSet = self
+            .http
+            .get(&issuer.jwks_url)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| format!("JWKS fetch failed: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("JWKS is not a JWK set: {e}"))?;
+        let by_kid = set
+            .keys
+            .iter()
+            .filter_map(|jwk| {
+                let kid = jwk.common.key_id.clone()?;
+                let alg = match &jwk.algorithm {
+                    jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS256,
+                    jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+                    _ => return None,
+                };
+                Some((kid, (DecodingKey::from_jwk(jwk).ok()?, alg)))
+            })
+            .collect();
+        let keys = Keys { fetched_at: Instant::now(), by_kid };
+        let found = keys.by_kid.get(kid).cloned();
+        cache.insert(issuer.issuer.clone(), keys);
+        found.ok_or_else(|| "unknown kid".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_issuer_lists_when_parsed_then_only_https_or_loopback_jwks() {
+        assert_eq!(parse_issuers("").unwrap(), []);
+        let ok = parse_issuers(
+            r#"[{"issuer":"https://id.example","audience":"ballot","jwks_url":"https://id.example/jwks"}]"#,
+        )
+        .unwrap();
+        assert_eq!(ok[0].audience, "ballot");
+        assert!(parse_issuers(r#"[{"issuer":"x","audience":"a","jwks_url":"http://id.example/jwks"}]"#).is_err());
+        assert!(parse_issuers(r#"[{"issuer":"x","audience":"a","jwks_url":"http://127.0.0.1:9999/jwks"}]"#).is_ok());
+        assert!(parse_issuers(r#"[{"issuer":"x"}]"#).is_err());
+    }
+}
