@@ -36,10 +36,13 @@ export BALLOT_TRUSTED_ISSUERS="[{\"issuer\":\"$BALLOT_OIDC_ISSUER\",\"audience\"
 functions_up "$(free_port)" "$(free_port)" --ignore-changes
 
 echo "==> unit, integration and e2e tests"
-cargo nextest run --workspace --no-fail-fast -E 'not (binary(outage) | binary(rotation))'
+cargo nextest run --workspace --no-fail-fast -E 'not (binary(outage) | binary(rotation) | binary(logs))'
 
 echo "==> signing key rotation (alone: it changes the key every other test signs with)"
 cargo nextest run --workspace -E 'binary(rotation)'
+
+echo "==> no secret in any log line of the run"
+cargo nextest run --workspace -E 'binary(logs)'
 
 echo "==> outage: moto stopped, the gateway keeps serving"
 aws_down
