@@ -59,15 +59,3 @@ async fn given_wrong_audience_or_expired_id_tokens_then_401() {
         assert_problem(me(&id_token(&query).await).await, 401, "unauthorized").await;
     }
 }
-
-#[tokio::test]
-async fn given_the_issuer_rotates_its_key_then_the_new_kid_is_fetched_once() {
-    let issuer = required_env("BALLOT_OIDC_ISSUER");
-    let before = id_token(&format!("sub={}&aud=ballot-test", subject())).await;
-    assert_eq!(me(&before).await.status(), 200, "the JWKS is cached");
-    client().post(format!("{issuer}/rotate")).send().await.unwrap();
-    let after = id_token(&format!("sub={}&aud=ballot-test", subject())).await;
-    // Refetches are rate limited per issuer: right after a fetch, an unknown kid is refused.
-    tokio::time::sleep(shared::auth::federation::REFETCH_INTERVAL + std::time::Duration::from_secs(1)).await;
-    assert_eq!(me(&after).await.status(), 200, "an unknown kid refetches the issuer's JWKS");
-}

@@ -108,6 +108,18 @@ where
     .await
 }
 
+/// [`serve`] for a handler that takes the function's dependencies, built once per cold
+/// start and shared by every invocation.
+pub async fn serve_with<D, F, Fut>(cors: Cors, deps: D, handler: F) -> Result<(), lambda_http::Error>
+where
+    D: Send + Sync + 'static,
+    F: Fn(Arc<D>, Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<Body>, ApiError>> + Send + 'static,
+{
+    let deps = Arc::new(deps);
+    serve(cors, move |req| handler(Arc::clone(&deps), req)).await
+}
+
 /// Turns a handler result into a response, logging errors at the level they deserve.
 pub fn respond(result: Result<Response<Body>, ApiError>, request_id: &str) -> Response<Body> {
     match result {

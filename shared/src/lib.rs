@@ -3,6 +3,7 @@
 //! a plain async handler to [`http::serve`], which owns error mapping, security headers,
 //! CORS and the per-request log span.
 
+pub mod app;
 pub mod auth;
 pub mod aws;
 pub mod body;

@@ -14,14 +14,14 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use shared::{
     ApiError,
+    app::App,
     auth::{
         authorizer,
         federation::{Federation, parse_issuers},
         keys::SigningKeys,
         token::{TokenKind, TokenSettings},
     },
-    aws::{AwsClients, secretsmanager},
-    config::Config,
+    aws::secretsmanager,
     store::{Store, users::User},
     telemetry,
 };
@@ -36,14 +36,12 @@ struct Deps {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    telemetry::init();
-    let config = Config::from_env()?;
-    let aws = AwsClients::from_env().await;
+    let app = App::start().await?;
     let issuers = parse_issuers(&std::env::var("OIDC_ISSUERS").unwrap_or_default())?;
     let deps = Arc::new(Deps {
-        keys: SigningKeys::from_config(&aws, &config),
-        settings: config.tokens.clone(),
-        store: Store::new(aws.dynamodb.clone(), config.table_name.clone()),
+        keys: app.signing_keys(),
+        settings: app.config.tokens.clone(),
+        store: app.store(),
         federation: Federation::new(issuers),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

@@ -1,19 +1,18 @@
 //! `POST /v1/auth/guest`: a one-hour access token for an anonymous voter (role `guest`,
 //! a fresh random `sub`, no refresh token), limited per client address.
 
-use std::sync::Arc;
-
-use lambda_http::http::StatusCode;
+use lambda_http::{Request, http::StatusCode};
 use shared::{
+    ApiError,
+    app::App,
     auth::{
         Role,
+        accounts::Tokens,
         keys::SigningKeys,
-        token::{self, TokenKind},
+        token::{self, TokenKind, TokenSettings},
     },
-    aws::AwsClients,
-    body,
-    config::Config,
-    http, ids,
+    aws::secretsmanager,
+    body, http, ids,
     store::{Store, limits::Window},
 };
 
@@ -22,29 +21,33 @@ use shared::{
 #[serde(deny_unknown_fields)]
 struct NoFields {}
 
+struct Deps {
+    keys: SigningKeys<secretsmanager::Client>,
+    store: Store,
+    settings: TokenSettings,
+    per_address: Window,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    let config = Config::from_env()?;
-    let aws = AwsClients::from_env().await;
-    let keys = Arc::new(SigningKeys::from_config(&aws, &config));
-    let store = Arc::new(Store::new(aws.dynamodb.clone(), config.table_name.clone()));
-    let settings = Arc::new(config.tokens);
-    let per_address = Window { limit: config.limits.guests_per_address, seconds: config.limits.window_secs };
-    http::serve(http::Cors::new(config.cors_allowed_origins), move |req| {
-        let (keys, settings, store) = (Arc::clone(&keys), Arc::clone(&settings), Arc::clone(&store));
-        async move {
-            body::empty_or_json::<NoFields>(&req)?;
-            store.take_slot("guest-address", &http::source_ip(&req), per_address).await?;
-            let keys = keys.get().await?;
-            let sub = format!("guest-{}", ids::random_id());
-            let (access_token, expires_in) =
-                token::issue(&keys, &settings, &sub, &[Role::Guest], TokenKind::Guest, ids::random_id())
-                    .map_err(shared::ApiError::internal)?;
-            let body =
-                serde_json::json!({"access_token": access_token, "token_type": "Bearer", "expires_in": expires_in});
-            http::json(StatusCode::OK, &body)
-        }
-    })
-    .await
+    let app = App::start().await?;
+    let limits = &app.config.limits;
+    let deps = Deps {
+        keys: app.signing_keys(),
+        store: app.store(),
+        settings: app.config.tokens.clone(),
+        per_address: Window { limit: limits.guests_per_address, seconds: limits.window_secs },
+    };
+    http::serve_with(app.cors(), deps, |deps, req| async move { guest(&deps, &req).await }).await
+}
+
+async fn guest(deps: &Deps, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {
+    body::empty_or_json::<NoFields>(req)?;
+    deps.store.take_slot("guest-address", &http::source_ip(req), deps.per_address).await?;
+    let keys = deps.keys.get().await?;
+    let sub = format!("guest-{}", ids::random_id());
+    let (access_token, expires_in) =
+        token::issue(&keys, &deps.settings, &sub, &[Role::Guest], TokenKind::Guest, ids::random_id())
+            .map_err(ApiError::internal)?;
+    http::json(StatusCode::OK, &Tokens::bearer(access_token, expires_in, None))
 }

@@ -1,17 +1,8 @@
 //! `GET /v1/admin/users?limit&cursor` (admin): accounts newest first. `limit` is 1..=100
 //! (default 20); `cursor` is the opaque `next_cursor` of the previous page.
 
-use std::sync::Arc;
-
 use lambda_http::{Request, http::StatusCode};
-use shared::{
-    ApiError,
-    auth::keys::SigningKeys,
-    aws::{AwsClients, secretsmanager},
-    config::Config,
-    cursor, http,
-    store::Store,
-};
+use shared::{ApiError, app::App, auth::keys::SigningKeys, aws::secretsmanager, cursor, http, store::Store};
 
 const PURPOSE: &str = "admin-users";
 
@@ -22,18 +13,9 @@ struct Deps {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    let config = Config::from_env()?;
-    let aws = AwsClients::from_env().await;
-    let deps = Arc::new(Deps {
-        store: Store::new(aws.dynamodb.clone(), config.table_name.clone()),
-        keys: SigningKeys::from_config(&aws, &config),
-    });
-    http::serve(http::Cors::new(config.cors_allowed_origins), move |req| {
-        let deps = Arc::clone(&deps);
-        async move { list(&deps, &req).await }
-    })
-    .await
+    let app = App::start().await?;
+    let deps = Deps { store: app.store(), keys: app.signing_keys() };
+    http::serve_with(app.cors(), deps, |deps, req| async move { list(&deps, &req).await }).await
 }
 
 async fn list(deps: &Deps, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {

@@ -3,21 +3,18 @@
 //! account and per client address; a slot is taken before the password is checked (so
 //! parallel guesses cannot overrun the limit) and given back when it was right.
 
-use std::sync::Arc;
-
 use lambda_http::{Request, http::StatusCode};
 use shared::{
     ApiError,
+    app::App,
     auth::{
         accounts::{Login, Tokens, normalize_email},
         keys::SigningKeys,
         password,
         token::{self, TokenKind, TokenSettings},
     },
-    aws::{AwsClients, secretsmanager},
-    body,
-    config::Config,
-    http, ids,
+    aws::secretsmanager,
+    body, http, ids,
     store::{Store, limits::Window},
 };
 
@@ -31,21 +28,16 @@ struct Deps {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    let config = Config::from_env()?;
-    let aws = AwsClients::from_env().await;
-    let deps = Arc::new(Deps {
-        store: Store::new(aws.dynamodb.clone(), config.table_name.clone()),
-        keys: SigningKeys::from_config(&aws, &config),
-        settings: config.tokens.clone(),
-        per_account: Window { limit: config.limits.logins_per_account, seconds: config.limits.window_secs },
-        per_address: Window { limit: config.limits.logins_per_address, seconds: config.limits.window_secs },
-    });
-    http::serve(http::Cors::new(config.cors_allowed_origins), move |req| {
-        let deps = Arc::clone(&deps);
-        async move { login(&deps, &req).await }
-    })
-    .await
+    let app = App::start().await?;
+    let limits = &app.config.limits;
+    let deps = Deps {
+        store: app.store(),
+        keys: app.signing_keys(),
+        settings: app.config.tokens.clone(),
+        per_account: Window { limit: limits.logins_per_account, seconds: limits.window_secs },
+        per_address: Window { limit: limits.logins_per_address, seconds: limits.window_secs },
+    };
+    http::serve_with(app.cors(), deps, |deps, req| async move { login(&deps, &req).await }).await
 }
 
 async fn login(deps: &Deps, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {

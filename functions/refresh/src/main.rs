@@ -1,20 +1,17 @@
 //! `POST /v1/auth/refresh` `{refresh_token}` → 200 new tokens; the old refresh token is
 //! spent. Reuse revokes the family; a disabled account cannot refresh.
 
-use std::sync::Arc;
-
 use lambda_http::{Request, http::StatusCode};
 use shared::{
     ApiError,
+    app::App,
     auth::{
         accounts::{RefreshToken, Tokens},
         keys::SigningKeys,
         token::{self, TokenKind, TokenSettings},
     },
-    aws::{AwsClients, secretsmanager},
-    body,
-    config::Config,
-    http, ids,
+    aws::secretsmanager,
+    body, http, ids,
     store::Store,
 };
 
@@ -26,19 +23,9 @@ struct Deps {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    let config = Config::from_env()?;
-    let aws = AwsClients::from_env().await;
-    let deps = Arc::new(Deps {
-        store: Store::new(aws.dynamodb.clone(), config.table_name.clone()),
-        keys: SigningKeys::from_config(&aws, &config),
-        settings: config.tokens.clone(),
-    });
-    http::serve(http::Cors::new(config.cors_allowed_origins), move |req| {
-        let deps = Arc::clone(&deps);
-        async move { refresh(&deps, &req).await }
-    })
-    .await
+    let app = App::start().await?;
+    let deps = Deps { store: app.store(), keys: app.signing_keys(), settings: app.config.tokens.clone() };
+    http::serve_with(app.cors(), deps, |deps, req| async move { refresh(&deps, &req).await }).await
 }
 
 async fn refresh(deps: &Deps, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {

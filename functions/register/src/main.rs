@@ -1,33 +1,22 @@
 //! `POST /v1/auth/register` `{email, password, display_name}` → 201 `{"user": …}`.
 
-use std::sync::Arc;
-
 use lambda_http::{Request, http::StatusCode};
 use shared::{
     ApiError, FieldError,
+    app::App,
     auth::{
         Role,
         accounts::{Register, normalize_email},
         password,
     },
-    aws::AwsClients,
-    body, clock,
-    config::Config,
-    http, ids,
+    body, clock, http, ids,
     store::{Store, users::User},
 };
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    let config = Config::from_env()?;
-    let aws = AwsClients::from_env().await;
-    let store = Arc::new(Store::new(aws.dynamodb.clone(), config.table_name.clone()));
-    http::serve(http::Cors::new(config.cors_allowed_origins), move |req| {
-        let store = Arc::clone(&store);
-        async move { register(&store, &req).await }
-    })
-    .await
+    let app = App::start().await?;
+    http::serve_with(app.cors(), app.store(), |store, req| async move { register(&store, &req).await }).await
 }
 
 async fn register(store: &Store, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {

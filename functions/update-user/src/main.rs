@@ -2,17 +2,13 @@
 //! disabled account cannot sign in or refresh, and the authorizer refuses its tokens
 //! within its cache TTL. An admin cannot disable or demote themselves (no lock-out).
 
-use std::sync::Arc;
-
 use lambda_http::{Request, RequestExt, http::StatusCode};
 use serde::Deserialize;
 use shared::{
     ApiError,
+    app::App,
     auth::Role,
-    aws::AwsClients,
-    body,
-    config::Config,
-    http,
+    body, http,
     identity::Caller,
     store::{Store, users::UserChange},
 };
@@ -49,15 +45,8 @@ fn account_roles(roles: &[Role]) -> Result<(), ValidationError> {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    let config = Config::from_env()?;
-    let aws = AwsClients::from_env().await;
-    let store = Arc::new(Store::new(aws.dynamodb.clone(), config.table_name.clone()));
-    http::serve(http::Cors::new(config.cors_allowed_origins), move |req| {
-        let store = Arc::clone(&store);
-        async move { update(&store, &req).await }
-    })
-    .await
+    let app = App::start().await?;
+    http::serve_with(app.cors(), app.store(), |store, req| async move { update(&store, &req).await }).await
 }
 
 async fn update(store: &Store, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {

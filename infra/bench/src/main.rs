@@ -13,6 +13,7 @@
 //! the function's own: no network, no sandbox, no Lambda service overhead. AWS endpoints point
 //! at a closed local port; a sample event that needs DynamoDB or SQS is reported, not timed.
 
+mod auth_paths;
 mod measure;
 mod options;
 mod process;
@@ -84,6 +85,9 @@ async fn run(options: &Options) -> Result<bool, String> {
         Some(dir) => format!("the binaries in {}", dir.display()),
     };
     report::print(&results, &machine, &options.plan, &binaries);
+    eprintln!("bench: auth paths ...");
+    let paths = auth_paths::measure(20_000, 20).await?;
+    println!("\nAuth paths, in-process on the release build of `shared`:\n\n{}", auth_paths::markdown(&paths));
     Ok(results.iter().all(|result| result.problem.is_none()))
 }
 

@@ -1,7 +1,7 @@
 //! Key material for local secrets.
 
 use aws_lc_rs::{
-    rand::{SecureRandom, SystemRandom},
+    rand::SystemRandom,
     signature::{Ed25519KeyPair, KeyPair},
 };
 use base64::{
@@ -54,12 +54,7 @@ fn new_key() -> Result<(String, serde_json::Value), BoxError> {
     Ok((kid, key))
 }
 
-/// `bytes` random bytes as base64url.
-pub fn random_token(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    SystemRandom::new().fill(&mut buf).expect("system randomness");
-    URL_SAFE_NO_PAD.encode(buf)
-}
+pub use shared::ids::random_token;
 
 #[cfg(test)]
 mod tests {

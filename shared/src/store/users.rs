@@ -30,6 +30,20 @@ struct UserItem {
     password_hash: String,
 }
 
+impl UserItem {
+    /// The item of `user`, listed in the accounts index by creation time.
+    fn new(user: User, password_hash: String) -> Self {
+        Self {
+            pk: user_pk(&user.id),
+            sk: PROFILE.into(),
+            gsi1pk: "USER".into(),
+            gsi1sk: format!("{}#{}", user.created_at, user.id),
+            user,
+            password_hash,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct EmailItem {
     pk: String,
@@ -59,14 +73,7 @@ impl Store {
     /// Creates the account and claims its email in one transaction: of any number of
     /// concurrent registrations of an email, exactly one succeeds; the others get `Conflict`.
     pub async fn create_user(&self, user: &User, password_hash: String) -> Result<(), ApiError> {
-        let item = UserItem {
-            pk: user_pk(&user.id),
-            sk: PROFILE.into(),
-            gsi1pk: "USER".into(),
-            gsi1sk: format!("{}#{}", user.created_at, user.id),
-            user: user.clone(),
-            password_hash,
-        };
+        let item = UserItem::new(user.clone(), password_hash);
         let claim = EmailItem { pk: email_pk(&user.email), sk: EMAIL.into(), user_id: user.id.clone() };
         let result = self
             .db
@@ -224,15 +231,8 @@ impl Store {
             created_at: crate::clock::rfc3339_now(),
             disabled: false,
         };
-        let item = UserItem {
-            pk: user_pk(&user.id),
-            sk: PROFILE.into(),
-            gsi1pk: "USER".into(),
-            gsi1sk: format!("{}#{}", user.created_at, user.id),
-            user: user.clone(),
-            // No password: this account signs in at its issuer only.
-            password_hash: String::new(),
-        };
+        // No password: this account signs in at its issuer only.
+        let item = UserItem::new(user.clone(), String::new());
         let link = IdentityItem { pk: pk.clone(), sk: "IDENTITY".into(), user_id: user.id.clone() };
         let result = self
             .db

@@ -1,0 +1,42 @@
+//! What a function builds once per cold start: telemetry, configuration, the AWS clients
+//! and the pieces made from them. Every `main.rs` starts with [`App::start`].
+
+use crate::{
+    auth::keys::SigningKeys,
+    aws::{AwsClients, secretsmanager},
+    config::{Config, ConfigError},
+    http::Cors,
+    store::Store,
+};
+
+/// The per-cold-start state of a function.
+pub struct App {
+    pub config: Config,
+    pub aws: AwsClients,
+}
+
+impl App {
+    /// Installs JSON logging, reads the configuration (failing the cold start with the
+    /// variable it misses) and builds the AWS clients (no network call).
+    pub async fn start() -> Result<Self, ConfigError> {
+        crate::telemetry::init();
+        let config = Config::from_env()?;
+        let aws = AwsClients::from_env().await;
+        Ok(Self { config, aws })
+    }
+
+    /// The table.
+    pub fn store(&self) -> Store {
+        Store::new(self.aws.dynamodb.clone(), self.config.table_name.clone())
+    }
+
+    /// The signing key set, cached per the configured TTL.
+    pub fn signing_keys(&self) -> SigningKeys<secretsmanager::Client> {
+        SigningKeys::from_config(&self.aws, &self.config)
+    }
+
+    /// The CORS allowlist for [`crate::http::serve`].
+    pub fn cors(&self) -> Cors {
+        Cors::new(self.config.cors_allowed_origins.clone())
+    }
+}
