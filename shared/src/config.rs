@@ -39,12 +39,20 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     pub window_secs: u64,
-    /// Failed logins per account per window (`LOGIN_LIMIT_PER_ACCOUNT`, default 5).
+    /// Failed logins per account from one client address per window
+    /// (`LOGIN_LIMIT_PER_ACCOUNT_ADDRESS`, default 5): the tight limit on guessing.
+    pub logins_per_account_address: u32,
+    /// Failed logins per account from anywhere per window (`LOGIN_LIMIT_PER_ACCOUNT`,
+    /// default 100): a ceiling for distributed guessing, high enough that a stranger's
+    /// failures do not lock the owner out.
     pub logins_per_account: u32,
     /// Failed logins per client address per window (`LOGIN_LIMIT_PER_ADDRESS`, default 20).
     pub logins_per_address: u32,
     /// Guest tokens per client address per window (`GUEST_LIMIT_PER_ADDRESS`, default 20).
     pub guests_per_address: u32,
+    /// Registrations per client address per window (`REGISTER_LIMIT_PER_ADDRESS`, default
+    /// 20): each costs a password hash, and a 409 tells whether an email is registered.
+    pub registrations_per_address: u32,
 }
 
 impl Config {
@@ -71,7 +79,9 @@ impl Config {
             },
             limits: Limits {
                 window_secs: number(&lookup, "LIMIT_WINDOW_SECONDS", 900)?,
-                logins_per_account: number(&lookup, "LOGIN_LIMIT_PER_ACCOUNT", 5)?,
+                logins_per_account_address: number(&lookup, "LOGIN_LIMIT_PER_ACCOUNT_ADDRESS", 5)?,
+                logins_per_account: number(&lookup, "LOGIN_LIMIT_PER_ACCOUNT", 100)?,
+                registrations_per_address: number(&lookup, "REGISTER_LIMIT_PER_ADDRESS", 20)?,
                 logins_per_address: number(&lookup, "LOGIN_LIMIT_PER_ADDRESS", 20)?,
                 guests_per_address: number(&lookup, "GUEST_LIMIT_PER_ADDRESS", 20)?,
             },

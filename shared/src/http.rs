@@ -7,6 +7,8 @@
 //!   `no-store` unless the handler set its own;
 //! - `Access-Control-Allow-Origin` is sent only for an `Origin` on the allowlist;
 //! - errors are `application/problem+json` and carry the request id (also in `X-Request-Id`);
+//! - a request whose token expired (the `exp` the authorizer put in its context) gets 401,
+//!   even when API Gateway reuses a cached authorizer decision;
 //! - the cause of an internal error goes to the log, never into the response.
 
 use std::{convert::Infallible, future::Future, sync::Arc};
@@ -94,9 +96,13 @@ where
         let cors = Arc::clone(&cors);
         let meta = RequestMeta::of(&req);
         let span = telemetry::request_span(&meta.request_id, &meta.lambda_request_id);
-        let work = handler(req);
+        // API Gateway may serve a cached authorizer decision after the token expired.
+        let work = (!crate::identity::token_expired(&req)).then(|| handler(req));
         async move {
-            let result = work.instrument(span.clone()).await;
+            let result = match work {
+                Some(work) => work.instrument(span.clone()).await,
+                None => Err(ApiError::Unauthorized),
+            };
             let response = span.in_scope(|| {
                 let response = respond(result, &meta.request_id);
                 tracing::info!(status = response.status().as_u16(), "responded");

@@ -49,6 +49,18 @@ impl Caller {
     }
 }
 
+/// Whether the authorizer context names a token expiry (`exp`) that has passed, beyond
+/// the leeway tokens get. Requests without an authorizer context never expire.
+pub fn token_expired(req: &Request) -> bool {
+    let fields = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => Some(&ctx.authorizer.fields),
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().map(|a| &a.fields),
+        _ => None,
+    };
+    let exp = fields.and_then(|f| f.get("exp")).and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
+    exp.is_some_and(|exp| crate::clock::epoch_secs() > exp + crate::auth::token::LEEWAY_SECS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +92,22 @@ mod tests {
         }));
         let caller = Caller::of(&req).unwrap();
         assert_eq!((caller.sub.as_str(), caller.token_kind.as_str()), ("g-7", "guest"));
+    }
+
+    #[test]
+    fn given_an_expiry_in_the_context_when_checked_then_past_ones_are_expired() {
+        let event = |exp: serde_json::Value| {
+            request(serde_json::json!({
+                "resource": "/v1/me", "path": "/v1/me", "httpMethod": "GET", "headers": {}, "multiValueHeaders": {},
+                "requestContext": {"requestId": "r", "httpMethod": "GET", "identity": {},
+                    "authorizer": {"sub": "u", "roles": "viewer", "exp": exp}}
+            }))
+        };
+        let now = crate::clock::epoch_secs();
+        assert!(token_expired(&event(serde_json::json!(now - 31))));
+        assert!(token_expired(&event(serde_json::json!((now - 100).to_string()))), "API Gateway may stringify");
+        assert!(!token_expired(&event(serde_json::json!(now + 600))));
+        assert!(!token_expired(&event(serde_json::json!(now - 10))), "within the leeway");
     }
 
     #[test]

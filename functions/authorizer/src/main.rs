@@ -19,7 +19,7 @@ use shared::{
         authorizer,
         federation::{Federation, parse_issuers},
         keys::SigningKeys,
-        token::{TokenKind, TokenSettings},
+        token::{AccessClaims, TokenKind, TokenSettings},
     },
     aws::secretsmanager,
     store::{Store, users::User},
@@ -55,23 +55,39 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 async fn authorize(deps: &Deps, event: &Value) -> Result<Value, Diagnostic> {
     let token = authorizer::bearer(event).map_err(unauthorized)?;
-    let (sub, roles, kind) = if Federation::handles(token) {
+    let (sub, roles, kind, exp) = if Federation::handles(token) {
         let identity = deps.federation.verify(token).await.map_err(|reason| {
             tracing::info!(%reason, "federated token refused");
             unauthorized(authorizer::Unauthorized)
         })?;
         let user = deps.store.linked_user(&identity.issuer, &identity.subject, identity.email.as_deref()).await;
         let user = active(user.map(Some))?;
-        (user.id, user.roles, TokenKind::Federated)
+        (user.id, user.roles, TokenKind::Federated, identity.exp)
     } else {
-        let keys = deps.keys.get().await.map_err(unavailable)?;
-        let claims = authorizer::verify_request(&keys, &deps.settings, event).map_err(unauthorized)?;
+        let claims = verify_own(deps, event).await?;
         match claims.kind {
-            TokenKind::Access => (claims.sub.clone(), active(deps.store.user(&claims.sub).await)?.roles, claims.kind),
-            _ => (claims.sub, claims.roles, claims.kind),
+            TokenKind::Access => {
+                let roles = active(deps.store.user(&claims.sub).await)?.roles;
+                (claims.sub, roles, claims.kind, claims.exp)
+            }
+            _ => (claims.sub, claims.roles, claims.kind, claims.exp),
         }
     };
-    authorizer::answer(event, &sub, &roles, kind).map_err(unauthorized)
+    authorizer::answer(event, &sub, &roles, kind, exp).map_err(unauthorized)
+}
+
+/// Verifies one of ballot's own tokens. A token this instance cannot verify may be signed
+/// with a key rotated in after its key set was cached: the set is read again (at most once
+/// per 10 s) and the token tried once more.
+async fn verify_own(deps: &Deps, event: &Value) -> Result<AccessClaims, Diagnostic> {
+    let keys = deps.keys.get().await.map_err(unavailable)?;
+    if let Ok(claims) = authorizer::verify_request(&keys, &deps.settings, event) {
+        return Ok(claims);
+    }
+    match deps.keys.reload_if_due().await.map_err(unavailable)? {
+        Some(reloaded) => authorizer::verify_request(&reloaded, &deps.settings, event).map_err(unauthorized),
+        None => Err(unauthorized(authorizer::Unauthorized)),
+    }
 }
 
 /// The account, if it exists and is not disabled.

@@ -2,7 +2,15 @@
 //! (default 20); `cursor` is the opaque `next_cursor` of the previous page.
 
 use lambda_http::{Request, http::StatusCode};
-use shared::{ApiError, app::App, auth::keys::SigningKeys, aws::secretsmanager, cursor, http, store::Store};
+use shared::{
+    ApiError,
+    app::App,
+    auth::{Role, keys::SigningKeys},
+    aws::secretsmanager,
+    cursor, http,
+    identity::Caller,
+    store::Store,
+};
 
 const PURPOSE: &str = "admin-users";
 
@@ -19,6 +27,10 @@ async fn main() -> Result<(), lambda_http::Error> {
 }
 
 async fn list(deps: &Deps, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {
+    // The authorizer's policy already limits this route to admins; this holds without it.
+    if !Caller::of(req)?.has_role(Role::Admin.as_str()) {
+        return Err(ApiError::Forbidden);
+    }
     let limit = http::page_limit(req)?;
     let keys = deps.keys.get().await?;
     let start = http::query(req, "cursor").map(|c| cursor::open(&keys, PURPOSE, &c)).transpose()?;

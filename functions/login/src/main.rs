@@ -1,7 +1,9 @@
 //! `POST /v1/auth/login` `{email, password}` → 200 tokens. An unknown email and a wrong
 //! password get the same 401 after the same argon2 work. Failed attempts are limited per
-//! account and per client address; a slot is taken before the password is checked (so
-//! parallel guesses cannot overrun the limit) and given back when it was right.
+//! client address, per account from one address (tight), and per account from anywhere
+//! (a ceiling, so strangers cannot lock the owner out); a slot of each is taken before
+//! the password is checked (so parallel guesses cannot overrun a limit) and given back
+//! when it was right.
 
 use lambda_http::{Request, http::StatusCode};
 use shared::{
@@ -23,18 +25,21 @@ struct Deps {
     keys: SigningKeys<secretsmanager::Client>,
     settings: TokenSettings,
     per_account: Window,
+    per_account_address: Window,
     per_address: Window,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
+    password::warm_up();
     let limits = &app.config.limits;
     let deps = Deps {
         store: app.store(),
         keys: app.signing_keys(),
         settings: app.config.tokens.clone(),
         per_account: Window { limit: limits.logins_per_account, seconds: limits.window_secs },
+        per_account_address: Window { limit: limits.logins_per_account_address, seconds: limits.window_secs },
         per_address: Window { limit: limits.logins_per_address, seconds: limits.window_secs },
     };
     http::serve_with(app.cors(), deps, |deps, req| async move { login(&deps, &req).await }).await
@@ -43,16 +48,21 @@ async fn main() -> Result<(), lambda_http::Error> {
 async fn login(deps: &Deps, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {
     let input: Login = body::json(req)?;
     let email = normalize_email(&input.email);
-    let address_slot = deps.store.take_slot("login-address", &http::source_ip(req), deps.per_address).await?;
-    let account_slot = deps.store.take_slot("login-account", &email, deps.per_account).await?;
+    let address = http::source_ip(req);
+    let slots = [
+        deps.store.take_slot("login-address", &address, deps.per_address).await?,
+        deps.store.take_slot("login-account-address", &format!("{email}\n{address}"), deps.per_account_address).await?,
+        deps.store.take_slot("login-account", &email, deps.per_account).await?,
+    ];
     let credentials = deps.store.credentials(&email).await?;
     let hash = credentials.as_ref().filter(|c| !c.user.disabled).map(|c| c.password_hash.clone());
     let accepted = password::verify_or_waste(input.password, hash).await?;
     let Some(credentials) = credentials.filter(|_| accepted) else {
         return Err(ApiError::Unauthorized);
     };
-    deps.store.give_back(account_slot).await?;
-    deps.store.give_back(address_slot).await?;
+    for slot in slots {
+        deps.store.give_back(slot).await?;
+    }
     let user = credentials.user;
     let keys = deps.keys.get().await?;
     let (access_token, expires_in) =

@@ -51,6 +51,10 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn update(store: &Store, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {
     let caller = Caller::of(req)?;
+    // The authorizer's policy already limits this route to admins; this holds without it.
+    if !caller.has_role(Role::Admin.as_str()) {
+        return Err(ApiError::Forbidden);
+    }
     let id = req.path_parameters_ref().and_then(|p| p.first("id")).ok_or(ApiError::NotFound)?.to_owned();
     let change: Change = body::json(req)?;
     let demotes_self = change.roles.as_ref().is_some_and(|roles| !roles.contains(&Role::Admin));

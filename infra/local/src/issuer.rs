@@ -92,6 +92,7 @@ fn mint(query: &HashMap<String, String>, key: &Key, issuer: &str) -> Result<Stri
     let mut claims = json!({"iss": issuer, "sub": sub, "aud": aud, "iat": now, "nbf": now, "exp": now + expires_in});
     if let Some(email) = query.get("email") {
         claims["email"] = json!(email);
+        claims["email_verified"] = json!(query.get("email_verified").is_none_or(|v| v == "true"));
     }
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(key.kid.clone());

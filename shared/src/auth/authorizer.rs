@@ -23,7 +23,7 @@ pub struct Unauthorized;
 /// Decides a `REQUEST` authorizer event (`headers`, `methodArn`) on the token alone.
 pub fn decide(keys: &KeySet, settings: &TokenSettings, event: &Value) -> Result<Value, Unauthorized> {
     let claims = verify_request(keys, settings, event)?;
-    answer(event, &claims.sub, &claims.roles, claims.kind)
+    answer(event, &claims.sub, &claims.roles, claims.kind, claims.exp)
 }
 
 /// The verified claims of the event's bearer token.
@@ -35,14 +35,16 @@ pub fn verify_request(keys: &KeySet, settings: &TokenSettings, event: &Value) ->
 }
 
 /// The authorizer's answer for `sub` with `roles`: the policy for the event's API and
-/// stage, and the context functions read with `shared::identity::Caller`.
-pub fn answer(event: &Value, sub: &str, roles: &[Role], kind: TokenKind) -> Result<Value, Unauthorized> {
+/// stage, and the context functions read with `shared::identity::Caller`. `exp` travels
+/// in the context because API Gateway caches the answer for up to 300 s without knowing
+/// the token's expiry: `shared::http::serve` refuses a request whose token has expired.
+pub fn answer(event: &Value, sub: &str, roles: &[Role], kind: TokenKind, exp: u64) -> Result<Value, Unauthorized> {
     let method_arn = event["methodArn"].as_str().ok_or(Unauthorized)?;
     let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
     Ok(json!({
         "principalId": sub,
         "policyDocument": routes::policy(method_arn, roles),
-        "context": {"sub": sub, "roles": names.join(","), "token_kind": kind.as_str()},
+        "context": {"sub": sub, "roles": names.join(","), "token_kind": kind.as_str(), "exp": exp},
     }))
 }
 
@@ -107,7 +109,10 @@ mod tests {
         let (token, _) = issue(&keys, &settings, "g-1", &[Role::Guest], TokenKind::Guest, "j".into()).unwrap();
         let answer = decide(&keys, &settings, &event(Some(&format!("Bearer {token}")))).unwrap();
         assert_eq!(answer["principalId"], "g-1");
-        assert_eq!(answer["context"], json!({"sub": "g-1", "roles": "guest", "token_kind": "guest"}));
+        assert_eq!(answer["context"]["sub"], "g-1");
+        assert_eq!(answer["context"]["roles"], "guest");
+        assert_eq!(answer["context"]["token_kind"], "guest");
+        assert!(answer["context"]["exp"].as_u64().unwrap() > crate::clock::epoch_secs());
         assert_eq!(answer["policyDocument"]["Statement"][0]["Effect"], "Allow");
     }
 

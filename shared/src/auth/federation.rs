@@ -4,8 +4,8 @@
 //!
 //! Invariants: only RS256 and ES256; the issuer is matched exactly against the list
 //! before any key is looked up, and keys come only from that issuer's configured JWKS URL
-//! (never from the token); `exp`, `nbf`, `iss`, `aud`, `sub` are required and checked with
-//! the same leeway as ballot's own tokens. JWKS are cached per issuer for an hour; a token
+//! (never from the token); `exp`, `iss`, `aud`, `sub` are required and checked with
+//! the same leeway as ballot's own tokens (`nbf` when present). JWKS are cached per issuer for an hour; a token
 //! with an unknown `kid` causes at most one refetch per issuer per [`REFETCH_INTERVAL`].
 
 use std::{
@@ -20,6 +20,8 @@ use tokio::sync::Mutex;
 use super::token::{LEEWAY_SECS, MAX_TOKEN_BYTES};
 
 const JWKS_TTL: Duration = Duration::from_secs(3600);
+/// How long cached keys keep serving while the issuer's JWKS cannot be fetched.
+const STALE_MAX: Duration = Duration::from_secs(24 * 3600);
 /// At most one JWKS fetch per issuer in this interval for unknown kids: random kids
 /// cannot turn the authorizer into a request amplifier.
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
@@ -55,13 +57,18 @@ pub struct FederatedIdentity {
     pub issuer: String,
     pub subject: String,
     pub email: Option<String>,
+    /// When the ID token expires.
+    pub exp: u64,
 }
 
 #[derive(Deserialize)]
 struct IdClaims {
     sub: String,
+    exp: u64,
     #[serde(default)]
     email: Option<String>,
+    #[serde(default)]
+    email_verified: bool,
 }
 
 #[derive(Deserialize)]
@@ -71,6 +78,7 @@ struct IssuerOnly {
 
 struct Keys {
     fetched_at: Instant,
+    attempted_at: Instant,
     by_kid: HashMap<String, (DecodingKey, Algorithm)>,
 }
 
@@ -114,7 +122,8 @@ impl Federation {
             return Err("alg does not match the key".into());
         }
         let mut validation = Validation::new(alg);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        // OIDC does not require nbf (many issuers omit it); when present it is checked.
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.set_issuer(&[&issuer.issuer]);
@@ -123,23 +132,50 @@ impl Federation {
         if claims.sub.trim().is_empty() || claims.sub.len() > 255 {
             return Err("bad sub".into());
         }
-        Ok(FederatedIdentity { issuer: issuer.issuer.clone(), subject: claims.sub, email: claims.email })
+        // An unverified email is anyone's claim: it is not kept.
+        let email = claims.email.filter(|_| claims.email_verified);
+        Ok(FederatedIdentity { issuer: issuer.issuer.clone(), subject: claims.sub, email, exp: claims.exp })
     }
 
-    /// The key `kid` of `issuer`, from the cache, refetching the JWKS when it is stale or
-    /// (at most once a minute) when the kid is unknown.
+    /// The key `kid` of `issuer`. The JWKS is cached for [`JWKS_TTL`]; it is fetched again
+    /// when stale or for an unknown kid, but at most once per [`REFETCH_INTERVAL`] per
+    /// issuer, failed attempts included. While fetching fails, keys up to [`STALE_MAX`]
+    /// old keep serving, so an issuer's outage does not sign everyone out.
     async fn key(&self, issuer: &TrustedIssuer, kid: &str) -> Result<(DecodingKey, Algorithm), String> {
         let mut cache = self.keys.lock().await;
         let entry = cache.get(&issuer.issuer);
+        let known = entry.filter(|k| k.fetched_at.elapsed() < STALE_MAX).and_then(|k| k.by_kid.get(kid)).cloned();
         let fresh = entry.is_some_and(|k| k.fetched_at.elapsed() < JWKS_TTL);
-        let known = entry.and_then(|k| k.by_kid.get(kid)).cloned();
         if let (true, Some(key)) = (fresh, known.clone()) {
             return Ok(key);
         }
-        let may_refetch = entry.is_none_or(|k| !fresh || k.fetched_at.elapsed() >= REFETCH_INTERVAL);
-        if !may_refetch {
+        if entry.is_some_and(|k| k.attempted_at.elapsed() < REFETCH_INTERVAL) {
             return known.ok_or_else(|| "unknown kid (refetch limited)".into());
         }
+        match self.fetch(issuer).await {
+            Ok(by_kid) => {
+                let now = Instant::now();
+                let found = by_kid.get(kid).cloned();
+                cache.insert(issuer.issuer.clone(), Keys { fetched_at: now, attempted_at: now, by_kid });
+                found.ok_or_else(|| "unknown kid".into())
+            }
+            Err(reason) => {
+                tracing::warn!(issuer = %issuer.issuer, %reason, "JWKS fetch failed");
+                match cache.get_mut(&issuer.issuer) {
+                    Some(keys) => keys.attempted_at = Instant::now(),
+                    None => {
+                        let long_ago = Instant::now().checked_sub(STALE_MAX).unwrap_or_else(Instant::now);
+                        let failed =
+                            Keys { fetched_at: long_ago, attempted_at: Instant::now(), by_kid: HashMap::new() };
+                        cache.insert(issuer.issuer.clone(), failed);
+                    }
+                }
+                known.ok_or(reason)
+            }
+        }
+    }
+
+    async fn fetch(&self, issuer: &TrustedIssuer) -> Result<HashMap<String, (DecodingKey, Algorithm)>, String> {
         let set: JwkSet = self
             .http
             .get(&issuer.jwks_url)
@@ -150,7 +186,7 @@ impl Federation {
             .json()
             .await
             .map_err(|e| format!("JWKS is not a JWK set: {e}"))?;
-        let by_kid = set
+        Ok(set
             .keys
             .iter()
             .filter_map(|jwk| {
@@ -162,11 +198,7 @@ impl Federation {
                 };
                 Some((kid, (DecodingKey::from_jwk(jwk).ok()?, alg)))
             })
-            .collect();
-        let keys = Keys { fetched_at: Instant::now(), by_kid };
-        let found = keys.by_kid.get(kid).cloned();
-        cache.insert(issuer.issuer.clone(), keys);
-        found.ok_or_else(|| "unknown kid".into())
+            .collect())
     }
 }
 

@@ -105,11 +105,15 @@ pub struct SigningKeys<S> {
     secrets: crate::secrets::SecretCache<S>,
     secret_id: String,
     parsed: tokio::sync::Mutex<Option<(crate::secrets::SecretValue, Arc<KeySet>)>>,
+    last_reload: tokio::sync::Mutex<Option<tokio::time::Instant>>,
 }
+
+/// How often [`SigningKeys::reload_if_due`] may read the secret again.
+const RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl<S: crate::secrets::SecretSource> SigningKeys<S> {
     pub fn new(secrets: crate::secrets::SecretCache<S>, secret_id: String) -> Self {
-        Self { secrets, secret_id, parsed: tokio::sync::Mutex::new(None) }
+        Self { secrets, secret_id, parsed: tokio::sync::Mutex::new(None), last_reload: tokio::sync::Mutex::new(None) }
     }
 
     /// The current key set; an unusable secret is an internal error (logged, never shown).
@@ -124,6 +128,23 @@ impl<S: crate::secrets::SecretSource> SigningKeys<S> {
         let keys = Arc::new(KeySet::parse(value.expose()).map_err(crate::ApiError::internal)?);
         *parsed = Some((value, Arc::clone(&keys)));
         Ok(keys)
+    }
+
+    /// Reads the secret again before its TTL (a token may carry a key rotated in since),
+    /// at most once per 10 s; `Some` with the set when it was read and has changed.
+    pub async fn reload_if_due(&self) -> Result<Option<Arc<KeySet>>, crate::ApiError> {
+        {
+            let mut last = self.last_reload.lock().await;
+            if last.is_some_and(|at| at.elapsed() < RELOAD_INTERVAL) {
+                return Ok(None);
+            }
+            *last = Some(tokio::time::Instant::now());
+        }
+        let before = self.parsed.lock().await.as_ref().map(|(value, _)| value.clone());
+        self.secrets.invalidate(&self.secret_id).await;
+        let keys = self.get().await?;
+        let after = self.parsed.lock().await.as_ref().map(|(value, _)| value.clone());
+        Ok((before != after).then_some(keys))
     }
 }
 

@@ -65,11 +65,18 @@ pub async fn hash(password: String) -> Result<String, ApiError> {
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
+/// Builds the dummy hash of [`verify_or_waste`] now (call at cold start), so the first
+/// login for an unknown email costs no more than any other.
+pub fn warm_up() {
+    LazyLock::force(&DUMMY);
+}
+
+static DUMMY: LazyLock<String> =
+    LazyLock::new(|| hasher().hash_password(b"not a password anyone has", &salt()).expect("hash").to_string());
+
 /// Whether `password` matches `phc`; with no hash (unknown account, or one that signs in
 /// elsewhere) a dummy hash is verified instead so the answer takes as long, and is `false`.
 pub async fn verify_or_waste(password: String, phc: Option<String>) -> Result<bool, ApiError> {
-    static DUMMY: LazyLock<String> =
-        LazyLock::new(|| hasher().hash_password(b"not a password anyone has", &salt()).expect("hash").to_string());
     tokio::task::spawn_blocking(move || {
         let (phc, real) = match phc {
             Some(phc) => (phc, true),

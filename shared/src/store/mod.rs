@@ -69,13 +69,15 @@ impl Store {
     }
 }
 
-/// Whether a transaction was cancelled because one of its conditions failed (as opposed
-/// to a throttle or an outage).
+/// Whether a transaction lost a race: one of its conditions failed, or DynamoDB cancelled
+/// it for a concurrent transaction on the same item (`TransactionConflict`, which AWS
+/// reports and moto does not) — as opposed to a throttle or an outage.
 fn condition_failed(err: &SdkError<TransactWriteItemsError>) -> bool {
     match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
-            e.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
-        }
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+            .cancellation_reasons()
+            .iter()
+            .any(|r| matches!(r.code(), Some("ConditionalCheckFailed" | "TransactionConflict"))),
         _ => false,
     }
 }

@@ -5,7 +5,10 @@
 //! refreshes with one token, exactly one wins — the rotation is one conditional
 //! transaction — and the loser gets `Invalid` without revoking (a race, not a replay).
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::{
+    operation::update_item::UpdateItemError,
+    types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update},
+};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, condition_failed};
@@ -177,7 +180,11 @@ impl Store {
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .send()
             .await
-            .map_err(ApiError::internal)?;
-        Ok(())
+            .map(drop)
+            .or_else(|err| match err.as_service_error() {
+                // TTL already removed the family: nothing is left to revoke.
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
+                _ => Err(ApiError::internal(err)),
+            })
     }
 }

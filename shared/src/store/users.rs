@@ -214,6 +214,7 @@ impl Store {
     /// The account linked to (`issuer`, `subject`), created on first sight with role
     /// `viewer`. Concurrent first sights link one account: the link is a conditional
     /// write, and the loser reads the winner's.
+    /// `email` is stored only when the issuer verified it (callers pass `None` otherwise).
     pub async fn linked_user(&self, issuer: &str, subject: &str, email: Option<&str>) -> Result<User, ApiError> {
         let pk = format!("IDENTITY#{}", crate::ids::sha256_hex(&format!("{issuer}\n{subject}")));
         if let Some(link) = self.get::<IdentityItem>(pk.clone(), "IDENTITY").await? {
@@ -244,9 +245,17 @@ impl Store {
         match result {
             Ok(_) => Ok(user),
             Err(err) if condition_failed(&err) => {
-                let link =
-                    self.get::<IdentityItem>(pk, "IDENTITY").await?.ok_or_else(|| ApiError::internal("lost link"))?;
-                self.user(&link.user_id).await?.ok_or_else(|| ApiError::internal("identity links a missing account"))
+                // Another request linked it first; its transaction may still be committing.
+                for attempt in 0..4u64 {
+                    if let Some(link) = self.get::<IdentityItem>(pk.clone(), "IDENTITY").await? {
+                        return self
+                            .user(&link.user_id)
+                            .await?
+                            .ok_or_else(|| ApiError::internal("identity links a missing account"));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
+                }
+                Err(ApiError::Unavailable("The account is being created; retry.".into()))
             }
             Err(err) => Err(ApiError::internal(err)),
         }
