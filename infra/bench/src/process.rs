@@ -70,6 +70,8 @@ fn lambda_environment(name: &str, runtime_api: SocketAddr) -> Vec<(&'static str,
         ("EVENTS_QUEUE_URL", format!("{UNREACHABLE_AWS}/000000000000/bench-queue")),
         ("SIGNING_KEYS_SECRET_ID", "bench-secret".to_owned()),
         ("CORS_ALLOWED_ORIGINS", "http://localhost:5173".to_owned()),
+        ("TOKEN_ISSUER", "ballot".to_owned()),
+        ("TOKEN_AUDIENCE", "ballot-api".to_owned()),
         ("RUST_LOG", "warn".to_owned()),
     ]
 }
