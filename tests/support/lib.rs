@@ -143,3 +143,22 @@ pub async fn local_store() -> shared::store::Store {
     let clients = ballot_local::bootstrap::Clients::from_env().await;
     shared::store::Store::new(clients.dynamodb, format!("{}-Table", required_env("BALLOT_STACK")))
 }
+
+/// An ID token minted by the local OIDC issuer that `make test` runs (`query`: `sub`,
+/// `aud`, optional `email`, `expires_in`).
+pub async fn id_token(query: &str) -> String {
+    let issuer = required_env("BALLOT_OIDC_ISSUER");
+    let body: serde_json::Value =
+        client().get(format!("{issuer}/token?{query}")).send().await.unwrap().json().await.unwrap();
+    body["id_token"].as_str().expect("the issuer minted a token").to_owned()
+}
+
+/// `GET /v1/me` with `token`.
+pub async fn get_me(token: &str) -> reqwest::Response {
+    client().get(format!("{}/v1/me", api())).bearer_auth(token).send().await.unwrap()
+}
+
+/// A fresh subject at the local issuer.
+pub fn new_subject() -> String {
+    format!("user-{}", shared::ids::random_id())
+}
