@@ -17,13 +17,17 @@ fn kid_of(token: &str) -> String {
 
 #[tokio::test]
 async fn given_a_rotation_when_old_and_new_tokens_are_used_then_both_work_and_jwks_lists_both() {
-    let old_kid = local_keys().await.signer().0.to_owned();
+    let old_kid = local_keys().await.current_kid().to_owned();
     let old_token = guest_token().await;
     assert_eq!(kid_of(&old_token), old_kid);
 
     let clients = ballot_local::bootstrap::Clients::from_env().await;
-    let secret_id = format!("{}-SigningKeysSecret", required_env("BALLOT_STACK"));
-    let new_kid = ballot_local::ops::rotate_signing_keys(&clients.secrets, &secret_id).await.unwrap();
+    let stack = required_env("BALLOT_STACK");
+    let (secret_id, public_id) = (format!("{stack}-SigningKeysSecret"), format!("{stack}-VerificationKeysSecret"));
+    let new_kid = ballot_local::ops::rotate_signing_keys(&clients.secrets, &secret_id, &public_id).await.unwrap();
+    let public = clients.secrets.get_secret_value().secret_id(&public_id).send().await.unwrap();
+    let public = public.secret_string().unwrap();
+    assert!(public.contains(&new_kid) && public.contains(&old_kid) && !public.contains("pkcs8"), "{public}");
     assert_ne!(new_kid, old_kid);
     tokio::time::sleep(std::time::Duration::from_secs(2)).await; // the functions' 1 s key cache
 

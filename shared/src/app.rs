@@ -30,9 +30,14 @@ impl App {
         Store::new(self.aws.dynamodb.clone(), self.config.table_name.clone())
     }
 
-    /// The signing key set, cached per the configured TTL.
+    /// The signing key set, cached per the configured TTL (functions that issue tokens).
     pub fn signing_keys(&self) -> SigningKeys<secretsmanager::Client> {
         SigningKeys::from_config(&self.aws, &self.config)
+    }
+
+    /// The public copy of the key set (functions that only verify or publish keys).
+    pub fn verification_keys(&self) -> SigningKeys<secretsmanager::Client> {
+        SigningKeys::verification_from_config(&self.aws, &self.config)
     }
 
     /// The CORS allowlist for [`crate::http::serve`].

@@ -23,7 +23,7 @@ struct Claims {
 
 /// Seals `position` for the listing `purpose`.
 pub fn seal(keys: &KeySet, purpose: &str, position: &Value) -> Result<String, ApiError> {
-    let (kid, key) = keys.signer();
+    let (kid, key) = keys.signer().ok_or_else(|| ApiError::internal("cursors need the signing key set"))?;
     let mut header = Header::new(KeySet::ALGORITHM);
     header.typ = Some(CURSOR_TYPE.into());
     header.kid = Some(kid.into());

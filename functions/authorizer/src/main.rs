@@ -39,7 +39,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let app = App::start().await?;
     let issuers = parse_issuers(&std::env::var("OIDC_ISSUERS").unwrap_or_default())?;
     let deps = Arc::new(Deps {
-        keys: app.signing_keys(),
+        keys: app.verification_keys(),
         settings: app.config.tokens.clone(),
         store: app.store(),
         federation: Federation::new(issuers),

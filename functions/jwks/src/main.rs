@@ -13,7 +13,8 @@ const CACHE_CONTROL_VALUE: &str = "public, max-age=300";
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    http::serve_with(app.cors(), app.signing_keys(), |keys, _req| async move { jwks(&keys.get().await?.jwks()) }).await
+    http::serve_with(app.cors(), app.verification_keys(), |keys, _req| async move { jwks(&keys.get().await?.jwks()) })
+        .await
 }
 
 fn jwks(set: &serde_json::Value) -> Result<Response<Body>, ApiError> {

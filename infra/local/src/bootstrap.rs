@@ -234,10 +234,17 @@ async fn set_redrive(stack: &Stack, clients: &Clients, id: &str, redrive: &Value
 
 async fn create_secret(stack: &mut Stack, clients: &Clients, id: &str, secret: &Value) -> Result<(), BoxError> {
     let name = stack.physical_name(id, false);
-    let value = match secret.pointer("/Metadata/BallotLocal/Generate").and_then(Value::as_str) {
-        Some("ed25519-key-set") => keys::new_key_set()?,
-        Some(other) => return Err(format!("{id}: unknown BallotLocal.Generate {other:?}").into()),
-        None => keys::random_token(32),
+    let local = secret.pointer("/Metadata/BallotLocal");
+    let value = match (local.and_then(|l| l["Generate"].as_str()), local.and_then(|l| l["PublicCopyOf"].as_str())) {
+        (Some("ed25519-key-set"), _) => keys::new_key_set()?,
+        (Some(other), _) => return Err(format!("{id}: unknown BallotLocal.Generate {other:?}").into()),
+        // Secrets are created in template order: the original exists already.
+        (None, Some(original)) => {
+            let original =
+                clients.secrets.get_secret_value().secret_id(stack.physical_name(original, false)).send().await?;
+            shared::auth::keys::KeySet::public_copy(original.secret_string().unwrap_or_default())?
+        }
+        (None, None) => keys::random_token(32),
     };
     let arn = match clients.secrets.create_secret().name(&name).secret_string(value).send().await {
         Ok(out) => {

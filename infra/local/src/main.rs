@@ -55,9 +55,12 @@ enum Command {
     },
     /// Add a new current key to the signing key set; previous keys stay valid.
     RotateKeys {
-        /// The secret (default: the local stack's).
+        /// The signing key set secret (default: the local stack's).
         #[arg(long)]
         secret_id: Option<String>,
+        /// Its public copy (default: the local stack's).
+        #[arg(long)]
+        verification_secret_id: Option<String>,
     },
     /// Run a local OpenID Connect issuer (JWKS + ID tokens on request) for tests.
     OidcIssuer {
@@ -126,9 +129,11 @@ async fn main() -> Result<(), BoxError> {
             let id = ballot_local::ops::make_admin(&store, &email).await?;
             println!("account {id} is now an admin");
         }
-        Command::RotateKeys { secret_id } => {
+        Command::RotateKeys { secret_id, verification_secret_id } => {
             let secret_id = secret_id.unwrap_or_else(|| stack.physical_name("SigningKeysSecret", false));
-            let kid = ballot_local::ops::rotate_signing_keys(&clients.secrets, &secret_id).await?;
+            let verification_id =
+                verification_secret_id.unwrap_or_else(|| stack.physical_name("VerificationKeysSecret", false));
+            let kid = ballot_local::ops::rotate_signing_keys(&clients.secrets, &secret_id, &verification_id).await?;
             println!("signing key {kid} is now current; the previous keys stay valid");
         }
         Command::OidcIssuer { listen } => {

@@ -30,10 +30,13 @@ pub async fn make_admin(store: &Store, email: &str) -> Result<String, BoxError> 
 }
 
 /// Adds a new current signing key to the key set in `secret_id`; the previous keys stay
-/// (tokens they signed remain valid until they expire). Returns the new key id.
+/// (tokens they signed remain valid until they expire). The public copy in
+/// `verification_id` is written first, so verifiers know the key before anything signs
+/// with it. Returns the new key id.
 pub async fn rotate_signing_keys(
     secrets: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
+    verification_id: &str,
 ) -> Result<String, BoxError> {
     let current = secrets.get_secret_value().secret_id(secret_id).send().await;
     let set = match current {
@@ -42,6 +45,8 @@ pub async fn rotate_signing_keys(
         Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => keys::new_key_set()?,
         Err(err) => return Err(err.into()),
     };
+    let public = shared::auth::keys::KeySet::public_copy(&set)?;
+    secrets.put_secret_value().secret_id(verification_id).secret_string(public).send().await?;
     secrets.put_secret_value().secret_id(secret_id).secret_string(&set).send().await?;
     let parsed: serde_json::Value = serde_json::from_str(&set)?;
     Ok(parsed["current"].as_str().unwrap_or_default().to_owned())

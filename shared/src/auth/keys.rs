@@ -1,5 +1,7 @@
 //! The JWT signing key set kept in Secrets Manager:
-//! `{"current": kid, "keys": {kid: {"alg": "EdDSA", "pkcs8": <base64 DER>, "x": <base64url>}}}`.
+//! `{"current": kid, "keys": {kid: {"alg": "EdDSA", "pkcs8": <base64 DER>, "x": <base64url>}}}`,
+//! and its public copy (the same without `pkcs8`), which is all that verifiers (the
+//! authorizer, `jwks.json`) may read: a function that only verifies cannot mint tokens.
 //!
 //! Tokens are signed with `current`; any key of the set verifies (so tokens signed before a
 //! rotation stay valid until they expire), and `jwks.json` publishes them all. A key is
@@ -33,14 +35,17 @@ struct Document {
 #[derive(Deserialize)]
 struct KeyDocument {
     alg: String,
-    pkcs8: String,
+    /// Absent in the public copy.
+    #[serde(default)]
+    pkcs8: Option<String>,
     x: String,
 }
 
 /// A parsed key set. Its `Debug` shows key ids only.
 pub struct KeySet {
     current: String,
-    signing: EncodingKey,
+    /// `None` for the public copy.
+    signing: Option<EncodingKey>,
     verifying: BTreeMap<String, DecodingKey>,
     public: BTreeMap<String, String>,
 }
@@ -64,20 +69,40 @@ impl KeySet {
             }
             let decoding =
                 DecodingKey::from_ed_components(&key.x).map_err(|_| bad("x is not a base64url Ed25519 key"))?;
-            if kid == doc.current {
-                let der = STANDARD.decode(&key.pkcs8).map_err(|_| bad("pkcs8 is not base64"))?;
+            if kid == doc.current
+                && let Some(pkcs8) = &key.pkcs8
+            {
+                let der = STANDARD.decode(pkcs8).map_err(|_| bad("pkcs8 is not base64"))?;
                 signing = Some(EncodingKey::from_ed_der(&der));
             }
             verifying.insert(kid.clone(), decoding);
             public.insert(kid, key.x);
         }
-        let signing = signing.ok_or_else(|| KeySetError::NoCurrent(doc.current.clone()))?;
+        if !verifying.contains_key(&doc.current) {
+            return Err(KeySetError::NoCurrent(doc.current));
+        }
         Ok(Self { current: doc.current, signing, verifying, public })
     }
 
-    /// The key id and key that sign new tokens.
-    pub fn signer(&self) -> (&str, &EncodingKey) {
-        (&self.current, &self.signing)
+    /// The key id and key that sign new tokens; `None` in the public copy.
+    pub fn signer(&self) -> Option<(&str, &EncodingKey)> {
+        self.signing.as_ref().map(|key| (self.current.as_str(), key))
+    }
+
+    /// The id of the current key.
+    pub fn current_kid(&self) -> &str {
+        &self.current
+    }
+
+    /// The public copy of a key set document (every key without its `pkcs8`).
+    pub fn public_copy(document: &str) -> Result<String, KeySetError> {
+        let mut value: Value = serde_json::from_str(document).map_err(|e| KeySetError::Shape(e.to_string()))?;
+        for key in value["keys"].as_object_mut().into_iter().flat_map(|keys| keys.values_mut()) {
+            if let Some(key) = key.as_object_mut() {
+                key.remove("pkcs8");
+            }
+        }
+        Ok(value.to_string())
     }
 
     /// The key that verifies tokens carrying `kid`, if the set has it.
@@ -154,6 +179,12 @@ impl SigningKeys<aws_sdk_secretsmanager::Client> {
         let cache = crate::secrets::SecretCache::new(aws.secrets.clone(), config.secrets_ttl);
         Self::new(cache, config.signing_keys_secret_id.clone())
     }
+
+    /// Their public copy (`VERIFICATION_KEYS_SECRET_ID`): verifies, cannot sign.
+    pub fn verification_from_config(aws: &crate::aws::AwsClients, config: &crate::config::Config) -> Self {
+        let cache = crate::secrets::SecretCache::new(aws.secrets.clone(), config.secrets_ttl);
+        Self::new(cache, config.verification_keys_secret_id.clone())
+    }
 }
 
 #[cfg(test)]
@@ -180,12 +211,24 @@ pub(crate) mod tests {
     #[test]
     fn given_two_keys_when_parsed_then_current_signs_and_both_verify_and_publish() {
         let set = KeySet::parse(&key_set(&["old", "new"], "new")).unwrap();
-        assert_eq!(set.signer().0, "new");
+        assert_eq!(set.signer().unwrap().0, "new");
         assert!(set.verifier("old").is_some() && set.verifier("new").is_some() && set.verifier("other").is_none());
         let jwks = set.jwks();
         let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
         assert_eq!(kids, ["new", "old"]);
         assert!(!jwks.to_string().contains("pkcs8"), "no private material is published");
+    }
+
+    #[test]
+    fn given_the_public_copy_when_parsed_then_it_verifies_but_cannot_sign() {
+        let document = key_set(&["k1", "k2"], "k2");
+        let public = KeySet::public_copy(&document).unwrap();
+        assert!(!public.contains("pkcs8"));
+        let set = KeySet::parse(&public).unwrap();
+        assert!(set.signer().is_none());
+        assert!(set.verifier("k1").is_some() && set.verifier("k2").is_some());
+        assert_eq!(set.current_kid(), "k2");
+        assert_eq!(set.jwks(), KeySet::parse(&document).unwrap().jwks());
     }
 
     #[test]

@@ -97,7 +97,7 @@ pub fn issue(
     kind: TokenKind,
     jti: String,
 ) -> Result<(String, u64), jsonwebtoken::errors::Error> {
-    let (kid, key) = keys.signer();
+    let (kid, key) = keys.signer().ok_or(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)?;
     let mut header = Header::new(KeySet::ALGORITHM);
     header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
     header.kid = Some(kid.to_owned());
@@ -168,7 +168,7 @@ mod tests {
     /// Signs arbitrary header and claims with the set's current key.
     fn forge(keys: &KeySet, header: serde_json::Value, claims: serde_json::Value) -> String {
         let h: Header = serde_json::from_value(header).unwrap();
-        encode(&h, &claims, keys.signer().1).unwrap()
+        encode(&h, &claims, keys.signer().unwrap().1).unwrap()
     }
 
     fn good_claims() -> serde_json::Value {
