@@ -55,6 +55,10 @@ pub enum ApiError {
     /// A full sentence for the client.
     #[error("{0}")]
     Conflict(String),
+    /// Well-formed but cannot be processed (e.g. an idempotency key reused for another
+    /// request). A full sentence for the client.
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
     /// A full sentence for the client, naming no internal detail.
@@ -80,6 +84,7 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -99,6 +104,7 @@ impl ApiError {
             Self::NotFound => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict(_) => "conflict",
+            Self::Unprocessable(_) => "unprocessable",
             Self::TooManyRequests { .. } => "throttled",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -120,7 +126,10 @@ impl ApiError {
             Self::Internal(_) => "The server failed to handle this request.".into(),
             Self::PayloadTooLarge { limit } => format!("The request body exceeds the limit of {limit} bytes."),
             Self::MalformedJson(message) => format!("The body is not valid JSON: {message}."),
-            Self::BadRequest(sentence) | Self::Conflict(sentence) | Self::Unavailable(sentence) => sentence.clone(),
+            Self::BadRequest(sentence)
+            | Self::Conflict(sentence)
+            | Self::Unprocessable(sentence)
+            | Self::Unavailable(sentence) => sentence.clone(),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod cursor;
 pub mod error;
 pub mod http;
+pub mod idempotency;
 pub mod identity;
 pub mod ids;
 pub mod secrets;

@@ -54,6 +54,15 @@ impl Store {
         Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build())
     }
 
+    /// Reads one item (strongly consistent), converted to `T`, for modules outside `store`.
+    pub(crate) async fn get_item_as<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> Result<Option<T>, ApiError> {
+        self.get(pk, sk).await
+    }
+
     /// Reads one item (strongly consistent), converted to `T`.
     async fn get<T: serde::de::DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, ApiError> {
         let out = self

@@ -1,0 +1,181 @@
+//! The idempotency utility (`shared::idempotency`) against the local stack's table:
+//! replay, conflicting reuse, concurrent duplicates, 5xx release, per-caller scope and
+//! lapsed locks.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use ballot_tests::{local_store, repo_root};
+use lambda_http::{Body, Request, Response, http::StatusCode};
+use shared::{ApiError, http, idempotency};
+
+fn request(key: &str, body: &str) -> Request {
+    let sample = std::fs::read_to_string(repo_root().join("events/register.json")).unwrap();
+    let mut req = lambda_http::request::from_str(&sample).unwrap();
+    req.headers_mut().insert("idempotency-key", key.parse().unwrap());
+    *req.body_mut() = Body::Text(body.to_owned());
+    req
+}
+
+fn key() -> String {
+    format!("key-{}", shared::ids::random_id())
+}
+
+/// A handler that counts its runs and answers 201 with the run number (or `status`).
+fn handler(
+    runs: &Arc<AtomicUsize>,
+    status: StatusCode,
+    delay: Duration,
+) -> impl std::future::Future<Output = Result<Response<Body>, ApiError>> {
+    let runs = Arc::clone(runs);
+    async move {
+        let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
+        tokio::time::sleep(delay).await;
+        let mut response = http::json(StatusCode::CREATED, &serde_json::json!({"run": run}))?;
+        *response.status_mut() = status;
+        Ok(response)
+    }
+}
+
+const LOCK: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn given_a_repeated_request_when_sent_again_then_the_stored_response_is_replayed() {
+    let (store, runs, key) = (local_store().await, Arc::new(AtomicUsize::new(0)), key());
+    let req = request(&key, r#"{"a":1}"#);
+    let first =
+        idempotency::once(&store, "test", "u1", LOCK, &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
+            .await
+            .unwrap();
+    let second =
+        idempotency::once(&store, "test", "u1", LOCK, &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
+            .await
+            .unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!((first.status(), second.status()), (StatusCode::CREATED, StatusCode::CREATED));
+    assert_eq!(first.body().as_ref(), second.body().as_ref());
+    assert_eq!(second.headers()["idempotent-replayed"], "true");
+    assert_eq!(second.headers()["content-type"], "application/json");
+}
+
+#[tokio::test]
+async fn given_a_key_reused_with_another_body_then_422() {
+    let (store, runs, key) = (local_store().await, Arc::new(AtomicUsize::new(0)), key());
+    idempotency::once(&store, "test", "u1", LOCK, &request(&key, r#"{"a":1}"#), || {
+        handler(&runs, StatusCode::CREATED, Duration::ZERO)
+    })
+    .await
+    .unwrap();
+    let err = idempotency::once(&store, "test", "u1", LOCK, &request(&key, r#"{"a":2}"#), || {
+        handler(&runs, StatusCode::CREATED, Duration::ZERO)
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(err.status(), 422);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn given_a_concurrent_duplicate_still_in_flight_then_409_and_one_run() {
+    let (store, runs, key) = (local_store().await, Arc::new(AtomicUsize::new(0)), key());
+    let calls: Vec<_> = (0..2)
+        .map(|_| {
+            let (store, runs, key) = (store.clone(), Arc::clone(&runs), key.clone());
+            tokio::spawn(async move {
+                let req = request(&key, r#"{"a":1}"#);
+                let result = idempotency::once(&store, "test", "u1", LOCK, &req, || {
+                    handler(&runs, StatusCode::CREATED, Duration::from_millis(700))
+                })
+                .await;
+                result.map(|r| r.status().as_u16()).unwrap_or_else(|e| e.status().as_u16())
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for call in calls {
+        statuses.push(call.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses, [201, 409]);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn given_a_5xx_then_the_key_is_released_for_a_retry() {
+    let (store, runs, key) = (local_store().await, Arc::new(AtomicUsize::new(0)), key());
+    let req = request(&key, r#"{"a":1}"#);
+    let failed = idempotency::once(&store, "test", "u1", LOCK, &req, || {
+        handler(&runs, StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO)
+    })
+    .await
+    .unwrap();
+    assert_eq!(failed.status(), 503);
+    let retried =
+        idempotency::once(&store, "test", "u1", LOCK, &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
+            .await
+            .unwrap();
+    assert_eq!(retried.status(), 201);
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn given_two_callers_with_one_key_then_each_runs_once() {
+    let (store, runs, key) = (local_store().await, Arc::new(AtomicUsize::new(0)), key());
+    let req = request(&key, r#"{"a":1}"#);
+    for caller in ["alice", "bob"] {
+        idempotency::once(&store, "test", caller, LOCK, &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
+            .await
+            .unwrap();
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn given_a_holder_that_died_when_its_lock_lapses_then_a_retry_runs() {
+    let (store, runs, key) = (local_store().await, Arc::new(AtomicUsize::new(0)), key());
+    let short = Duration::from_secs(1);
+    let dying = {
+        let (store, runs, key) = (store.clone(), Arc::clone(&runs), key.clone());
+        tokio::spawn(async move {
+            let req = request(&key, r#"{"a":1}"#);
+            let _ = idempotency::once(&store, "test", "u1", short, &req, || {
+                handler(&runs, StatusCode::CREATED, Duration::from_secs(30))
+            })
+            .await;
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    dying.abort(); // the Lambda timed out mid-request: nothing completes or releases the key
+    let req = request(&key, r#"{"a":1}"#);
+    let blocked =
+        idempotency::once(&store, "test", "u1", short, &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
+            .await;
+    assert_eq!(blocked.unwrap_err().status(), 409);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let retried =
+        idempotency::once(&store, "test", "u1", short, &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
+            .await
+            .unwrap();
+    assert_eq!(retried.status(), 201);
+}
+
+#[test]
+fn given_a_bad_key_then_400() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = local_store().await;
+        let runs = Arc::new(AtomicUsize::new(0));
+        let mut req = request("x", "{}");
+        req.headers_mut().insert("idempotency-key", "a b".parse().unwrap());
+        let err =
+            idempotency::once(&store, "test", "u1", LOCK, &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
+                .await
+                .unwrap_err();
+        assert_eq!(err.status(), 400);
+    });
+}
