@@ -52,9 +52,6 @@ pub struct Limits {
     pub logins_per_address: u32,
     /// Guest tokens per client address per window (`GUEST_LIMIT_PER_ADDRESS`, default 20).
     pub guests_per_address: u32,
-    /// Registrations per client address per window (`REGISTER_LIMIT_PER_ADDRESS`, default
-    /// 20): each costs a password hash, and a 409 tells whether an email is registered.
-    pub registrations_per_address: u32,
 }
 
 impl Config {
@@ -84,11 +81,17 @@ impl Config {
                 window_secs: number(&lookup, "LIMIT_WINDOW_SECONDS", 900)?,
                 logins_per_account_address: number(&lookup, "LOGIN_LIMIT_PER_ACCOUNT_ADDRESS", 5)?,
                 logins_per_account: number(&lookup, "LOGIN_LIMIT_PER_ACCOUNT", 100)?,
-                registrations_per_address: number(&lookup, "REGISTER_LIMIT_PER_ADDRESS", 20)?,
                 logins_per_address: number(&lookup, "LOGIN_LIMIT_PER_ADDRESS", 20)?,
                 guests_per_address: number(&lookup, "GUEST_LIMIT_PER_ADDRESS", 20)?,
             },
         })
+    }
+}
+
+impl Limits {
+    /// A window of this length allowing `limit` slots.
+    pub fn window(&self, limit: u32) -> crate::store::limits::Window {
+        crate::store::limits::Window { limit, seconds: self.window_secs }
     }
 }
 

@@ -36,7 +36,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         keys: app.signing_keys(),
         store: app.store(),
         settings: app.config.tokens.clone(),
-        per_address: Window { limit: limits.guests_per_address, seconds: limits.window_secs },
+        per_address: limits.window(limits.guests_per_address),
     };
     http::serve_with(app.cors(), deps, |deps, req| async move { guest(&deps, &req).await }).await
 }

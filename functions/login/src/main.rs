@@ -38,9 +38,9 @@ async fn main() -> Result<(), lambda_http::Error> {
         store: app.store(),
         keys: app.signing_keys(),
         settings: app.config.tokens.clone(),
-        per_account: Window { limit: limits.logins_per_account, seconds: limits.window_secs },
-        per_account_address: Window { limit: limits.logins_per_account_address, seconds: limits.window_secs },
-        per_address: Window { limit: limits.logins_per_address, seconds: limits.window_secs },
+        per_account: limits.window(limits.logins_per_account),
+        per_account_address: limits.window(limits.logins_per_account_address),
+        per_address: limits.window(limits.logins_per_address),
     };
     http::serve_with(app.cors(), deps, |deps, req| async move { login(&deps, &req).await }).await
 }

@@ -2,9 +2,9 @@
 //! incremented atomically with a condition, so the limit holds under any number of
 //! parallel requests (no read-then-write). Keys are hashed (emails and IPs are not stored).
 
-use aws_sdk_dynamodb::{operation::update_item::UpdateItemError, types::AttributeValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::Store;
+use super::{Store, condition_held};
 use crate::{ApiError, auth::token::now, ids::sha256_hex};
 
 /// At most `limit` slots per `seconds`-long window.
@@ -40,18 +40,16 @@ impl Store {
             .expression_attribute_values(":expires", AttributeValue::N((start + seconds).to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Slot { pk }),
-            Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
-                Err(ApiError::TooManyRequests { retry_after_secs: (start + seconds - now).max(1) })
-            }
-            Err(err) => Err(ApiError::internal(err)),
+        match condition_held(result)? {
+            Some(_) => Ok(Slot { pk }),
+            None => Err(ApiError::TooManyRequests { retry_after_secs: (start + seconds - now).max(1) }),
         }
     }
 
     /// Returns a slot (e.g. a login that succeeded does not count as a failure).
     pub async fn give_back(&self, slot: Slot) -> Result<(), ApiError> {
-        self.db
+        let result = self
+            .db
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(slot.pk, "LIMIT")))
@@ -60,11 +58,8 @@ impl Store {
             .expression_attribute_values(":minus_one", AttributeValue::N("-1".into()))
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
             .send()
-            .await
-            .map(drop)
-            .or_else(|err| match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
-                _ => Err(ApiError::internal(err)),
-            })
+            .await;
+        // Already at zero: nothing to give back.
+        condition_held(result).map(drop)
     }
 }

@@ -78,6 +78,24 @@ impl Store {
     }
 }
 
+/// The outcome of a conditional `UpdateItem`: `None` when its condition did not hold
+/// (an expected answer, not an error), the output otherwise.
+fn condition_held(
+    result: Result<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+        SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
+    >,
+) -> Result<Option<aws_sdk_dynamodb::operation::update_item::UpdateItemOutput>, ApiError> {
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+            Ok(None)
+        }
+        Err(err) => Err(ApiError::internal(err)),
+    }
+}
+
 /// Whether a transaction lost a race: one of its conditions failed, or DynamoDB cancelled
 /// it for a concurrent transaction on the same item (`TransactionConflict`, which AWS
 /// reports and moto does not) — as opposed to a throttle or an outage.

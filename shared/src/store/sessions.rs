@@ -5,13 +5,10 @@
 //! refreshes with one token, exactly one wins — the rotation is one conditional
 //! transaction — and the loser gets `Invalid` without revoking (a race, not a replay).
 
-use aws_sdk_dynamodb::{
-    operation::update_item::UpdateItemError,
-    types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update},
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, condition_failed};
+use super::{Store, condition_failed, condition_held};
 use crate::{
     ApiError,
     auth::token::now,
@@ -171,7 +168,8 @@ impl Store {
     }
 
     async fn revoke_family(&self, family_id: &str) -> Result<(), ApiError> {
-        self.db
+        let result = self
+            .db
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(family_pk(family_id), "FAMILY")))
@@ -179,12 +177,8 @@ impl Store {
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .send()
-            .await
-            .map(drop)
-            .or_else(|err| match err.as_service_error() {
-                // TTL already removed the family: nothing is left to revoke.
-                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
-                _ => Err(ApiError::internal(err)),
-            })
+            .await;
+        // TTL already removed the family: nothing is left to revoke.
+        condition_held(result).map(drop)
     }
 }

@@ -157,10 +157,7 @@ impl Store {
 
     /// Applies `change` to account `id`; `None` if there is no such account.
     pub async fn update_user(&self, id: &str, change: &UserChange) -> Result<Option<User>, ApiError> {
-        use aws_sdk_dynamodb::{
-            operation::update_item::UpdateItemError,
-            types::{AttributeValue, ReturnValue},
-        };
+        use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
         let mut sets = Vec::new();
         let mut request = self.db.update_item().table_name(&self.table).set_key(Some(Self::key(user_pk(id), PROFILE)));
         if let Some(roles) = &change.roles {
@@ -183,17 +180,9 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(out) => {
-                let item: UserItem =
-                    serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(ApiError::internal)?;
-                Ok(Some(item.user))
-            }
-            Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
-                Ok(None)
-            }
-            Err(err) => Err(ApiError::internal(err)),
-        }
+        let Some(out) = super::condition_held(result)? else { return Ok(None) };
+        let item: UserItem = serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(ApiError::internal)?;
+        Ok(Some(item.user))
     }
 
     /// The id of the account registered with `email` (already normalised).
