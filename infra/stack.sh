@@ -67,7 +67,7 @@ aws_up() {
     return 0
   fi
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
-  start moto moto_server -H 127.0.0.1 -p "$port"
+  start moto python3 infra/moto_server.py -H 127.0.0.1 -p "$port"
   MOTO_PID=$LAST_PID
   wait_for "$AWS_ENDPOINT_URL" 60 moto "$BALLOT_STATE_DIR/moto.log" "$MOTO_PID"
   echo "==> moto on $AWS_ENDPOINT_URL"
@@ -101,10 +101,15 @@ functions_up() {
   port_free "$gateway_port" "local gateway"
   cargo run --quiet -p ballot-local -- bootstrap --stack "$BALLOT_STACK" \
     --parameter-overrides "${overrides[@]}" --env-out "$BALLOT_STATE_DIR/functions.env"
+  # Up to $BALLOT_INSTANCES instances per function, as Lambda scales out: concurrent
+  # requests really run concurrently (an instance serves one request at a time, like
+  # Lambda). They are started up front: `cargo lambda watch` starts one with `cargo run`.
   start watch cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
-    --env-file "$BALLOT_STATE_DIR/functions.env" "$@"
+    --concurrency "$BALLOT_INSTANCES" --env-file "$BALLOT_STATE_DIR/functions.env" "$@"
   export BALLOT_INVOKE_URL="http://127.0.0.1:$invoke_port"
   wait_for "$BALLOT_INVOKE_URL" 120 "cargo lambda watch" "$BALLOT_STATE_DIR/watch.log" "$LAST_PID"
+  echo "==> starting $BALLOT_INSTANCES instances of each function"
+  cargo run --quiet -p ballot-local -- warm --invoke-url "$BALLOT_INVOKE_URL" --instances "$BALLOT_INSTANCES"
   start gateway cargo run --quiet -p ballot-local -- gateway --stack "$BALLOT_STACK" \
     --parameter-overrides "${overrides[@]}" --listen "127.0.0.1:$gateway_port" --invoke-url "$BALLOT_INVOKE_URL"
   export BALLOT_API_URL="http://127.0.0.1:$gateway_port"
@@ -120,6 +125,8 @@ stack_down() {
 }
 
 export BALLOT_STACK="${BALLOT_STACK:-ballot}"
+# Instances per function in `cargo lambda watch` (Lambda's concurrency, locally).
+export BALLOT_INSTANCES="${BALLOT_INSTANCES:-4}"
 export BALLOT_ALLOWED_ORIGIN="${BALLOT_ALLOWED_ORIGIN:-http://localhost:5173}"
 # Rate-limit windows (failed logins, guest tokens); the template's default is 900 s.
 export BALLOT_LIMIT_WINDOW="${BALLOT_LIMIT_WINDOW:-900}"

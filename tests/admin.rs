@@ -70,9 +70,9 @@ async fn given_many_accounts_when_listed_page_by_page_then_newest_first_and_curs
 
     let mut forged = cursor.clone();
     forged.insert(cursor.len() / 2, 'A');
-    assert_problem(list(&admin, &format!("?limit=3&cursor={forged}")).await, 400, "bad-request").await;
-    assert_problem(list(&admin, "?limit=0").await, 400, "bad-request").await;
-    assert_problem(list(&admin, "?limit=101").await, 400, "bad-request").await;
+    assert_problem(list(&admin, &format!("?limit=3&cursor={forged}")).await, 400, "validation-failed").await;
+    assert_problem(list(&admin, "?limit=0").await, 400, "validation-failed").await;
+    assert_problem(list(&admin, "?limit=101").await, 400, "validation-failed").await;
 }
 
 #[tokio::test]

@@ -40,6 +40,17 @@ impl App {
         SigningKeys::verification_from_config(&self.aws, &self.config)
     }
 
+    /// The key that seals page cursors, cached per the configured TTL (listings).
+    pub fn cursor_keys(&self) -> crate::cursor::CursorKeys<secretsmanager::Client> {
+        let cache = crate::secrets::SecretCache::new(self.aws.secrets.clone(), self.config.secrets_ttl);
+        crate::cursor::CursorKeys::new(cache, self.config.cursor_key_secret_id.clone())
+    }
+
+    /// The events queue.
+    pub fn publisher(&self) -> crate::events::Publisher {
+        crate::events::Publisher::new(self.aws.sqs.clone(), self.config.events_queue_url.clone())
+    }
+
     /// The CORS allowlist for [`crate::http::serve`].
     pub fn cors(&self) -> Cors {
         Cors::new(self.config.cors_allowed_origins.clone())

@@ -26,6 +26,8 @@ pub struct Config {
     pub signing_keys_secret_id: String,
     /// Name or ARN of its public copy, all a verifier reads (`VERIFICATION_KEYS_SECRET_ID`).
     pub verification_keys_secret_id: String,
+    /// Name or ARN of the key that signs page cursors (`CURSOR_KEY_SECRET_ID`).
+    pub cursor_key_secret_id: String,
     /// Browser origins allowed by CORS (`CORS_ALLOWED_ORIGINS`, comma separated; empty = none).
     pub cors_allowed_origins: Vec<String>,
     /// How long a warm Lambda keeps a secret before reading it again (`SECRETS_TTL_SECONDS`, default 300).
@@ -71,6 +73,7 @@ impl Config {
             events_queue_url: required("EVENTS_QUEUE_URL")?,
             signing_keys_secret_id: required("SIGNING_KEYS_SECRET_ID")?,
             verification_keys_secret_id: required("VERIFICATION_KEYS_SECRET_ID")?,
+            cursor_key_secret_id: required("CURSOR_KEY_SECRET_ID")?,
             cors_allowed_origins: parse_origins(&lookup("CORS_ALLOWED_ORIGINS").unwrap_or_default())?,
             secrets_ttl,
             tokens: crate::auth::token::TokenSettings {
@@ -146,11 +149,12 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
-    const BASE: [(&str, &str); 6] = [
+    const BASE: [(&str, &str); 7] = [
         ("TABLE_NAME", "ballot"),
         ("EVENTS_QUEUE_URL", "http://127.0.0.1:4566/000000000000/events"),
         ("SIGNING_KEYS_SECRET_ID", "keys"),
         ("VERIFICATION_KEYS_SECRET_ID", "public-keys"),
+        ("CURSOR_KEY_SECRET_ID", "cursor-key"),
         ("TOKEN_ISSUER", "ballot"),
         ("TOKEN_AUDIENCE", "ballot-api"),
     ];

@@ -18,14 +18,24 @@ pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     /// JSON Pointer as a URI fragment, e.g. `#/options/1/text`; `#` is the whole body.
+    /// Empty (and not sent) for a query parameter.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub pointer: String,
+    /// The query parameter at fault, e.g. `limit`, for errors outside the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
     /// What is wrong with that field, for a human.
     pub detail: String,
 }
 
 impl FieldError {
     pub fn new(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { pointer: pointer.into(), detail: detail.into() }
+        Self { pointer: pointer.into(), parameter: None, detail: detail.into() }
+    }
+
+    /// An error in query parameter `name`.
+    pub fn parameter(name: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self { pointer: String::new(), parameter: Some(name.into()), detail: detail.into() }
     }
 }
 
@@ -52,6 +62,15 @@ pub enum ApiError {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// `If-Match` names another version than the current one.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// A change needs `If-Match`.
+    #[error("precondition required")]
+    PreconditionRequired,
+    /// The poll's `results_visibility` hides its results from this caller for now.
+    #[error("results hidden")]
+    ResultsHidden,
     /// A full sentence for the client.
     #[error("{0}")]
     Conflict(String),
@@ -80,7 +99,9 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::ResultsHidden => StatusCode::FORBIDDEN,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -103,6 +124,9 @@ impl ApiError {
             Self::Forbidden => "forbidden",
             Self::NotFound => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
+            Self::PreconditionFailed => "precondition-failed",
+            Self::PreconditionRequired => "precondition-required",
+            Self::ResultsHidden => "results-hidden",
             Self::Conflict(_) => "conflict",
             Self::Unprocessable(_) => "unprocessable",
             Self::TooManyRequests { .. } => "throttled",
@@ -119,6 +143,11 @@ impl ApiError {
             Self::Forbidden => "You are not allowed to do this.".into(),
             Self::NotFound => "No such resource.".into(),
             Self::MethodNotAllowed => "This resource does not support that method.".into(),
+            Self::PreconditionFailed => {
+                "The resource has changed since you read it: read it again and resend with its current ETag.".into()
+            }
+            Self::PreconditionRequired => "Send If-Match with the ETag of the version you are changing.".into(),
+            Self::ResultsHidden => "This poll does not show its results to you yet.".into(),
             Self::UnsupportedMediaType => "Send the body as application/json.".into(),
             Self::TooManyRequests { retry_after_secs } => {
                 format!("Too many requests; retry after {retry_after_secs} s.")

@@ -19,7 +19,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::{
-    error::{ApiError, PROBLEM_CONTENT_TYPE},
+    error::{ApiError, FieldError, PROBLEM_CONTENT_TYPE},
     telemetry,
 };
 
@@ -32,7 +32,7 @@ pub const SECURITY_HEADERS: [(&str, &str); 4] = [
 ];
 
 /// Response headers a browser script may read on a cross-origin response.
-const EXPOSED_HEADERS: &str = "ETag, Location, Retry-After, X-Request-Id";
+const EXPOSED_HEADERS: &str = "ETag, Location, Retry-After, X-Request-Id, Idempotent-Replayed";
 
 /// Which browser origins may read responses (CORS), from `Config::cors_allowed_origins`.
 #[derive(Debug, Clone, Default)]
@@ -226,12 +226,53 @@ pub fn source_ip(req: &Request) -> String {
 pub fn page_limit(req: &Request) -> Result<i32, ApiError> {
     match query(req, "limit") {
         None => Ok(20),
-        Some(raw) => raw
-            .parse::<i32>()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| ApiError::BadRequest("The limit parameter must be a whole number from 1 to 100.".into())),
+        Some(raw) => raw.parse::<i32>().ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| {
+            ApiError::Validation(vec![FieldError::parameter("limit", "must be a whole number from 1 to 100")])
+        }),
     }
+}
+
+/// The path parameter `name` (an id): 404 when it is missing or cannot be an id, so a
+/// malformed id reads like an unknown one.
+pub fn path_id(req: &Request, name: &str) -> Result<String, ApiError> {
+    req.path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .filter(|id| {
+            !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_owned)
+        .ok_or(ApiError::NotFound)
+}
+
+/// The version an `If-Match` header names (`"3"`, `W/"3"` or `3`): 428 without one,
+/// 412 when it is not a version.
+pub fn if_match_version(req: &Request) -> Result<u64, ApiError> {
+    let raw = req.headers().get(header::IF_MATCH).ok_or(ApiError::PreconditionRequired)?;
+    let raw = raw.to_str().map_err(|_| ApiError::PreconditionFailed)?.trim();
+    raw.trim_start_matches("W/").trim_matches('"').parse().map_err(|_| ApiError::PreconditionFailed)
+}
+
+/// The strong ETag of a version number.
+pub fn version_etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+/// Whether `If-None-Match` lists `etag` (or `*`).
+pub fn none_match(req: &Request, etag: &str) -> bool {
+    req.headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').map(|t| t.trim().trim_start_matches("W/")).any(|t| t == etag || t == "*"))
+}
+
+/// `response` with header `name` set to `value` (values ballot builds itself).
+pub fn with_header(
+    mut response: Response<Body>,
+    name: header::HeaderName,
+    value: &str,
+) -> Result<Response<Body>, ApiError> {
+    response.headers_mut().insert(name, HeaderValue::from_str(value).map_err(ApiError::internal)?);
+    Ok(response)
 }
 
 /// A query parameter's single value, if present.

@@ -162,3 +162,55 @@ pub async fn get_me(token: &str) -> reqwest::Response {
 pub fn new_subject() -> String {
     format!("user-{}", shared::ids::random_id())
 }
+
+/// Guest tokens for `n` distinct anonymous voters (no account needed), signed with the
+/// local key read once.
+pub async fn guest_tokens(n: usize) -> Vec<String> {
+    use shared::auth::{Role, token::TokenKind};
+    let keys = local_keys().await;
+    (0..n)
+        .map(|_| {
+            let id = shared::ids::random_id();
+            shared::auth::token::issue(&keys, &token_settings(), &id, &[Role::Guest], TokenKind::Guest, id.clone())
+                .unwrap()
+                .0
+        })
+        .collect()
+}
+
+/// `infra/openapi.yaml`, parsed once.
+pub fn openapi() -> &'static serde_json::Value {
+    static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let text = std::fs::read_to_string(repo_root().join("infra/openapi.yaml")).expect("infra/openapi.yaml");
+        serde_norway::from_str(&text).expect("infra/openapi.yaml parses")
+    })
+}
+
+/// Asserts that `body` is what the OpenAPI document says `method path` (a template
+/// path such as `/v1/polls/{id}`) answers with `status`: the response is documented,
+/// and the body validates against its schema (JSON Schema 2020-12).
+pub fn assert_conforms(method: &str, path: &str, status: u16, body: &serde_json::Value) {
+    let document = openapi();
+    let operation = &document["paths"][path][method.to_lowercase()];
+    assert!(operation.is_object(), "{method} {path} is not in infra/openapi.yaml");
+    let mut response = &operation["responses"][status.to_string()];
+    if let Some(reference) = response["$ref"].as_str() {
+        let pointer = reference.trim_start_matches('#');
+        response = document.pointer(pointer).unwrap_or_else(|| panic!("{reference} is not in the document"));
+    }
+    assert!(response.is_object(), "{method} {path} does not document status {status}");
+    let content = &response["content"];
+    let media = ["application/json", "application/problem+json"]
+        .into_iter()
+        .find(|m| content[*m].is_object())
+        .unwrap_or_else(|| panic!("{method} {path} {status} documents no JSON body"));
+    let mut schema = content[media]["schema"].clone();
+    schema["components"] = document["components"].clone();
+    let validator = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap_or_else(|e| panic!("{method} {path} {status}: the schema does not compile: {e}"));
+    let errors: Vec<String> = validator.iter_errors(body).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{method} {path} {status} does not match infra/openapi.yaml: {errors:?}\n{body}");
+}

@@ -3,26 +3,20 @@
 
 use lambda_http::{Request, http::StatusCode};
 use shared::{
-    ApiError,
-    app::App,
-    auth::{Role, keys::SigningKeys},
-    aws::secretsmanager,
-    cursor, http,
-    identity::Caller,
-    store::Store,
+    ApiError, app::App, auth::Role, aws::secretsmanager, cursor::CursorKeys, http, identity::Caller, store::Store,
 };
 
 const PURPOSE: &str = "admin-users";
 
 struct Deps {
     store: Store,
-    keys: SigningKeys<secretsmanager::Client>,
+    cursors: CursorKeys<secretsmanager::Client>,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    let deps = Deps { store: app.store(), keys: app.signing_keys() };
+    let deps = Deps { store: app.store(), cursors: app.cursor_keys() };
     http::serve_with(app.cors(), deps, |deps, req| async move { list(&deps, &req).await }).await
 }
 
@@ -32,9 +26,8 @@ async fn list(deps: &Deps, req: &Request) -> Result<lambda_http::Response<lambda
         return Err(ApiError::Forbidden);
     }
     let limit = http::page_limit(req)?;
-    let keys = deps.keys.get().await?;
-    let start = http::query(req, "cursor").map(|c| cursor::open(&keys, PURPOSE, &c)).transpose()?;
-    let page = deps.store.list_users(limit, start).await?;
-    let next_cursor = page.next.map(|position| cursor::seal(&keys, PURPOSE, &position)).transpose()?;
+    let cursors = deps.cursors.get().await?;
+    let page = deps.store.list_users(limit, cursors.start(PURPOSE, http::query(req, "cursor"))?).await?;
+    let next_cursor = cursors.next(PURPOSE, page.next)?;
     http::json(StatusCode::OK, &serde_json::json!({"users": page.users, "next_cursor": next_cursor}))
 }

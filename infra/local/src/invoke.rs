@@ -27,11 +27,19 @@ impl InvokeError {
     }
 }
 
+/// Invocations of one function that may wait in `cargo lambda watch` at once. Its queue
+/// per function holds 100, and a request arriving at a full queue blocks the queue map
+/// while holding its lock, so no instance can take the next request: the watch deadlocks
+/// (cargo-lambda 1.9.2, `RequestCache::upsert`). Beyond this, requests wait here instead.
+const MAX_PENDING_PER_FUNCTION: usize = 64;
+
 /// A client of one Invoke API endpoint.
 #[derive(Debug, Clone)]
 pub struct Invoker {
     base: String,
     http: reqwest::Client,
+    pending:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Semaphore>>>>,
 }
 
 impl Invoker {
@@ -39,12 +47,22 @@ impl Invoker {
     /// Gateway's integration timeout is 29 s).
     pub fn new(base: &str, timeout: Duration) -> Self {
         let http = reqwest::Client::builder().timeout(timeout).build().expect("HTTP client");
-        Self { base: base.trim_end_matches('/').to_owned(), http }
+        Self { base: base.trim_end_matches('/').to_owned(), http, pending: Default::default() }
+    }
+
+    /// The gate that bounds pending invocations of `function`.
+    fn gate(&self, function: &str) -> std::sync::Arc<tokio::sync::Semaphore> {
+        let mut gates = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        gates
+            .entry(function.to_owned())
+            .or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_PER_FUNCTION)))
+            .clone()
     }
 
     /// Invokes `function` synchronously with `event`, returning its JSON result.
     pub async fn invoke(&self, function: &str, event: &Value) -> Result<Value, InvokeError> {
         let url = format!("{}/2015-03-31/functions/{function}/invocations", self.base);
+        let _turn = self.gate(function).acquire_owned().await.map_err(|e| InvokeError::Unreachable(e.to_string()))?;
         let response =
             self.http.post(url).json(event).send().await.map_err(|e| InvokeError::Unreachable(e.to_string()))?;
         let failed = !response.status().is_success() || response.headers().contains_key("x-amz-function-error");
@@ -56,4 +74,33 @@ impl Invoker {
         }
         Ok(value)
     }
+}
+
+/// Starts `instances` instances of every function of `template` before tests or a load
+/// test need them: `instances` concurrent invocations of each function's sample event
+/// (`events/<binary>.json`), one function at a time. `cargo lambda watch` starts an
+/// instance with `cargo run`, which takes seconds under load; a request that waits for
+/// one would otherwise meet the gateway's 29 s integration timeout. Answers are ignored:
+/// samples may well be refusals.
+pub async fn warm(
+    invoker: &Invoker,
+    template: &crate::template::Template,
+    events: &std::path::Path,
+    instances: usize,
+) -> Result<usize, String> {
+    let mut started = 0;
+    for (id, _) in template.of_type("AWS::Serverless::Function") {
+        let binary = template.function_binary(id).map_err(|e| e.to_string())?;
+        let path = events.join(format!("{binary}.json"));
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let event: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let calls = (0..instances).map(|_| invoker.invoke(&binary, &event));
+        for result in futures::future::join_all(calls).await {
+            if let Err(InvokeError::Unreachable(reason)) = result {
+                return Err(format!("{binary}: {reason}"));
+            }
+        }
+        started += instances;
+    }
+    Ok(started)
 }

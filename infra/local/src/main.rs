@@ -67,6 +67,18 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
+    /// Start INSTANCES instances of every function in `cargo lambda watch` (one sample
+    /// invocation each, concurrently), so no request waits for an instance to start.
+    Warm {
+        /// Base URL of the Lambda Invoke API (`cargo lambda watch`).
+        #[arg(long, default_value = "http://127.0.0.1:9000")]
+        invoke_url: String,
+        #[arg(long, default_value_t = 4)]
+        instances: usize,
+        /// Where the sample events are.
+        #[arg(long, default_value = "events")]
+        events: PathBuf,
+    },
     /// Serve the REST API and play the SQS event sources.
     Gateway {
         #[arg(long, default_value = "127.0.0.1:3000")]
@@ -143,6 +155,11 @@ async fn main() -> Result<(), BoxError> {
                 _ = ballot_local::issuer::serve(listener) => {}
                 _ = tokio::signal::ctrl_c() => {}
             }
+        }
+        Command::Warm { invoke_url, instances, events } => {
+            let invoker = ballot_local::invoke::Invoker::new(&invoke_url, std::time::Duration::from_secs(300));
+            let started = ballot_local::invoke::warm(&invoker, &template, &events, instances).await?;
+            println!("{started} function instances warm");
         }
         Command::Gateway { listen, invoke_url } => {
             bootstrap::discover(&template, &mut stack, &clients).await?;

@@ -58,6 +58,8 @@ pub struct RouteRule {
 }
 
 const EVERY_ROLE: &[Role] = &[Role::Editor, Role::Viewer, Role::Guest];
+/// Poll owners. Ownership itself (owner or admin) is checked by the function.
+const EDITORS: &[Role] = &[Role::Editor];
 /// `admin` may call every token route, so an empty list means admins only.
 const ADMIN_ONLY: &[Role] = &[];
 
@@ -73,6 +75,19 @@ pub const ROUTES: &[RouteRule] = &[
     RouteRule { method: "GET", path: "/v1/me", access: Access::Roles(EVERY_ROLE) },
     RouteRule { method: "GET", path: "/v1/admin/users", access: Access::Roles(ADMIN_ONLY) },
     RouteRule { method: "PATCH", path: "/v1/admin/users/{id}", access: Access::Roles(ADMIN_ONLY) },
+    RouteRule { method: "GET", path: "/v1/openapi.json", access: Access::Public },
+    RouteRule { method: "POST", path: "/v1/polls", access: Access::Roles(EDITORS) },
+    RouteRule { method: "GET", path: "/v1/polls", access: Access::Roles(EDITORS) },
+    RouteRule { method: "GET", path: "/v1/polls/public", access: Access::Roles(EVERY_ROLE) },
+    RouteRule { method: "GET", path: "/v1/polls/{id}", access: Access::Roles(EVERY_ROLE) },
+    RouteRule { method: "PATCH", path: "/v1/polls/{id}", access: Access::Roles(EDITORS) },
+    RouteRule { method: "DELETE", path: "/v1/polls/{id}", access: Access::Roles(EDITORS) },
+    RouteRule { method: "POST", path: "/v1/polls/{id}/close", access: Access::Roles(EDITORS) },
+    RouteRule { method: "POST", path: "/v1/polls/{id}/reopen", access: Access::Roles(EDITORS) },
+    RouteRule { method: "POST", path: "/v1/polls/{id}/votes", access: Access::Roles(EVERY_ROLE) },
+    RouteRule { method: "GET", path: "/v1/polls/{id}/votes/me", access: Access::Roles(EVERY_ROLE) },
+    RouteRule { method: "GET", path: "/v1/polls/{id}/results", access: Access::Roles(EVERY_ROLE) },
+    RouteRule { method: "GET", path: "/v1/polls/{id}/stats", access: Access::Roles(EDITORS) },
 ];
 
 /// The rule for a route, if the table has it.

@@ -8,13 +8,19 @@
 //! - `EMAIL#<email>` / `EMAIL` — the claim that makes an email unique;
 //! - `REFRESH#<sha256>` / `REFRESH` and `FAMILY#<id>` / `FAMILY` — refresh tokens
 //!   ([`sessions`]);
-//! - `LIMIT#<scope>#<key>#<window>` / `LIMIT` — rate-limit windows ([`limits`]).
+//! - `LIMIT#<scope>#<key>#<window>` / `LIMIT` — rate-limit windows ([`limits`]);
+//! - `POLL#<id>…` — polls, counter shards, ballots and statistics ([`polls`],
+//!   [`ballots`], [`stats`]);
+//! - `IDEMPOTENCY#<hash>` / `IDEMPOTENCY` — idempotent requests (`crate::idempotency`).
 //!
 //! Items that expire carry `expires_at` (epoch seconds), the table's TTL attribute; code
 //! checks expiry itself, since TTL deletion can lag by days.
 
+pub mod ballots;
 pub mod limits;
+pub mod polls;
 pub mod sessions;
+pub mod stats;
 pub mod users;
 
 use aws_sdk_dynamodb::{

@@ -1,0 +1,10 @@
+//! `POST /v1/polls/{id}/close` (owner or admin) → 200 the closed poll, and `poll.closed`
+//! on the events queue. Closing a closed poll changes nothing. Honours `Idempotency-Key`.
+
+use shared::{app::App, lifecycle, polls::Status};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let app = App::start().await?;
+    lifecycle::serve(&app, "close-poll", Status::Closed).await
+}

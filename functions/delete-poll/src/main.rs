@@ -1,0 +1,42 @@
+//! `DELETE /v1/polls/{id}` (owner or admin) → 204. The poll is gone for every reader at
+//! once (a tombstone); `poll.deleted` on the events queue makes the consumer remove its
+//! ballots, counters and statistics. Deleting again while the purge runs answers 204 and
+//! announces it again (the same event id), so a failed announcement can be retried.
+
+use shared::{
+    ApiError,
+    app::App,
+    auth::routes::may_change,
+    events::{Event, EventKind, Publisher},
+    http,
+    identity::Caller,
+    manage::change_poll,
+    store::Store,
+};
+
+struct Deps {
+    store: Store,
+    events: Publisher,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let app = App::start().await?;
+    let deps = Deps { store: app.store(), events: app.publisher() };
+    http::serve_with(app.cors(), deps, |deps, req| async move {
+        let poll = match change_poll(&deps.store, &req, true, |stored, _| Ok(Some(stored.poll.clone()))).await {
+            Ok(poll) => poll,
+            Err(ApiError::NotFound) => {
+                // Deleted already: the owner may announce it again; nobody else learns it existed.
+                let caller = Caller::of(&req)?;
+                let tombstone = deps.store.tombstone(&http::path_id(&req, "id")?).await?;
+                tombstone.filter(|poll| may_change(&caller, &poll.owner_id)).ok_or(ApiError::NotFound)?
+            }
+            Err(err) => return Err(err),
+        };
+        tracing::info!(poll = %poll.id, "poll deleted");
+        deps.events.publish(&Event::of_poll(EventKind::PollDeleted, &poll, 0)).await?;
+        Ok(http::no_content())
+    })
+    .await
+}

@@ -1,0 +1,16 @@
+//! `GET /v1/polls/{id}` (any role): the poll, unlisted ones too (they are shared by id),
+//! with its version as `ETag`. Unknown or deleted → 404.
+
+use lambda_http::http::StatusCode;
+use shared::{ApiError, app::App, clock, http, manage::poll_response};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let app = App::start().await?;
+    http::serve_with(app.cors(), app.store(), |store, req| async move {
+        let id = http::path_id(&req, "id")?;
+        let stored = store.poll(&id, true).await?.ok_or(ApiError::NotFound)?;
+        poll_response(StatusCode::OK, &stored.poll.effective(clock::epoch_secs()))
+    })
+    .await
+}

@@ -1,0 +1,73 @@
+//! Closing and reopening a poll by hand (`POST /v1/polls/{id}/close`, `…/reopen`), by its
+//! owner or an admin, with `Idempotency-Key`. A poll past `closes_at` is closed for good:
+//! reopening it is 409. Moving a poll to the status it has changes nothing. Closing
+//! publishes `poll.closed` with an id derived from the closing version, so a retry after a
+//! failed announcement publishes the same event.
+
+use std::time::Duration;
+
+use lambda_http::{Body, Request, Response, http::StatusCode};
+use serde::Deserialize;
+
+use crate::{
+    ApiError,
+    app::App,
+    body,
+    clock::epoch_secs,
+    events::{Event, EventKind, Publisher},
+    http, idempotency,
+    identity::Caller,
+    manage::{change_poll, next_version, poll_response},
+    polls::Status,
+    store::Store,
+};
+
+struct Deps {
+    store: Store,
+    events: Publisher,
+}
+
+/// These routes take no body; `{}` is accepted, anything else is refused.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoFields {}
+
+impl validator::Validate for NoFields {
+    fn validate(&self) -> Result<(), validator::ValidationErrors> {
+        Ok(())
+    }
+}
+
+/// Serves the route that moves a poll to `target`.
+pub async fn serve(app: &App, scope: &'static str, target: Status) -> Result<(), lambda_http::Error> {
+    let deps = Deps { store: app.store(), events: app.publisher() };
+    http::serve_with(app.cors(), deps, move |deps, req| async move {
+        let caller = Caller::of(&req)?;
+        body::empty_or_json::<NoFields>(&req)?;
+        idempotency::once(&deps.store, scope, &caller.sub, Duration::from_secs(10), &req, || {
+            transition(&deps, &req, target)
+        })
+        .await
+    })
+    .await
+}
+
+async fn transition(deps: &Deps, req: &Request, target: Status) -> Result<Response<Body>, ApiError> {
+    let poll = change_poll(&deps.store, req, false, |stored, now| {
+        if stored.poll.expired(now) {
+            return match target {
+                Status::Open => {
+                    Err(ApiError::Conflict("The poll has reached its closing time; it cannot be reopened.".into()))
+                }
+                Status::Closed => Ok(None),
+            };
+        }
+        Ok((stored.poll.status != target).then(|| next_version(&stored.poll, target)))
+    })
+    .await?;
+    if target == Status::Closed && !poll.expired(epoch_secs()) {
+        tracing::info!(poll = %poll.id, "poll closed");
+        deps.events.publish(&Event::of_poll(EventKind::PollClosed, &poll, poll.version)).await?;
+    }
+    poll_response(StatusCode::OK, &poll)
+}

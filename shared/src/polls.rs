@@ -1,0 +1,625 @@
+//! Polls as clients see them and the rules about them: what a valid poll is, what may
+//! change once voting started, whether a ballot is valid, who sees results. Pure: the
+//! store keeps polls ([`crate::store::polls`]), functions serve them.
+//!
+//! Invariants:
+//! - text is stored normalised (Unicode NFC, trimmed) and holds no control characters;
+//!   option texts are unique after normalisation, compared case-insensitively;
+//! - `1 <= min_choices <= max_choices <= options.len()`, and `single` means 1 and 1;
+//! - a poll past `closes_at` is closed, whatever its stored status ([`Poll::effective`]).
+
+use serde::{Deserialize, Deserializer, Serialize};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::{ApiError, FieldError, auth::Role, identity::Caller};
+
+pub const QUESTION_MAX: usize = 300;
+pub const OPTIONS_MIN: usize = 2;
+pub const OPTIONS_MAX: usize = 20;
+pub const OPTION_TEXT_MAX: usize = 100;
+/// How far ahead `closes_at` may be.
+pub const CLOSES_AT_MAX_SECS: u64 = 365 * 24 * 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    #[default]
+    Single,
+    Multiple,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    Public,
+    #[default]
+    Unlisted,
+}
+
+/// Who sees results, loosest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultsVisibility {
+    /// Everyone who can read the poll.
+    #[default]
+    Always,
+    /// Those who voted, and everyone once the poll is closed.
+    AfterVote,
+    /// Everyone, once the poll is closed.
+    AfterClose,
+    /// The owner and admins only.
+    Owner,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollOption {
+    pub id: String,
+    pub text: String,
+}
+
+/// A poll, as every route returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Poll {
+    pub id: String,
+    pub question: String,
+    pub options: Vec<PollOption>,
+    pub kind: Kind,
+    pub min_choices: usize,
+    pub max_choices: usize,
+    pub visibility: Visibility,
+    pub allow_guests: bool,
+    pub results_visibility: ResultsVisibility,
+    pub allow_vote_change: bool,
+    /// RFC 3339, UTC.
+    pub closes_at: Option<String>,
+    pub status: Status,
+    pub owner_id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Starts at 1 and grows with every change; `If-Match` compares it.
+    pub version: u64,
+}
+
+/// The settable fields of a poll: the body of `POST /v1/polls`, and what a `PATCH`
+/// produces when merged into the current poll. Checked by [`Settings::check`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub question: String,
+    pub options: Vec<OptionText>,
+    #[serde(default)]
+    pub kind: Kind,
+    #[serde(default)]
+    pub min_choices: Option<usize>,
+    #[serde(default)]
+    pub max_choices: Option<usize>,
+    #[serde(default)]
+    pub visibility: Visibility,
+    #[serde(default)]
+    pub allow_guests: bool,
+    #[serde(default)]
+    pub results_visibility: ResultsVisibility,
+    #[serde(default)]
+    pub allow_vote_change: bool,
+    #[serde(default)]
+    pub closes_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionText {
+    pub text: String,
+}
+
+/// The body of `PATCH /v1/polls/{id}`: any settable field; `closes_at: null` removes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    pub question: Option<String>,
+    pub options: Option<Vec<OptionText>>,
+    pub kind: Option<Kind>,
+    pub min_choices: Option<usize>,
+    pub max_choices: Option<usize>,
+    pub visibility: Option<Visibility>,
+    pub allow_guests: Option<bool>,
+    pub results_visibility: Option<ResultsVisibility>,
+    pub allow_vote_change: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    pub closes_at: Option<Option<String>>,
+}
+
+/// `Some(value)` for a field that is present, even as `null`; absent stays `None`.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(de: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(de).map(Some)
+}
+
+// Shape is checked by serde; the rules need the clock and give JSON Pointers, so they
+// run in `Settings::check` and `Poll::apply`.
+impl validator::Validate for Settings {
+    fn validate(&self) -> Result<(), validator::ValidationErrors> {
+        Ok(())
+    }
+}
+
+impl validator::Validate for Change {
+    fn validate(&self) -> Result<(), validator::ValidationErrors> {
+        Ok(())
+    }
+}
+
+/// Valid settings, normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub question: String,
+    pub options: Vec<String>,
+    pub kind: Kind,
+    pub min_choices: usize,
+    pub max_choices: usize,
+    pub closes_at: Option<(String, u64)>,
+}
+
+/// NFC, trimmed; `Err` names what is wrong.
+pub fn normalise(text: &str, max: usize) -> Result<String, String> {
+    let text: String = text.nfc().collect::<String>().trim().to_owned();
+    if text.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    match text.chars().count() {
+        0 => Err("must not be empty".into()),
+        n if n > max => Err(format!("must be at most {max} characters (is {n})")),
+        _ => Ok(text),
+    }
+}
+
+/// Parses an RFC 3339 date-time into (UTC RFC 3339 with seconds, epoch seconds).
+pub fn parse_instant(text: &str) -> Option<(String, u64)> {
+    use time::format_description::well_known::Rfc3339;
+    let at = time::OffsetDateTime::parse(text, &Rfc3339).ok()?.to_offset(time::UtcOffset::UTC);
+    let at = at.replace_nanosecond(0).ok()?;
+    let epoch = u64::try_from(at.unix_timestamp()).ok()?;
+    Some((at.format(&Rfc3339).ok()?, epoch))
+}
+
+impl Settings {
+    /// Every rule at once, so a client sees all its mistakes in one `errors[]`.
+    pub fn check(&self, now: u64) -> Result<Checked, ApiError> {
+        let mut errors = Vec::new();
+        let question = normalise(&self.question, QUESTION_MAX)
+            .map_err(|e| errors.push(FieldError::new("#/question", e)))
+            .unwrap_or_default();
+        if !(OPTIONS_MIN..=OPTIONS_MAX).contains(&self.options.len()) {
+            errors.push(FieldError::new(
+                "#/options",
+                format!("must have {OPTIONS_MIN} to {OPTIONS_MAX} options (has {})", self.options.len()),
+            ));
+        }
+        let mut options: Vec<String> = Vec::new();
+        for (i, option) in self.options.iter().enumerate().take(OPTIONS_MAX + 1) {
+            match normalise(&option.text, OPTION_TEXT_MAX) {
+                Err(e) => errors.push(FieldError::new(format!("#/options/{i}/text"), e)),
+                Ok(text) if options.iter().any(|o| o.to_lowercase() == text.to_lowercase()) => {
+                    errors.push(FieldError::new(format!("#/options/{i}/text"), "duplicates an earlier option"))
+                }
+                Ok(text) => options.push(text),
+            }
+        }
+        let count = self.options.len();
+        let (min, max) = match self.kind {
+            Kind::Single => (self.min_choices.unwrap_or(1), self.max_choices.unwrap_or(1)),
+            Kind::Multiple => (self.min_choices.unwrap_or(1), self.max_choices.unwrap_or(count.max(1))),
+        };
+        if self.kind == Kind::Single && (min, max) != (1, 1) {
+            errors.push(FieldError::new("#/max_choices", "a single-choice poll takes exactly 1 choice"));
+        } else if min < 1 {
+            errors.push(FieldError::new("#/min_choices", "must be at least 1"));
+        } else if min > max {
+            errors.push(FieldError::new("#/min_choices", "must not exceed max_choices"));
+        } else if max > count {
+            errors.push(FieldError::new("#/max_choices", format!("must not exceed the number of options ({count})")));
+        }
+        let closes_at = match &self.closes_at {
+            None => None,
+            Some(text) => match parse_instant(text) {
+                None => {
+                    errors.push(FieldError::new("#/closes_at", "must be an RFC 3339 date-time"));
+                    None
+                }
+                Some((_, epoch)) if epoch <= now => {
+                    errors.push(FieldError::new("#/closes_at", "must be in the future"));
+                    None
+                }
+                Some((_, epoch)) if epoch > now + CLOSES_AT_MAX_SECS => {
+                    errors.push(FieldError::new("#/closes_at", "must be at most a year away"));
+                    None
+                }
+                Some(at) => Some(at),
+            },
+        };
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        Ok(Checked { question, options, kind: self.kind, min_choices: min, max_choices: max, closes_at })
+    }
+}
+
+impl Poll {
+    /// A new open poll from checked settings.
+    pub fn new(id: String, owner_id: String, settings: &Settings, checked: Checked, now: &str) -> Self {
+        let options =
+            checked.options.into_iter().map(|text| PollOption { id: crate::ids::random_token(6), text }).collect();
+        Self {
+            id,
+            question: checked.question,
+            options,
+            kind: checked.kind,
+            min_choices: checked.min_choices,
+            max_choices: checked.max_choices,
+            visibility: settings.visibility,
+            allow_guests: settings.allow_guests,
+            results_visibility: settings.results_visibility,
+            allow_vote_change: settings.allow_vote_change,
+            closes_at: checked.closes_at.map(|(text, _)| text),
+            status: Status::Open,
+            owner_id,
+            created_at: now.to_owned(),
+            updated_at: now.to_owned(),
+            version: 1,
+        }
+    }
+
+    /// `closes_at` as epoch seconds.
+    pub fn closes_at_epoch(&self) -> Option<u64> {
+        self.closes_at.as_deref().and_then(parse_instant).map(|(_, epoch)| epoch)
+    }
+
+    /// Whether `closes_at` has passed at `now`.
+    pub fn expired(&self, now: u64) -> bool {
+        self.closes_at_epoch().is_some_and(|at| at <= now)
+    }
+
+    /// The poll as of `now`: closed once `closes_at` has passed.
+    pub fn effective(mut self, now: u64) -> Self {
+        if self.expired(now) {
+            self.status = Status::Closed;
+        }
+        self
+    }
+
+    /// The settings of this poll, to merge a change into.
+    fn settings(&self) -> Settings {
+        Settings {
+            question: self.question.clone(),
+            options: self.options.iter().map(|o| OptionText { text: o.text.clone() }).collect(),
+            kind: self.kind,
+            min_choices: Some(self.min_choices),
+            max_choices: Some(self.max_choices),
+            visibility: self.visibility,
+            allow_guests: self.allow_guests,
+            results_visibility: self.results_visibility,
+            allow_vote_change: self.allow_vote_change,
+            closes_at: self.closes_at.clone(),
+        }
+    }
+
+    /// This poll with `change` applied at `now`, or why not. `voting_started`: a ballot
+    /// exists, which freezes the question, the options and the choice rules, and forbids
+    /// loosening who may vote or who sees results. The version grows by one.
+    pub fn apply(&self, change: &Change, voting_started: bool, now: u64, now_text: &str) -> Result<Poll, ApiError> {
+        if *change == Change::default() {
+            return Err(ApiError::Validation(vec![FieldError::new("#", "give at least one field to change")]));
+        }
+        let frozen = change.question.is_some()
+            || change.options.is_some()
+            || change.kind.is_some()
+            || change.min_choices.is_some()
+            || change.max_choices.is_some();
+        if voting_started && frozen {
+            return Err(ApiError::Conflict(
+                "Voting has started: the question, options and choice rules can no longer change.".into(),
+            ));
+        }
+        if voting_started && change.allow_guests == Some(true) && !self.allow_guests {
+            return Err(ApiError::Conflict("Voting has started: guests cannot be let in now.".into()));
+        }
+        if voting_started && change.results_visibility.is_some_and(|r| r < self.results_visibility) {
+            return Err(ApiError::Conflict("Voting has started: results cannot be shown more widely now.".into()));
+        }
+        if change.closes_at.is_some() && self.expired(now) {
+            return Err(ApiError::Conflict("The poll has reached its closing time; it cannot be reopened.".into()));
+        }
+        let mut settings = self.settings();
+        if let Some(question) = &change.question {
+            settings.question = question.clone();
+        }
+        if let Some(options) = &change.options {
+            settings.options = options.clone();
+        }
+        if let Some(kind) = change.kind {
+            settings.kind = kind;
+            // The other kind's defaults, unless given.
+            settings.min_choices = change.min_choices;
+            settings.max_choices = change.max_choices;
+        }
+        settings.min_choices = change.min_choices.or(settings.min_choices);
+        settings.max_choices = change.max_choices.or(settings.max_choices);
+        if change.options.is_some() && change.kind.is_none() && settings.kind == Kind::Multiple {
+            // New options: "up to all of them" again, unless given.
+            settings.max_choices = change.max_choices;
+        }
+        settings.visibility = change.visibility.unwrap_or(settings.visibility);
+        settings.allow_guests = change.allow_guests.unwrap_or(settings.allow_guests);
+        settings.results_visibility = change.results_visibility.unwrap_or(settings.results_visibility);
+        settings.allow_vote_change = change.allow_vote_change.unwrap_or(settings.allow_vote_change);
+        if let Some(closes_at) = &change.closes_at {
+            settings.closes_at = closes_at.clone();
+        }
+        // An unchanged closing time is not re-checked against "in the future".
+        let unchanged_close = change.closes_at.is_none();
+        let closes_at = settings.closes_at.clone();
+        if unchanged_close {
+            settings.closes_at = None;
+        }
+        let checked = settings.check(now)?;
+        let mut poll = Poll::new(self.id.clone(), self.owner_id.clone(), &settings, checked, now_text);
+        if change.options.is_none() {
+            poll.options = self.options.clone();
+        }
+        if unchanged_close {
+            poll.closes_at = closes_at;
+        }
+        poll.status = self.status;
+        poll.created_at = self.created_at.clone();
+        poll.version = self.version + 1;
+        Ok(poll)
+    }
+
+    /// Checks a ballot's picks: known options of this poll, no duplicates, within the
+    /// choice rules. Returns them in the poll's option order.
+    pub fn check_ballot(&self, option_ids: &[String]) -> Result<Vec<String>, ApiError> {
+        let mut errors = Vec::new();
+        for (i, id) in option_ids.iter().enumerate() {
+            if !self.options.iter().any(|o| &o.id == id) {
+                errors.push(FieldError::new(format!("#/option_ids/{i}"), "is not an option of this poll"));
+            } else if option_ids[..i].contains(id) {
+                errors.push(FieldError::new(format!("#/option_ids/{i}"), "is picked twice"));
+            }
+        }
+        let n = option_ids.len();
+        if n < self.min_choices || n > self.max_choices {
+            let wanted = if self.min_choices == self.max_choices {
+                format!("exactly {}", self.min_choices)
+            } else {
+                format!("{} to {}", self.min_choices, self.max_choices)
+            };
+            errors.push(FieldError::new("#/option_ids", format!("pick {wanted} options (picked {n})")));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        Ok(self.options.iter().filter(|o| option_ids.contains(&o.id)).map(|o| o.id.clone()).collect())
+    }
+
+    /// Why this poll (as of now, see [`Poll::effective`]) refuses a vote, if it does.
+    /// `changing`: the voter has a ballot with other picks.
+    pub fn refuses_vote(&self, guest: bool, changing: bool) -> Option<ApiError> {
+        if self.status == Status::Closed {
+            return Some(ApiError::Conflict("The poll is closed.".into()));
+        }
+        if guest && !self.allow_guests {
+            return Some(ApiError::Forbidden);
+        }
+        if changing && !self.allow_vote_change {
+            return Some(ApiError::Conflict(
+                "You have already voted, and this poll does not allow changing votes.".into(),
+            ));
+        }
+        None
+    }
+
+    /// Whether `caller` may see results now; `has_voted` is asked only when it matters.
+    pub fn results_visible_to(&self, caller: &Caller, has_voted: bool) -> bool {
+        if caller.sub == self.owner_id || caller.has_role(Role::Admin.as_str()) {
+            return true;
+        }
+        match self.results_visibility {
+            ResultsVisibility::Always => true,
+            ResultsVisibility::AfterVote => has_voted || self.status == Status::Closed,
+            ResultsVisibility::AfterClose => self.status == Status::Closed,
+            ResultsVisibility::Owner => false,
+        }
+    }
+}
+
+/// A poll's results, as `GET /v1/polls/{id}/results` returns them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    pub poll_id: String,
+    pub status: Status,
+    pub total_ballots: u64,
+    pub options: Vec<OptionResult>,
+    pub as_of: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptionResult {
+    pub id: String,
+    pub text: String,
+    pub votes: u64,
+    /// Share of ballots that picked this option, 0..=100 with 2 decimals (in a
+    /// multiple-choice poll they may add up to more than 100).
+    pub percent: f64,
+}
+
+impl Results {
+    /// Results from the tally: `total` ballots and votes per option id.
+    pub fn of(poll: &Poll, total: u64, votes: &std::collections::HashMap<String, u64>, as_of: String) -> Self {
+        let options = poll
+            .options
+            .iter()
+            .map(|o| {
+                let n = votes.get(&o.id).copied().unwrap_or(0);
+                let percent = if total == 0 { 0.0 } else { (n as f64 * 10000.0 / total as f64).round() / 100.0 };
+                OptionResult { id: o.id.clone(), text: o.text.clone(), votes: n, percent }
+            })
+            .collect();
+        Self { poll_id: poll.id.clone(), status: poll.status, total_ballots: total, options, as_of }
+    }
+
+    /// A strong validator of what a client sees: status and counts (not `as_of`).
+    pub fn etag(&self) -> String {
+        let counts: Vec<String> = self.options.iter().map(|o| format!("{}={}", o.id, o.votes)).collect();
+        let status = if self.status == Status::Open { "open" } else { "closed" };
+        let digest =
+            crate::ids::sha256_hex(&format!("{}|{status}|{}|{}", self.poll_id, self.total_ballots, counts.join(",")));
+        format!("\"{}\"", &digest[..32])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_790_000_000;
+
+    fn settings(options: &[&str]) -> Settings {
+        Settings {
+            question: "Lunch?".into(),
+            options: options.iter().map(|t| OptionText { text: (*t).into() }).collect(),
+            kind: Kind::Single,
+            min_choices: None,
+            max_choices: None,
+            visibility: Visibility::Unlisted,
+            allow_guests: false,
+            results_visibility: ResultsVisibility::Always,
+            allow_vote_change: false,
+            closes_at: None,
+        }
+    }
+
+    fn poll(options: &[&str]) -> Poll {
+        let s = settings(options);
+        Poll::new("p1".into(), "owner".into(), &s, s.check(NOW).unwrap(), "2027-01-15T08:00:00Z")
+    }
+
+    fn pointers(err: ApiError) -> Vec<String> {
+        match err {
+            ApiError::Validation(errors) => errors.into_iter().map(|e| e.pointer).collect(),
+            other => panic!("expected validation errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn given_valid_settings_when_checked_then_text_is_normalised_and_defaults_apply() {
+        let mut s = settings(&["  Pizza ", "Cafe\u{301}"]);
+        s.kind = Kind::Multiple;
+        let checked = s.check(NOW).unwrap();
+        assert_eq!(checked.options, ["Pizza", "Caf\u{e9}"]);
+        assert_eq!((checked.min_choices, checked.max_choices), (1, 2));
+    }
+
+    #[test]
+    fn given_bad_settings_when_checked_then_every_field_is_named() {
+        let mut s = settings(&["Yes", " yes", "ok\u{7}", ""]);
+        s.question = "q".repeat(10_000);
+        s.closes_at = Some("2020-01-01T00:00:00Z".into());
+        assert_eq!(
+            pointers(s.check(NOW).unwrap_err()),
+            ["#/question", "#/options/1/text", "#/options/2/text", "#/options/3/text", "#/closes_at"]
+        );
+        let many: Vec<String> = (0..21).map(|i| format!("o{i}")).collect();
+        let many = settings(&many.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(pointers(many.check(NOW).unwrap_err()), ["#/options"]);
+    }
+
+    #[test]
+    fn given_choice_rules_when_checked_then_they_must_fit_the_kind_and_options() {
+        let mut s = settings(&["a", "b"]);
+        s.max_choices = Some(2);
+        assert_eq!(pointers(s.check(NOW).unwrap_err()), ["#/max_choices"]);
+        s.kind = Kind::Multiple;
+        s.max_choices = Some(3);
+        assert_eq!(pointers(s.check(NOW).unwrap_err()), ["#/max_choices"]);
+        s.min_choices = Some(2);
+        s.max_choices = Some(1);
+        assert_eq!(pointers(s.check(NOW).unwrap_err()), ["#/min_choices"]);
+    }
+
+    #[test]
+    fn given_closing_times_when_checked_then_future_within_a_year_only() {
+        let mut s = settings(&["a", "b"]);
+        s.closes_at = Some("2027-01-15T10:00:00+02:00".into());
+        assert_eq!(s.check(NOW).unwrap().closes_at.unwrap().0, "2027-01-15T08:00:00Z");
+        s.closes_at = Some("2099-01-01T00:00:00Z".into());
+        assert_eq!(pointers(s.check(NOW).unwrap_err()), ["#/closes_at"]);
+        s.closes_at = Some("tomorrow".into());
+        assert_eq!(pointers(s.check(NOW).unwrap_err()), ["#/closes_at"]);
+    }
+
+    #[test]
+    fn given_a_ballot_when_checked_then_unknown_duplicate_and_miscounted_picks_are_named() {
+        let p = poll(&["a", "b"]);
+        let a = p.options[0].id.clone();
+        assert_eq!(p.check_ballot(std::slice::from_ref(&a)).unwrap(), [a.as_str()]);
+        assert_eq!(pointers(p.check_ballot(&["nope".into()]).unwrap_err()), ["#/option_ids/0"]);
+        assert_eq!(pointers(p.check_ballot(&[a.clone(), a.clone()]).unwrap_err()), ["#/option_ids/1", "#/option_ids"]);
+        assert_eq!(pointers(p.check_ballot(&[]).unwrap_err()), ["#/option_ids"]);
+    }
+
+    #[test]
+    fn given_voting_started_when_changed_then_frozen_fields_and_loosening_are_refused() {
+        let p = poll(&["a", "b"]);
+        let question = Change { question: Some("Dinner?".into()), ..Change::default() };
+        assert_eq!(p.apply(&question, false, NOW, "t").unwrap().question, "Dinner?");
+        assert_eq!(p.apply(&question, true, NOW, "t").unwrap_err().status(), 409);
+        let guests = Change { allow_guests: Some(true), ..Change::default() };
+        assert_eq!(p.apply(&guests, true, NOW, "t").unwrap_err().status(), 409);
+        let hide = Change { results_visibility: Some(ResultsVisibility::Owner), ..Change::default() };
+        let hidden = p.apply(&hide, true, NOW, "t").unwrap();
+        assert_eq!((hidden.version, hidden.options.clone()), (2, p.options.clone()));
+        let show = Change { results_visibility: Some(ResultsVisibility::Always), ..Change::default() };
+        assert_eq!(hidden.apply(&show, true, NOW, "t").unwrap_err().status(), 409);
+        assert_eq!(p.apply(&Change::default(), false, NOW, "t").unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn given_a_closing_time_when_it_passes_then_the_poll_is_closed() {
+        let mut p = poll(&["a", "b"]);
+        p.closes_at = Some("2027-01-15T08:00:00Z".into());
+        let at = p.closes_at_epoch().unwrap();
+        assert_eq!(p.clone().effective(at - 1).status, Status::Open);
+        assert_eq!(p.effective(at).status, Status::Closed);
+    }
+
+    #[test]
+    fn given_visibility_rules_when_asked_then_owner_and_admin_always_see() {
+        let mut p = poll(&["a", "b"]);
+        let caller =
+            |sub: &str, role: &str| Caller { sub: sub.into(), roles: vec![role.into()], token_kind: "access".into() };
+        p.results_visibility = ResultsVisibility::AfterVote;
+        assert!(!p.results_visible_to(&caller("u", "viewer"), false));
+        assert!(p.results_visible_to(&caller("u", "viewer"), true));
+        p.results_visibility = ResultsVisibility::Owner;
+        assert!(!p.results_visible_to(&caller("u", "viewer"), true));
+        assert!(p.results_visible_to(&caller("owner", "editor"), false));
+        assert!(p.results_visible_to(&caller("x", "admin"), false));
+    }
+
+    #[test]
+    fn given_counts_when_results_are_made_then_percent_and_etag_follow_them() {
+        let p = poll(&["a", "b"]);
+        let votes = std::collections::HashMap::from([(p.options[0].id.clone(), 2), (p.options[1].id.clone(), 1)]);
+        let r = Results::of(&p, 3, &votes, "t".into());
+        assert_eq!(r.options[0].percent, 66.67);
+        let mut more = votes.clone();
+        more.insert(p.options[1].id.clone(), 2);
+        assert_ne!(r.etag(), Results::of(&p, 4, &more, "t".into()).etag());
+        assert_eq!(r.etag(), Results::of(&p, 3, &votes, "later".into()).etag());
+    }
+}

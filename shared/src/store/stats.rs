@@ -1,0 +1,109 @@
+//! Hourly vote statistics per poll, kept by the events consumer.
+//!
+//! Keys: `POLL#<id>#STATS` / `HOUR#<yyyy-mm-ddThh>` with `votes_cast` and `votes_changed`,
+//! and `EVENT#<event id>` / `STATS` marking an event as counted (kept 14 days, longer
+//! than SQS keeps a message). The mark and the increment are one transaction, so an
+//! event delivered any number of times is counted once.
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+
+use super::Store;
+use crate::{
+    ApiError,
+    events::{Event, EventKind},
+};
+
+const MARK_DAYS: u64 = 14;
+
+pub(super) fn stats_pk(poll_id: &str) -> String {
+    format!("POLL#{poll_id}#STATS")
+}
+
+/// One hour of a poll's votes, as `GET /v1/polls/{id}/stats` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HourStats {
+    /// The start of the hour, RFC 3339.
+    pub hour: String,
+    #[serde(default)]
+    pub votes_cast: u64,
+    #[serde(default)]
+    pub votes_changed: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MarkItem {
+    pk: String,
+    sk: String,
+    expires_at: u64,
+}
+
+impl Store {
+    /// Counts a vote event in its poll's hour; `false` (and nothing written) when it was
+    /// counted before. Other events are not counted.
+    pub async fn count_vote_event(&self, event: &Event) -> Result<bool, ApiError> {
+        let field = match event.kind {
+            EventKind::VoteCast => "votes_cast",
+            EventKind::VoteChanged => "votes_changed",
+            _ => return Ok(false),
+        };
+        // `occurred_at` is RFC 3339 UTC: its first 13 characters are the hour.
+        let hour = event
+            .occurred_at
+            .get(..13)
+            .filter(|h| h.len() == 13 && h.as_bytes()[10] == b'T')
+            .ok_or_else(|| ApiError::BadRequest(format!("event {} has an invalid occurred_at", event.id)))?;
+        let mark = MarkItem {
+            pk: format!("EVENT#{}", event.id),
+            sk: "STATS".into(),
+            expires_at: crate::clock::epoch_secs() + MARK_DAYS * 86_400,
+        };
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(stats_pk(&event.poll_id), &format!("HOUR#{hour}"))))
+            .update_expression("SET #hour = :hour ADD #field :one")
+            .expression_attribute_names("#hour", "hour")
+            .expression_attribute_names("#field", field)
+            .expression_attribute_values(":hour", AttributeValue::S(format!("{hour}:00:00Z")))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .map_err(ApiError::internal)?;
+        let result = self
+            .db
+            .transact_write_items()
+            .transact_items(self.put_new(&mark)?)
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if super::condition_failed(&err) => Ok(false),
+            Err(err) => Err(ApiError::internal(err)),
+        }
+    }
+
+    /// A poll's hours with votes, oldest first.
+    pub async fn hourly_stats(&self, poll_id: &str) -> Result<Vec<HourStats>, ApiError> {
+        let mut hours = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .db
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(stats_pk(poll_id)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(ApiError::internal)?;
+            for item in out.items.unwrap_or_default() {
+                hours.push(serde_dynamo::from_item::<_, HourStats>(item).map_err(ApiError::internal)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(hours);
+            }
+        }
+    }
+}

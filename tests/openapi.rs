@@ -1,0 +1,78 @@
+//! The OpenAPI document (`infra/openapi.yaml`, served at `GET /v1/openapi.json`) and
+//! `template.yaml` describe the same routes, and what the API answers matches it.
+
+use ballot_tests::{api, assert_conforms, client, openapi, post_json, template, token_for};
+use serde_json::{Value, json};
+use shared::auth::Role;
+
+#[test]
+fn given_template_yaml_and_the_openapi_document_then_they_list_the_same_routes() {
+    let mut in_template: Vec<(String, String)> =
+        template().routes().unwrap().into_iter().map(|r| (r.method.to_uppercase(), r.path)).collect();
+    let mut in_document: Vec<(String, String)> = openapi()["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| ["get", "put", "post", "delete", "patch"].contains(&k.as_str()))
+                .map(move |m| (m.to_uppercase(), path.clone()))
+        })
+        .collect();
+    in_template.sort();
+    in_document.sort();
+    assert_eq!(in_template, in_document, "template.yaml and infra/openapi.yaml differ");
+}
+
+#[test]
+fn given_the_document_then_it_is_openapi_3_1_and_every_operation_documents_its_errors() {
+    let document = openapi();
+    assert_eq!(document["openapi"].as_str().map(|v| v.starts_with("3.1")), Some(true));
+    for (path, item) in document["paths"].as_object().unwrap() {
+        let methods = ["get", "put", "post", "delete", "patch"];
+        for (method, operation) in item.as_object().unwrap().iter().filter(|(k, _)| methods.contains(&k.as_str())) {
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(responses.contains_key("500"), "{method} {path} documents no 500");
+            assert!(responses.keys().any(|s| s.starts_with('2')), "{method} {path} documents no success");
+        }
+    }
+}
+
+#[tokio::test]
+async fn given_the_served_document_then_it_is_the_repository_document() {
+    let response = client().get(format!("{}/v1/openapi.json", api())).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let served: Value = response.json().await.unwrap();
+    assert_eq!(&served, openapi());
+}
+
+#[tokio::test]
+async fn given_public_and_account_routes_when_called_then_answers_match_the_document() {
+    let get = |path: &str, token: Option<&str>| {
+        let request = client().get(format!("{}{path}", api()));
+        match token {
+            Some(t) => request.bearer_auth(t),
+            None => request,
+        }
+    };
+    for (path, token) in [
+        ("/v1/health", None),
+        ("/.well-known/jwks.json", None),
+        ("/v1/me", Some(token_for(&[Role::Viewer]).await)),
+        ("/v1/me", Some(token_for(&[Role::Guest]).await)),
+        ("/v1/polls/public", Some(token_for(&[Role::Viewer]).await)),
+        ("/v1/admin/users?limit=2", Some(token_for(&[Role::Admin]).await)),
+    ] {
+        let response = get(path, token.as_deref()).send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        assert_conforms("GET", path.split('?').next().unwrap(), status, &body);
+    }
+    let refused = get("/v1/me", None).send().await.unwrap();
+    assert_conforms("GET", "/v1/me", 401, &refused.json::<Value>().await.unwrap());
+    let bad = post_json(&client(), "/v1/auth/login", &json!({"email": "x"})).await;
+    assert_conforms("POST", "/v1/auth/login", bad.status().as_u16(), &bad.json::<Value>().await.unwrap());
+}
