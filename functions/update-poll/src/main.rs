@@ -16,8 +16,8 @@ use shared::{
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
     http::serve_with(app.cors(), app.store(), |store, req| async move {
-        let version = http::if_match_version(&req)?;
         let change: Change = body::json(&req)?;
+        let version = http::if_match_version(&req)?;
         let now_text = clock::rfc3339_now();
         let poll = change_poll(&store, &req, false, |stored, now| {
             if stored.poll.version != version {
