@@ -20,9 +20,8 @@ test: ## Everything CI checks: fmt, clippy, template lint, unit, integration and
 lint: install ## cfn-lint (with serverless rules) and sam validate --lint
 	@bash infra/lint.sh
 
-bench: ## Size, cold start, peak RSS and warm latency of every function (release builds)
-	cargo build --release $(addprefix -p ,$(FUNCTIONS))
-	cargo run --release -p ballot-bench -- $(BENCH_ARGS)
+bench: ## Function size, cold start, RSS, latency; vote costs; cast-vote through the local gateway
+	@bash infra/bench.sh $(BENCH_ARGS)
 
 # Operator commands, against the running `make dev` stack unless AWS_ENDPOINT_URL says otherwise.
 LOCAL_AWS := AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-http://127.0.0.1:4566} AWS_REGION=$${AWS_REGION:-us-east-1} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test

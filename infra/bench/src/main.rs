@@ -20,6 +20,7 @@ mod process;
 mod report;
 mod runtime_api;
 mod stats;
+mod votes;
 mod workspace;
 
 use std::{
@@ -88,6 +89,9 @@ async fn run(options: &Options) -> Result<bool, String> {
     eprintln!("bench: auth paths ...");
     let paths = auth_paths::measure(20_000, 20).await?;
     println!("\nAuth paths, in-process on the release build of `shared`:\n\n{}", auth_paths::markdown(&paths));
+    eprintln!("bench: vote costs ...");
+    let costs = votes::simulate(100_000)?;
+    println!("\nVotes, priced over the store layer:\n\n{}", votes::markdown(&costs));
     Ok(results.iter().all(|result| result.problem.is_none()))
 }
 

@@ -111,21 +111,11 @@ impl Store {
                 return Err(refusal);
             }
             let picks = check(&poll)?;
-            let cast_at = crate::clock::rfc3339_now();
-            let ballot = Ballot { poll_id: poll_id.to_owned(), option_ids: picks.clone(), cast_at };
-            let item = BallotItem { pk: ballot_pk(poll_id, voter.sub), sk: voter.sub.to_owned(), ballot, version: 1 };
-            let mut request = self
-                .db
-                .transact_write_items()
-                .transact_items(self.put_new(&item)?)
-                .transact_items(self.count(poll_id, voter, &[], &picks, now, false)?);
-            if !stored.voting_started {
-                request = request.transact_items(self.start_voting(&stored)?);
-            }
-            match request.send().await {
+            let (ballot, writes) = self.new_ballot_writes(&stored, voter, &picks, now)?;
+            match self.db.transact_write_items().set_transact_items(Some(writes)).send().await {
                 Ok(_) => {
                     let event_id = ballot_event_id(poll_id, voter.sub, 1);
-                    return Ok(Cast { kind: CastKind::New, ballot: item.ballot, event_id });
+                    return Ok(Cast { kind: CastKind::New, ballot, event_id });
                 }
                 Err(err) if failed_step(&err, 0) => match self.change_ballot(&poll, voter, &picks, now).await? {
                     Some(cast) => return Ok(cast),
@@ -137,6 +127,27 @@ impl Store {
             }
         }
         Err(ApiError::Conflict("Too many concurrent changes to this ballot; retry.".into()))
+    }
+
+    /// The transaction of a new ballot, in order: (0) the ballot, if the voter has none;
+    /// (1) the count on the voter's shard, if its rules accept the vote; (2) until voting
+    /// started, the poll's `voting_started` mark. Public so `make bench` can cost it.
+    pub fn new_ballot_writes(
+        &self,
+        stored: &StoredPoll,
+        voter: Voter<'_>,
+        picks: &[String],
+        now: u64,
+    ) -> Result<(Ballot, Vec<TransactWriteItem>), ApiError> {
+        let poll_id = &stored.poll.id;
+        let ballot =
+            Ballot { poll_id: poll_id.clone(), option_ids: picks.to_vec(), cast_at: crate::clock::rfc3339_now() };
+        let item = BallotItem { pk: ballot_pk(poll_id, voter.sub), sk: voter.sub.to_owned(), ballot, version: 1 };
+        let mut writes = vec![self.put_new(&item)?, self.count(poll_id, voter, &[], picks, now, false)?];
+        if !stored.voting_started {
+            writes.push(self.start_voting(stored)?);
+        }
+        Ok((item.ballot, writes))
     }
 
     /// Replaces the voter's existing ballot with `picks`; `None` when it changed under us.
