@@ -311,25 +311,21 @@ impl Store {
 
     /// Deletes every item under partition key `pk`, 25 at a time.
     async fn delete_partition(&self, pk: &str) -> Result<usize, ApiError> {
+        #[derive(Deserialize)]
+        struct Key {
+            pk: String,
+            sk: String,
+        }
+        let query = super::Query { index: None, key: "pk", value: pk.to_owned(), limit: Some(25), descending: false };
         let mut deleted = 0;
         loop {
-            let out = self
-                .db
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .projection_expression("pk, sk")
-                .limit(25)
-                .send()
-                .await
-                .map_err(ApiError::internal)?;
-            let keys = out.items.unwrap_or_default();
-            if keys.is_empty() {
+            // Always the first page: the previous one is deleted.
+            let page = self.query_page::<Key>(&query, None).await?;
+            if page.items.is_empty() {
                 return Ok(deleted);
             }
-            deleted += keys.len();
-            self.delete_keys(keys).await?;
+            deleted += page.items.len();
+            self.delete_keys(page.items.into_iter().map(|k| Self::key(k.pk, &k.sk)).collect()).await?;
         }
     }
 

@@ -84,6 +84,82 @@ impl Store {
     }
 }
 
+/// A query of one partition: of the table (`index` `None`, key `pk`) or of an index.
+pub(crate) struct Query<'a> {
+    pub index: Option<&'a str>,
+    /// The partition key attribute and its value.
+    pub key: &'a str,
+    pub value: String,
+    pub limit: Option<i32>,
+    /// Highest sort key first (listings are newest first).
+    pub descending: bool,
+}
+
+/// One page of a query: its items, and where the next page starts (the
+/// `LastEvaluatedKey` as JSON, to seal in a cursor; `None` on the last page).
+pub(crate) struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<serde_json::Value>,
+}
+
+impl Store {
+    /// One page of `query`, from `start` (a previous page's `next`).
+    pub(crate) async fn query_page<T: serde::de::DeserializeOwned>(
+        &self,
+        query: &Query<'_>,
+        start: Option<serde_json::Value>,
+    ) -> Result<Page<T>, ApiError> {
+        let start = start
+            .map(serde_dynamo::to_item::<_, std::collections::HashMap<String, AttributeValue>>)
+            .transpose()
+            .map_err(ApiError::internal)?;
+        let out = self
+            .db
+            .query()
+            .table_name(&self.table)
+            .set_index_name(query.index.map(str::to_owned))
+            .key_condition_expression("#key = :value")
+            .expression_attribute_names("#key", query.key)
+            .expression_attribute_values(":value", AttributeValue::S(query.value.clone()))
+            .scan_index_forward(!query.descending)
+            .set_limit(query.limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(ApiError::internal)?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(serde_dynamo::from_item)
+            .collect::<Result<_, _>>()
+            .map_err(ApiError::internal)?;
+        let next = out
+            .last_evaluated_key
+            .map(serde_dynamo::from_item::<_, serde_json::Value>)
+            .transpose()
+            .map_err(ApiError::internal)?;
+        Ok(Page { items, next })
+    }
+
+    /// Every item of `query`, page after page.
+    pub(crate) async fn query_all<T: serde::de::DeserializeOwned>(
+        &self,
+        query: &Query<'_>,
+    ) -> Result<Vec<T>, ApiError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self.query_page(query, start).await?;
+            items.extend(page.items);
+            start = page.next;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+}
+
 /// The outcome of a conditional `UpdateItem`: `None` when its condition did not hold
 /// (an expected answer, not an error), the output otherwise.
 fn condition_held(

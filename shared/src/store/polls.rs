@@ -228,40 +228,13 @@ impl Store {
         limit: i32,
         start: Option<serde_json::Value>,
     ) -> Result<PollPage, ApiError> {
-        let (index, condition, value) = match listing {
-            Listing::Owner(owner) => ("gsi1", "gsi1pk = :pk", format!("OWNER#{owner}")),
-            Listing::Public => ("gsi2", "gsi2pk = :pk", "PUBLIC".to_owned()),
+        let (index, key, value) = match listing {
+            Listing::Owner(owner) => ("gsi1", "gsi1pk", format!("OWNER#{owner}")),
+            Listing::Public => ("gsi2", "gsi2pk", "PUBLIC".to_owned()),
         };
-        let start = start
-            .map(serde_dynamo::to_item::<_, HashMap<String, AttributeValue>>)
-            .transpose()
-            .map_err(ApiError::internal)?;
-        let out = self
-            .db
-            .query()
-            .table_name(&self.table)
-            .index_name(index)
-            .key_condition_expression(condition)
-            .expression_attribute_values(":pk", AttributeValue::S(value))
-            .scan_index_forward(false)
-            .limit(limit)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(ApiError::internal)?;
-        let polls = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| serde_dynamo::from_item::<_, PollItem>(item).map(|i| i.poll))
-            .collect::<Result<_, _>>()
-            .map_err(ApiError::internal)?;
-        let next = out
-            .last_evaluated_key
-            .map(serde_dynamo::from_item::<_, serde_json::Value>)
-            .transpose()
-            .map_err(ApiError::internal)?;
-        Ok(PollPage { polls, next })
+        let query = super::Query { index: Some(index), key, value, limit: Some(limit), descending: true };
+        let page = self.query_page::<PollItem>(&query, start).await?;
+        Ok(PollPage { polls: page.items.into_iter().map(|item| item.poll).collect(), next: page.next })
     }
 
     /// Ballots and votes per option of poll `id`, summed over its shards.

@@ -84,26 +84,7 @@ impl Store {
 
     /// A poll's hours with votes, oldest first.
     pub async fn hourly_stats(&self, poll_id: &str) -> Result<Vec<HourStats>, ApiError> {
-        let mut hours = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .db
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(stats_pk(poll_id)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(ApiError::internal)?;
-            for item in out.items.unwrap_or_default() {
-                hours.push(serde_dynamo::from_item::<_, HourStats>(item).map_err(ApiError::internal)?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(hours);
-            }
-        }
+        let query = super::Query { index: None, key: "pk", value: stats_pk(poll_id), limit: None, descending: false };
+        self.query_all(&query).await
     }
 }

@@ -122,37 +122,15 @@ pub struct UserChange {
 impl Store {
     /// Accounts newest first, `limit` at a time, from `start` (a previous page's `next`).
     pub async fn list_users(&self, limit: i32, start: Option<serde_json::Value>) -> Result<UserPage, ApiError> {
-        use aws_sdk_dynamodb::types::AttributeValue;
-        let start = start
-            .map(serde_dynamo::to_item::<_, std::collections::HashMap<String, AttributeValue>>)
-            .transpose()
-            .map_err(ApiError::internal)?;
-        let out = self
-            .db
-            .query()
-            .table_name(&self.table)
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :users")
-            .expression_attribute_values(":users", AttributeValue::S("USER".into()))
-            .scan_index_forward(false)
-            .limit(limit)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(ApiError::internal)?;
-        let users = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| serde_dynamo::from_item::<_, UserItem>(item).map(|i| i.user))
-            .collect::<Result<_, _>>()
-            .map_err(ApiError::internal)?;
-        let next = out
-            .last_evaluated_key
-            .map(serde_dynamo::from_item::<_, serde_json::Value>)
-            .transpose()
-            .map_err(ApiError::internal)?;
-        Ok(UserPage { users, next })
+        let query = super::Query {
+            index: Some("gsi1"),
+            key: "gsi1pk",
+            value: "USER".into(),
+            limit: Some(limit),
+            descending: true,
+        };
+        let page = self.query_page::<UserItem>(&query, start).await?;
+        Ok(UserPage { users: page.items.into_iter().map(|item| item.user).collect(), next: page.next })
     }
 
     /// Applies `change` to account `id`; `None` if there is no such account.
