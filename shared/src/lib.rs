@@ -24,5 +24,6 @@ pub mod queue;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use error::{ApiError, FieldError, Problem};
