@@ -62,6 +62,12 @@ enum Command {
         #[arg(long)]
         verification_secret_id: Option<String>,
     },
+    /// Move every message of QUEUE's dead-letter queue back to QUEUE (a template logical
+    /// id such as EventsQueue, or a queue URL).
+    DlqReplay {
+        #[arg(long)]
+        queue: String,
+    },
     /// Run a local OpenID Connect issuer (JWKS + ID tokens on request) for tests.
     OidcIssuer {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -147,6 +153,16 @@ async fn main() -> Result<(), BoxError> {
                 verification_secret_id.unwrap_or_else(|| stack.physical_name("VerificationKeysSecret", false));
             let kid = ballot_local::ops::rotate_signing_keys(&clients.secrets, &secret_id, &verification_id).await?;
             println!("signing key {kid} is now current; the previous keys stay valid");
+        }
+        Command::DlqReplay { queue } => {
+            let url = if queue.starts_with("http://") || queue.starts_with("https://") {
+                queue
+            } else {
+                let name = stack.physical_name(&queue, false);
+                clients.sqs.get_queue_url().queue_name(&name).send().await?.queue_url.unwrap_or_default()
+            };
+            let moved = ballot_local::ops::replay_dead_letters(&clients.sqs, &url).await?;
+            println!("{moved} messages moved back to {url}");
         }
         Command::OidcIssuer { listen } => {
             let listener = tokio::net::TcpListener::bind(listen).await?;

@@ -58,3 +58,86 @@ fn describe(err: ApiError) -> BoxError {
         other => other.to_string().into(),
     }
 }
+
+/// Moves every message of `queue_url`'s dead-letter queue (from its `RedrivePolicy`) back
+/// to it, body and message attributes unchanged, and returns how many moved. Nothing is
+/// lost: a message leaves the dead-letter queue only after the queue accepted its copy; a
+/// crash in between can deliver it twice, which consumers tolerate (they are idempotent).
+pub async fn replay_dead_letters(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<usize, BoxError> {
+    use aws_sdk_sqs::types::{
+        DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
+    };
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::RedrivePolicy)
+        .send()
+        .await?;
+    let policy = attributes
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::RedrivePolicy))
+        .ok_or(format!("{queue_url} has no dead-letter queue (no RedrivePolicy)"))?;
+    let policy: serde_json::Value = serde_json::from_str(policy)?;
+    let dead_letter_name =
+        policy["deadLetterTargetArn"].as_str().and_then(|arn| arn.rsplit(':').next()).ok_or("bad RedrivePolicy")?;
+    let dead_letters = sqs.get_queue_url().queue_name(dead_letter_name).send().await?.queue_url.ok_or("no DLQ URL")?;
+    let mut moved = 0;
+    loop {
+        let batch = sqs
+            .receive_message()
+            .queue_url(&dead_letters)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .visibility_timeout(60)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await?;
+        let messages = batch.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(moved);
+        }
+        let entries = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(m.body().unwrap_or_default())
+                    .set_message_attributes(m.message_attributes().cloned())
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let sent = sqs.send_message_batch().queue_url(queue_url).set_entries(Some(entries)).send().await?;
+        let deletes = sent
+            .successful()
+            .iter()
+            .filter_map(|ok| ok.id().parse::<usize>().ok())
+            .filter_map(|i| messages.get(i))
+            .enumerate()
+            .map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if !sent.failed().is_empty() {
+            tracing::warn!(
+                failed = sent.failed().len(),
+                "some messages were not accepted; they stay in the dead-letter queue"
+            );
+        }
+        moved += deletes.len();
+        if !deletes.is_empty() {
+            sqs.delete_message_batch().queue_url(&dead_letters).set_entries(Some(deletes)).send().await?;
+        }
+        if !sent.failed().is_empty() {
+            return Err(format!(
+                "{} messages were not accepted by {queue_url}; run the replay again",
+                sent.failed().len()
+            )
+            .into());
+        }
+    }
+}
