@@ -43,7 +43,17 @@ impl App {
     /// The key that seals page cursors, cached per the configured TTL (listings).
     pub fn cursor_keys(&self) -> crate::cursor::CursorKeys<secretsmanager::Client> {
         let cache = crate::secrets::SecretCache::new(self.aws.secrets.clone(), self.config.secrets_ttl);
-        crate::cursor::CursorKeys::new(cache, self.config.cursor_key_secret_id.clone())
+        crate::secrets::Parsed::new(cache, self.config.cursor_key_secret_id.clone(), crate::cursor::CursorKey::new)
+    }
+
+    /// The webhook master key, which seals webhook secrets at rest.
+    pub fn webhook_key(&self) -> crate::secrets::Parsed<secretsmanager::Client, crate::webhooks::sealed::SealKey> {
+        let cache = crate::secrets::SecretCache::new(self.aws.secrets.clone(), self.config.secrets_ttl);
+        crate::secrets::Parsed::new(
+            cache,
+            self.config.webhooks.key_secret_id.clone(),
+            crate::webhooks::sealed::SealKey::new,
+        )
     }
 
     /// The events queue.

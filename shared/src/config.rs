@@ -28,6 +28,8 @@ pub struct Config {
     pub verification_keys_secret_id: String,
     /// Name or ARN of the key that signs page cursors (`CURSOR_KEY_SECRET_ID`).
     pub cursor_key_secret_id: String,
+    /// Webhook settings (see [`Webhooks`]).
+    pub webhooks: Webhooks,
     /// Browser origins allowed by CORS (`CORS_ALLOWED_ORIGINS`, comma separated; empty = none).
     pub cors_allowed_origins: Vec<String>,
     /// How long a warm Lambda keeps a secret before reading it again (`SECRETS_TTL_SECONDS`, default 300).
@@ -36,6 +38,16 @@ pub struct Config {
     pub tokens: crate::auth::token::TokenSettings,
     /// Abuse limits (see [`Limits`]).
     pub limits: Limits,
+}
+
+/// Webhook settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhooks {
+    /// The master key that seals webhook secrets (`WEBHOOK_KEY_SECRET_ID`).
+    pub key_secret_id: String,
+    /// Whether `http://` webhook URLs are accepted (`WEBHOOK_ALLOW_HTTP`, `true` or
+    /// `false`, default `false`): local development and tests only.
+    pub allow_http: bool,
 }
 
 /// Rate limits on sign-in and guest tokens, per fixed window of `window_secs`
@@ -74,6 +86,19 @@ impl Config {
             signing_keys_secret_id: required("SIGNING_KEYS_SECRET_ID")?,
             verification_keys_secret_id: required("VERIFICATION_KEYS_SECRET_ID")?,
             cursor_key_secret_id: required("CURSOR_KEY_SECRET_ID")?,
+            webhooks: Webhooks {
+                key_secret_id: required("WEBHOOK_KEY_SECRET_ID")?,
+                allow_http: match lookup("WEBHOOK_ALLOW_HTTP").as_deref().map(str::trim) {
+                    None | Some("") | Some("false") => false,
+                    Some("true") => true,
+                    Some(other) => {
+                        return Err(ConfigError::Invalid {
+                            name: "WEBHOOK_ALLOW_HTTP",
+                            reason: format!("{other:?} is not true or false"),
+                        });
+                    }
+                },
+            },
             cors_allowed_origins: parse_origins(&lookup("CORS_ALLOWED_ORIGINS").unwrap_or_default())?,
             secrets_ttl,
             tokens: crate::auth::token::TokenSettings {
@@ -149,12 +174,13 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
-    const BASE: [(&str, &str); 7] = [
+    const BASE: [(&str, &str); 8] = [
         ("TABLE_NAME", "ballot"),
         ("EVENTS_QUEUE_URL", "http://127.0.0.1:4566/000000000000/events"),
         ("SIGNING_KEYS_SECRET_ID", "keys"),
         ("VERIFICATION_KEYS_SECRET_ID", "public-keys"),
         ("CURSOR_KEY_SECRET_ID", "cursor-key"),
+        ("WEBHOOK_KEY_SECRET_ID", "webhook-key"),
         ("TOKEN_ISSUER", "ballot"),
         ("TOKEN_AUDIENCE", "ballot-api"),
     ];

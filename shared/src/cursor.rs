@@ -4,17 +4,11 @@
 //! listing, or passed off as an access token. Listings never need the token signing keys.
 //! Cursors expire after an hour.
 
-use std::sync::Arc;
-
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{
-    ApiError,
-    clock::epoch_secs,
-    secrets::{SecretCache, SecretSource},
-};
+use crate::{ApiError, clock::epoch_secs};
 
 const CURSOR_TYPE: &str = "cursor+jwt";
 const ALGORITHM: Algorithm = Algorithm::HS256;
@@ -95,31 +89,7 @@ impl CursorKey {
 }
 
 /// The cursor key of a warm Lambda, read through the secrets cache.
-pub struct CursorKeys<S> {
-    secrets: SecretCache<S>,
-    secret_id: String,
-    parsed: tokio::sync::Mutex<Option<(crate::secrets::SecretValue, Arc<CursorKey>)>>,
-}
-
-impl<S: SecretSource> CursorKeys<S> {
-    pub fn new(secrets: SecretCache<S>, secret_id: String) -> Self {
-        Self { secrets, secret_id, parsed: tokio::sync::Mutex::new(None) }
-    }
-
-    /// The current key.
-    pub async fn get(&self) -> Result<Arc<CursorKey>, ApiError> {
-        let value = self.secrets.get(&self.secret_id).await?;
-        let mut parsed = self.parsed.lock().await;
-        if let Some((seen, key)) = parsed.as_ref()
-            && *seen == value
-        {
-            return Ok(Arc::clone(key));
-        }
-        let key = Arc::new(CursorKey::new(value.expose())?);
-        *parsed = Some((value, Arc::clone(&key)));
-        Ok(key)
-    }
-}
+pub type CursorKeys<S> = crate::secrets::Parsed<S, CursorKey>;
 
 #[cfg(test)]
 mod tests {

@@ -37,6 +37,18 @@ pub async fn change_poll(
     changed.map(|poll| poll.effective(now)).ok_or(ApiError::NotFound)
 }
 
+/// The poll in the path, if the caller owns it or is an admin (403 otherwise, 404 when
+/// there is no such poll): for routes that show or change what only the owner may.
+pub async fn owned_poll(store: &Store, req: &Request) -> Result<Poll, ApiError> {
+    let caller = Caller::of(req)?;
+    let id = http::path_id(req, "id")?;
+    let stored = store.poll(&id, false).await?.ok_or(ApiError::NotFound)?;
+    if !may_change(&caller, &stored.poll.owner_id) {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(stored.poll)
+}
+
 /// The poll after a lifecycle change (version + 1, `updated_at` now).
 pub fn next_version(poll: &Poll, status: crate::polls::Status) -> Poll {
     let mut next = poll.clone();

@@ -72,6 +72,35 @@ impl<S: SecretSource> SecretCache<S> {
     }
 }
 
+/// A key (or anything else) made from a secret's value: read through a [`SecretCache`]
+/// and made once per distinct value, so a rotated secret is picked up within the TTL.
+pub struct Parsed<S, T> {
+    secrets: SecretCache<S>,
+    secret_id: String,
+    make: fn(&str) -> Result<T, ApiError>,
+    made: Mutex<Option<(SecretValue, Arc<T>)>>,
+}
+
+impl<S: SecretSource, T> Parsed<S, T> {
+    pub fn new(secrets: SecretCache<S>, secret_id: String, make: fn(&str) -> Result<T, ApiError>) -> Self {
+        Self { secrets, secret_id, make, made: Mutex::new(None) }
+    }
+
+    /// What the current value makes.
+    pub async fn get(&self) -> Result<Arc<T>, ApiError> {
+        let value = self.secrets.get(&self.secret_id).await?;
+        let mut made = self.made.lock().await;
+        if let Some((seen, thing)) = made.as_ref()
+            && *seen == value
+        {
+            return Ok(Arc::clone(thing));
+        }
+        let thing = Arc::new((self.make)(value.expose())?);
+        *made = Some((value, Arc::clone(&thing)));
+        Ok(thing)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

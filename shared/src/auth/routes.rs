@@ -88,6 +88,9 @@ pub const ROUTES: &[RouteRule] = &[
     RouteRule { method: "GET", path: "/v1/polls/{id}/votes/me", access: Access::Roles(EVERY_ROLE) },
     RouteRule { method: "GET", path: "/v1/polls/{id}/results", access: Access::Roles(EVERY_ROLE) },
     RouteRule { method: "GET", path: "/v1/polls/{id}/stats", access: Access::Roles(EDITORS) },
+    RouteRule { method: "POST", path: "/v1/polls/{id}/webhooks", access: Access::Roles(EDITORS) },
+    RouteRule { method: "GET", path: "/v1/polls/{id}/webhooks", access: Access::Roles(EDITORS) },
+    RouteRule { method: "DELETE", path: "/v1/polls/{id}/webhooks/{webhook_id}", access: Access::Roles(EDITORS) },
 ];
 
 /// The rule for a route, if the table has it.

@@ -285,7 +285,7 @@ impl Store {
         Ok(self.get::<BallotItem>(ballot_pk(poll_id, voter), voter).await?.map(|item| item.ballot))
     }
 
-    /// Deletes everything of a deleted poll: ballots, counter shards, statistics, then
+    /// Deletes everything of a deleted poll: ballots, counter shards, statistics, webhooks, then
     /// its tombstone, a page at a time. Safe to run again after a crash at any point.
     /// Returns how many items it deleted.
     pub async fn purge_poll(&self, poll_id: &str) -> Result<usize, ApiError> {
@@ -295,6 +295,8 @@ impl Store {
         let mut deleted = 0;
         let mut partitions: Vec<String> = (0..SHARDS).map(|n| format!("POLL#{poll_id}#BALLOTS#{n}")).collect();
         partitions.push(super::stats::stats_pk(poll_id));
+        partitions.push(super::webhooks::webhooks_pk(poll_id));
+        partitions.push(super::webhooks::count_pk(poll_id));
         for pk in partitions {
             deleted += self.delete_partition(&pk).await?;
         }

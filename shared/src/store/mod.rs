@@ -22,6 +22,7 @@ pub mod polls;
 pub mod sessions;
 pub mod stats;
 pub mod users;
+pub mod webhooks;
 
 use aws_sdk_dynamodb::{
     error::SdkError, operation::transact_write_items::TransactWriteItemsError, types::AttributeValue,

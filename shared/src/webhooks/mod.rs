@@ -4,7 +4,11 @@
 //! - [`address`]: which URLs may be registered and which addresses may be connected to
 //!   (the SSRF defence that runs at delivery time, on the resolved address).
 //!
-//! Delivery, retries and the routes come next; nothing calls these yet.
+//! - [`sealed`]: webhook secrets encrypted at rest under the webhook master key.
+//!
+//! The routes (`create-webhook`, `list-webhooks`, `delete-webhook`) use them; delivery,
+//! retries and the SSRF check at delivery time come next.
 
 pub mod address;
+pub mod sealed;
 pub mod signature;

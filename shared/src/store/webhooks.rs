@@ -1,0 +1,126 @@
+//! A poll's webhooks.
+//!
+//! Keys: `POLL#<id>#WEBHOOKS` / `<webhook id>` (the webhook, its sealed secret and
+//! delivery health), and `POLL#<id>#WEBHOOKCOUNT` / `COUNT` (how many the poll has). A
+//! webhook and the count change in one transaction, conditional on the count, so a poll
+//! never has more than [`MAX_PER_POLL`], however many requests race.
+
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+
+use super::{Query, Store, condition_failed};
+use crate::{ApiError, events::EventKind};
+
+pub const MAX_PER_POLL: u32 = 5;
+
+/// A webhook as its owner sees it (never with its secret, which is shown once, at creation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<EventKind>,
+    pub created_at: String,
+    /// Set when deliveries kept failing; the endpoint gets nothing more.
+    #[serde(default)]
+    pub disabled_at: Option<String>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct WebhookItem {
+    pk: String,
+    sk: String,
+    webhook: Webhook,
+    /// The secret, sealed under the webhook master key (`crate::webhooks::sealed`).
+    secret_sealed: String,
+    #[serde(default)]
+    consecutive_failures: u32,
+}
+
+pub(super) fn webhooks_pk(poll_id: &str) -> String {
+    format!("POLL#{poll_id}#WEBHOOKS")
+}
+
+pub(super) fn count_pk(poll_id: &str) -> String {
+    format!("POLL#{poll_id}#WEBHOOKCOUNT")
+}
+
+impl Store {
+    /// Adds a webhook to poll `poll_id`; 409 when it has [`MAX_PER_POLL`] already.
+    pub async fn create_webhook(
+        &self,
+        poll_id: &str,
+        webhook: &Webhook,
+        secret_sealed: String,
+    ) -> Result<(), ApiError> {
+        let item = WebhookItem {
+            pk: webhooks_pk(poll_id),
+            sk: webhook.id.clone(),
+            webhook: webhook.clone(),
+            secret_sealed,
+            consecutive_failures: 0,
+        };
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(count_pk(poll_id), "COUNT")))
+            .update_expression("ADD n :one")
+            .condition_expression("attribute_not_exists(n) OR n < :max")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":max", AttributeValue::N(MAX_PER_POLL.to_string()))
+            .build()
+            .map_err(ApiError::internal)?;
+        let result = self
+            .db
+            .transact_write_items()
+            .transact_items(self.put_new(&item)?)
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if condition_failed(&err) => {
+                Err(ApiError::Conflict(format!("A poll has at most {MAX_PER_POLL} webhooks; delete one first.")))
+            }
+            Err(err) => Err(ApiError::internal(err)),
+        }
+    }
+
+    /// The webhooks of poll `poll_id`, oldest first (ids are random: by creation time).
+    pub async fn webhooks(&self, poll_id: &str) -> Result<Vec<Webhook>, ApiError> {
+        let query = Query { index: None, key: "pk", value: webhooks_pk(poll_id), limit: None, descending: false };
+        let mut hooks: Vec<Webhook> =
+            self.query_all::<WebhookItem>(&query).await?.into_iter().map(|item| item.webhook).collect();
+        hooks.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        Ok(hooks)
+    }
+
+    /// Deletes webhook `id` of poll `poll_id`; `false` when there is no such webhook.
+    pub async fn delete_webhook(&self, poll_id: &str, id: &str) -> Result<bool, ApiError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(webhooks_pk(poll_id), id)))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(ApiError::internal)?;
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(count_pk(poll_id), "COUNT")))
+            .update_expression("ADD n :minus")
+            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+            .build()
+            .map_err(ApiError::internal)?;
+        let result = self
+            .db
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(delete).build())
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if condition_failed(&err) => Ok(false),
+            Err(err) => Err(ApiError::internal(err)),
+        }
+    }
+}
