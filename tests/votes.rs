@@ -170,7 +170,7 @@ async fn given_idempotency_keys_then_replay_mismatch_and_concurrent_duplicates_b
     assert_eq!((again.status().as_u16(), again.headers()["idempotent-replayed"].to_str().unwrap()), (201, "true"));
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["id"], first["id"], "the stored response, not a second poll");
-    let (_, _, mine) = (0, 0, call("GET", "/v1/polls", &editor).send().await.unwrap().json::<Value>().await.unwrap());
+    let mine: Value = call("GET", "/v1/polls", &editor).send().await.unwrap().json().await.unwrap();
     assert_eq!(mine["polls"].as_array().unwrap().len(), 1);
     let other = json!({"question": "Other?", "options": [{"text": "a"}, {"text": "b"}]});
     let problem = assert_problem(send(&key, &other).await.unwrap(), 422, "unprocessable").await;

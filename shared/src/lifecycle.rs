@@ -14,18 +14,14 @@ use crate::{
     app::App,
     body,
     clock::epoch_secs,
-    events::{Event, EventKind, Publisher},
+    events::{Event, EventKind},
     http, idempotency,
     identity::Caller,
     manage::{change_poll, next_version, poll_response},
     polls::Status,
-    store::Store,
 };
 
-struct Deps {
-    store: Store,
-    events: Publisher,
-}
+type Deps = crate::app::Writer;
 
 /// These routes take no body; `{}` is accepted, anything else is refused.
 #[derive(Deserialize)]
@@ -40,7 +36,7 @@ impl validator::Validate for NoFields {
 
 /// Serves the route that moves a poll to `target`.
 pub async fn serve(app: &App, scope: &'static str, target: Status) -> Result<(), lambda_http::Error> {
-    let deps = Deps { store: app.store(), events: app.publisher() };
+    let deps = app.writer();
     http::serve_with(app.cors(), deps, move |deps, req| async move {
         let caller = Caller::of(&req)?;
         body::empty_or_json::<NoFields>(&req)?;

@@ -13,13 +13,10 @@ use shared::{
     ApiError,
     app::App,
     body, clock,
-    events::{Event, EventKind, Publisher},
+    events::{Event, EventKind},
     http, idempotency,
     identity::Caller,
-    store::{
-        Store,
-        ballots::{CastKind, Voter},
-    },
+    store::ballots::{CastKind, Voter},
 };
 
 #[derive(Debug, Deserialize)]
@@ -35,15 +32,12 @@ impl validator::Validate for Vote {
     }
 }
 
-struct Deps {
-    store: Store,
-    events: Publisher,
-}
+type Deps = shared::app::Writer;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    let deps = Deps { store: app.store(), events: app.publisher() };
+    let deps = app.writer();
     http::serve_with(app.cors(), deps, |deps, req| async move {
         let caller = Caller::of(&req)?;
         idempotency::once(&deps.store, "cast-vote", &caller.sub, Duration::from_secs(10), &req, || {

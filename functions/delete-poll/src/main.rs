@@ -7,22 +7,18 @@ use shared::{
     ApiError,
     app::App,
     auth::routes::may_change,
-    events::{Event, EventKind, Publisher},
+    events::{Event, EventKind},
     http,
     identity::Caller,
     manage::change_poll,
-    store::Store,
 };
 
-struct Deps {
-    store: Store,
-    events: Publisher,
-}
+type Deps = shared::app::Writer;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    let deps = Deps { store: app.store(), events: app.publisher() };
+    let deps = app.writer();
     http::serve_with(app.cors(), deps, |deps, req| async move {
         let poll = match change_poll(&deps.store, &req, true, |stored, _| Ok(Some(stored.poll.clone()))).await {
             Ok(poll) => poll,

@@ -289,7 +289,7 @@ impl Store {
     /// its tombstone, a page at a time. Safe to run again after a crash at any point.
     /// Returns how many items it deleted.
     pub async fn purge_poll(&self, poll_id: &str) -> Result<usize, ApiError> {
-        if self.poll_exists_undeleted(poll_id).await? {
+        if self.poll(poll_id, true).await?.is_some() {
             return Err(ApiError::Conflict("The poll is not deleted.".into()));
         }
         let mut deleted = 0;
@@ -305,10 +305,6 @@ impl Store {
         deleted += keys.len();
         self.delete_keys(keys).await?;
         Ok(deleted)
-    }
-
-    async fn poll_exists_undeleted(&self, poll_id: &str) -> Result<bool, ApiError> {
-        Ok(self.poll(poll_id, true).await?.is_some())
     }
 
     /// Deletes every item under partition key `pk`, 25 at a time.
