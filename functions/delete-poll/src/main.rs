@@ -13,8 +13,6 @@ use shared::{
     manage::change_poll,
 };
 
-type Deps = shared::app::Writer;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
