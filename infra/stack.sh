@@ -96,7 +96,9 @@ stop_group() {
 functions_up() {
   local invoke_port=$1 gateway_port=$2; shift 2
   local overrides=(AllowedOrigin="$BALLOT_ALLOWED_ORIGIN" LimitWindowSeconds="$BALLOT_LIMIT_WINDOW"
-    SecretsTtlSeconds="$BALLOT_SECRETS_TTL" TrustedIssuers="$BALLOT_TRUSTED_ISSUERS" AllowHttpWebhooks=true)
+    SecretsTtlSeconds="$BALLOT_SECRETS_TTL" TrustedIssuers="$BALLOT_TRUSTED_ISSUERS" AllowHttpWebhooks=true
+    WebhookRetryDelays="$BALLOT_WEBHOOK_RETRY_DELAYS" WebhookAllowedAddresses=127.0.0.1
+    WebhookHosts="$BALLOT_WEBHOOK_HOSTS")
   port_free "$invoke_port" "cargo lambda watch"
   port_free "$gateway_port" "local gateway"
   cargo run --quiet -p ballot-local -- bootstrap --stack "$BALLOT_STACK" \
@@ -134,3 +136,10 @@ export BALLOT_LIMIT_WINDOW="${BALLOT_LIMIT_WINDOW:-900}"
 export BALLOT_SECRETS_TTL="${BALLOT_SECRETS_TTL:-300}"
 # Identity providers the authorizer trusts (JSON, no spaces); none by default.
 export BALLOT_TRUSTED_ISSUERS="${BALLOT_TRUSTED_ISSUERS:-}"
+# Seconds between the attempts of a failed webhook delivery: short locally (the
+# template's default spans about a day).
+export BALLOT_WEBHOOK_RETRY_DELAYS="${BALLOT_WEBHOOK_RETRY_DELAYS:-2,4,8,16,32}"
+# Fixed answers for webhook host names (like curl --resolve): names for internal
+# addresses, which deliveries must refuse (the SSRF tests use them). Deliveries may reach
+# 127.0.0.1 alone of the internal addresses, so a local receiver works.
+export BALLOT_WEBHOOK_HOSTS="${BALLOT_WEBHOOK_HOSTS:-ssrf-loopback.test=127.0.0.2,ssrf-ten.test=10.0.0.1,ssrf-172.test=172.16.0.1,ssrf-192.test=192.168.0.1,ssrf-metadata.test=169.254.169.254,ssrf-cgnat.test=100.64.0.1,ssrf-zero.test=0.0.0.0,ssrf-multicast.test=224.0.0.1,ssrf-v6-loopback.test=::1,ssrf-ula.test=fc00::1,ssrf-v6-link.test=fe80::1}"

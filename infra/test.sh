@@ -27,6 +27,7 @@ echo "==> local stack (logs in $BALLOT_STATE_DIR)"
 unset AWS_ENDPOINT_URL  # tests always get a stack of their own, on free ports
 export BALLOT_LIMIT_WINDOW=6  # short rate-limit windows, so tests can wait one out
 export BALLOT_SECRETS_TTL=1   # key rotations are seen at once
+export BALLOT_WEBHOOK_RETRY_DELAYS=1,1,1,1,1  # a failing webhook's 6 attempts take seconds
 aws_up "$(free_port)"
 issuer_port=$(free_port)
 start issuer cargo run --quiet -p ballot-local -- oidc-issuer --listen "127.0.0.1:$issuer_port"

@@ -48,6 +48,17 @@ pub struct Webhooks {
     /// Whether `http://` webhook URLs are accepted (`WEBHOOK_ALLOW_HTTP`, `true` or
     /// `false`, default `false`): local development and tests only.
     pub allow_http: bool,
+    /// The queue of deliveries, one event for one webhook (`WEBHOOK_DELIVERIES_QUEUE_URL`).
+    pub deliveries_queue_url: String,
+    /// When failed deliveries are tried again (`WEBHOOK_RETRY_DELAYS`, seconds, comma
+    /// separated; default [`Backoff::DEFAULT`](crate::webhooks::delivery::Backoff::DEFAULT)).
+    pub retry: crate::webhooks::delivery::Backoff,
+    /// Addresses deliveries may reach although internal (`WEBHOOK_ALLOWED_ADDRESSES`,
+    /// comma separated; default none): `127.0.0.1` for local tests, never in AWS.
+    pub allowed_addresses: Vec<std::net::IpAddr>,
+    /// Fixed answers to name lookups, like curl's `--resolve` (`WEBHOOK_HOSTS`,
+    /// `name=ip,…`; default none): lets local tests give names to internal addresses.
+    pub hosts: Vec<(String, std::net::IpAddr)>,
 }
 
 /// Rate limits on sign-in and guest tokens, per fixed window of `window_secs`
@@ -98,6 +109,16 @@ impl Config {
                         });
                     }
                 },
+                deliveries_queue_url: required("WEBHOOK_DELIVERIES_QUEUE_URL")?,
+                retry: crate::webhooks::delivery::Backoff::parse(
+                    lookup("WEBHOOK_RETRY_DELAYS").as_deref().unwrap_or(crate::webhooks::delivery::Backoff::DEFAULT),
+                )
+                .map_err(|reason| ConfigError::Invalid { name: "WEBHOOK_RETRY_DELAYS", reason })?,
+                allowed_addresses: list(&lookup, "WEBHOOK_ALLOWED_ADDRESSES", |entry| entry.parse().ok())?,
+                hosts: list(&lookup, "WEBHOOK_HOSTS", |entry| {
+                    let (name, ip) = entry.split_once('=')?;
+                    Some((name.trim().to_ascii_lowercase(), ip.trim().parse().ok()?))
+                })?,
             },
             cors_allowed_origins: parse_origins(&lookup("CORS_ALLOWED_ORIGINS").unwrap_or_default())?,
             secrets_ttl,
@@ -140,6 +161,21 @@ fn number<T: std::str::FromStr + PartialOrd + Default>(
     }
 }
 
+/// An optional comma-separated list from the environment, each entry parsed by `parse`.
+fn list<T>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<T>, ConfigError> {
+    lookup(name)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| parse(entry).ok_or(ConfigError::Invalid { name, reason: format!("{entry:?} is not valid") }))
+        .collect()
+}
+
 /// Splits a comma-separated origin list; each entry must be `scheme://host[:port]` without
 /// a path, so a typo cannot silently widen or break the allowlist. `*` is refused: ballot
 /// never allows every origin.
@@ -174,9 +210,10 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
-    const BASE: [(&str, &str); 8] = [
+    const BASE: [(&str, &str); 9] = [
         ("TABLE_NAME", "ballot"),
         ("EVENTS_QUEUE_URL", "http://127.0.0.1:4566/000000000000/events"),
+        ("WEBHOOK_DELIVERIES_QUEUE_URL", "http://127.0.0.1:4566/000000000000/deliveries"),
         ("SIGNING_KEYS_SECRET_ID", "keys"),
         ("VERIFICATION_KEYS_SECRET_ID", "public-keys"),
         ("CURSOR_KEY_SECRET_ID", "cursor-key"),
@@ -216,6 +253,31 @@ mod tests {
                 matches!(Config::from_lookup(lookup(&vars)), Err(ConfigError::Invalid { .. })),
                 "{bad} should be refused"
             );
+        }
+    }
+
+    #[test]
+    fn given_webhook_delivery_settings_when_loaded_then_they_are_parsed_or_refused() {
+        let config = Config::from_lookup(lookup(&BASE)).unwrap();
+        assert_eq!(config.webhooks.retry.attempts(), 6);
+        assert!(config.webhooks.allowed_addresses.is_empty() && config.webhooks.hosts.is_empty());
+        let mut vars = BASE.to_vec();
+        vars.extend([
+            ("WEBHOOK_RETRY_DELAYS", "1,2"),
+            ("WEBHOOK_ALLOWED_ADDRESSES", "127.0.0.1"),
+            ("WEBHOOK_HOSTS", "Meta.test=169.254.169.254, six.test=::1"),
+        ]);
+        let webhooks = Config::from_lookup(lookup(&vars)).unwrap().webhooks;
+        assert_eq!(webhooks.retry.attempts(), 3);
+        assert_eq!(webhooks.allowed_addresses, ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]);
+        assert_eq!(webhooks.hosts[0], ("meta.test".to_owned(), "169.254.169.254".parse().unwrap()));
+        assert_eq!(webhooks.hosts[1].1, "::1".parse::<std::net::IpAddr>().unwrap());
+        for (name, bad) in
+            [("WEBHOOK_ALLOWED_ADDRESSES", "localhost"), ("WEBHOOK_HOSTS", "a.test"), ("WEBHOOK_RETRY_DELAYS", "0")]
+        {
+            let mut vars = BASE.to_vec();
+            vars.push((name, bad));
+            assert!(matches!(Config::from_lookup(lookup(&vars)), Err(ConfigError::Invalid { .. })), "{name}={bad}");
         }
     }
 

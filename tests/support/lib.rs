@@ -214,3 +214,92 @@ pub fn assert_conforms(method: &str, path: &str, status: u16, body: &serde_json:
     let errors: Vec<String> = validator.iter_errors(body).map(|e| format!("{} at {}", e, e.instance_path())).collect();
     assert!(errors.is_empty(), "{method} {path} {status} does not match infra/openapi.yaml: {errors:?}\n{body}");
 }
+
+/// One request a [`Receiver`] got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    /// Header names lowercased.
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+/// A webhook endpoint on 127.0.0.1: answers with the scripted statuses in turn (the last
+/// one repeats) and keeps every request it got.
+pub struct Receiver {
+    pub url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    pub async fn start(statuses: &[u16]) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (kept, statuses) = (std::sync::Arc::clone(&requests), statuses.to_vec());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut data = Vec::new();
+                let mut buffer = [0u8; 8192];
+                let received = loop {
+                    let Ok(n) = socket.read(&mut buffer).await else { break None };
+                    if n == 0 {
+                        break None;
+                    }
+                    data.extend_from_slice(&buffer[..n]);
+                    if let Some(request) = parse_request(&data) {
+                        break Some(request);
+                    }
+                };
+                let Some(request) = received else { continue };
+                let status = {
+                    let mut kept = kept.lock().unwrap();
+                    kept.push(request);
+                    statuses.get(kept.len() - 1).or(statuses.last()).copied().unwrap_or(200)
+                };
+                let answer = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        Self { url, requests }
+    }
+
+    /// The requests so far.
+    pub fn requests(&self) -> Vec<Received> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// Waits (up to `timeout`) until at least `n` requests arrived; returns them all.
+    pub async fn wait_for(&self, n: usize, timeout: std::time::Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let requests = self.requests();
+            if requests.len() >= n || tokio::time::Instant::now() > deadline {
+                return requests;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A whole HTTP/1.1 request with a `content-length` body, or `None` while incomplete.
+fn parse_request(data: &[u8]) -> Option<Received> {
+    let end = data.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&data[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let path = lines.next()?.split(' ').nth(1)?.to_owned();
+    let headers: std::collections::HashMap<String, String> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let body = data.get(end + 4..end + 4 + length)?.to_vec();
+    Some(Received { path, headers, body })
+}
+
+/// A request to the local gateway with `token`.
+pub fn call(method: &str, path: &str, token: &str) -> reqwest::RequestBuilder {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    client().request(method, format!("{}{path}", api())).bearer_auth(token)
+}

@@ -17,6 +17,7 @@
 //! checks expiry itself, since TTL deletion can lag by days.
 
 pub mod ballots;
+pub mod deliveries;
 pub mod limits;
 pub mod polls;
 pub mod sessions;

@@ -4,6 +4,11 @@
 //! delivery health), and `POLL#<id>#WEBHOOKCOUNT` / `COUNT` (how many the poll has). A
 //! webhook and the count change in one transaction, conditional on the count, so a poll
 //! never has more than [`MAX_PER_POLL`], however many requests race.
+//!
+//! Delivery health lives on the webhook item: `webhook.last_error` (the latest failed
+//! attempt), `consecutive_failures` (deliveries that failed for good, one after another;
+//! a success resets it) and `webhook.disabled_at`, set once that count reaches
+//! [`DISABLE_AFTER`]. A disabled webhook gets nothing more.
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
@@ -12,6 +17,8 @@ use super::{Query, Store, condition_failed};
 use crate::{ApiError, events::EventKind};
 
 pub const MAX_PER_POLL: u32 = 5;
+/// Deliveries failing for good in a row that disable a webhook.
+pub const DISABLE_AFTER: u32 = 20;
 
 /// A webhook as its owner sees it (never with its secret, which is shown once, at creation).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,15 +34,16 @@ pub struct Webhook {
     pub last_error: Option<String>,
 }
 
+/// A webhook as its deliveries need it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct WebhookItem {
+pub struct WebhookItem {
     pk: String,
     sk: String,
-    webhook: Webhook,
+    pub webhook: Webhook,
     /// The secret, sealed under the webhook master key (`crate::webhooks::sealed`).
-    secret_sealed: String,
+    pub secret_sealed: String,
     #[serde(default)]
-    consecutive_failures: u32,
+    pub consecutive_failures: u32,
 }
 
 pub(super) fn webhooks_pk(poll_id: &str) -> String {
@@ -93,6 +101,77 @@ impl Store {
             self.query_all::<WebhookItem>(&query).await?.into_iter().map(|item| item.webhook).collect();
         hooks.sort_by(|a, b| a.created_at.cmp(&b.created_at));
         Ok(hooks)
+    }
+
+    /// The enabled webhooks of poll `poll_id` that subscribe to `kind`.
+    pub async fn subscribers(&self, poll_id: &str, kind: EventKind) -> Result<Vec<WebhookItem>, ApiError> {
+        let query = Query { index: None, key: "pk", value: webhooks_pk(poll_id), limit: None, descending: false };
+        let items = self.query_all::<WebhookItem>(&query).await?;
+        Ok(items.into_iter().filter(|i| i.webhook.disabled_at.is_none() && i.webhook.events.contains(&kind)).collect())
+    }
+
+    /// Webhook `id` of poll `poll_id`, with its health (strongly consistent).
+    pub async fn webhook(&self, poll_id: &str, id: &str) -> Result<Option<WebhookItem>, ApiError> {
+        self.get(webhooks_pk(poll_id), id).await
+    }
+
+    /// Records a delivered event: the run of failures ends.
+    pub async fn webhook_succeeded(&self, poll_id: &str, id: &str) -> Result<(), ApiError> {
+        let request = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(webhooks_pk(poll_id), id)))
+            .update_expression("SET consecutive_failures = :zero")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()));
+        super::condition_held(request.send().await)?;
+        Ok(())
+    }
+
+    /// Records a failed attempt (`error`, a sentence without secrets); `for_good` when
+    /// the delivery will not be tried again, which counts toward [`DISABLE_AFTER`].
+    /// Returns whether this disabled the webhook. A deleted webhook is left deleted.
+    pub async fn webhook_failed(
+        &self,
+        poll_id: &str,
+        id: &str,
+        error: &str,
+        for_good: bool,
+        now: &str,
+    ) -> Result<bool, ApiError> {
+        let expression = if for_good {
+            "SET webhook.last_error = :e ADD consecutive_failures :one"
+        } else {
+            "SET webhook.last_error = :e"
+        };
+        let mut request = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(webhooks_pk(poll_id), id)))
+            .update_expression(expression)
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":e", AttributeValue::S(error.to_owned()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        if for_good {
+            request = request.expression_attribute_values(":one", AttributeValue::N("1".into()));
+        }
+        let Some(out) = super::condition_held(request.send().await)? else { return Ok(false) };
+        let item: WebhookItem =
+            serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(ApiError::internal)?;
+        if !for_good || item.consecutive_failures < DISABLE_AFTER || item.webhook.disabled_at.is_some() {
+            return Ok(false);
+        }
+        let disable = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(webhooks_pk(poll_id), id)))
+            .update_expression("SET webhook.disabled_at = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", AttributeValue::S(now.to_owned()));
+        Ok(super::condition_held(disable.send().await)?.is_some())
     }
 
     /// Deletes webhook `id` of poll `poll_id`; `false` when there is no such webhook.

@@ -1,0 +1,196 @@
+//! Webhook deliveries end to end: a vote through the local gateway, the events consumer's
+//! fan-out, the deliveries consumer's signed request to a receiver in this test, its
+//! retries, the SSRF refusals, and de-duplication of a repeated event.
+
+use std::time::Duration;
+
+use ballot_tests::{Receiver, call, token_for_account};
+use serde_json::{Value, json};
+use shared::{auth::Role, webhooks::signature};
+
+/// A poll of a new editor: (owner token, poll id, first option id).
+async fn new_poll() -> (String, String, String) {
+    let (owner, _) = token_for_account(&[Role::Editor]).await;
+    let body = json!({"question": "Deliver?", "options": [{"text": "a"}, {"text": "b"}]});
+    let poll: Value = call("POST", "/v1/polls", &owner).json(&body).send().await.unwrap().json().await.unwrap();
+    (owner, poll["id"].as_str().unwrap().to_owned(), poll["options"][0]["id"].as_str().unwrap().to_owned())
+}
+
+/// Registers a webhook for `events`; returns (webhook id, secret).
+async fn register(owner: &str, poll: &str, url: &str, events: &[&str]) -> (String, String) {
+    let response = call("POST", &format!("/v1/polls/{poll}/webhooks"), owner)
+        .json(&json!({"url": url, "events": events}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{url}");
+    let body: Value = response.json().await.unwrap();
+    (body["id"].as_str().unwrap().to_owned(), body["secret"].as_str().unwrap().to_owned())
+}
+
+async fn vote(poll: &str, option: &str) {
+    let (voter, _) = token_for_account(&[Role::Viewer]).await;
+    let response = call("POST", &format!("/v1/polls/{poll}/votes"), &voter)
+        .json(&json!({"option_ids": [option]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+}
+
+async fn webhooks(owner: &str, poll: &str) -> Vec<Value> {
+    let body: Value =
+        call("GET", &format!("/v1/polls/{poll}/webhooks"), owner).send().await.unwrap().json().await.unwrap();
+    body["webhooks"].as_array().cloned().unwrap_or_else(|| panic!("a list of webhooks: {body}"))
+}
+
+#[tokio::test]
+async fn given_a_vote_then_the_receiver_gets_vote_cast_signed_with_the_webhook_secret() {
+    let receiver = Receiver::start(&[204]).await;
+    let (owner, poll, option) = new_poll().await;
+    let (_, secret) = register(&owner, &poll, &receiver.url, &["vote.cast"]).await;
+    vote(&poll, &option).await;
+
+    let requests = receiver.wait_for(1, Duration::from_secs(30)).await;
+    assert_eq!(requests.len(), 1, "one delivery");
+    let request = &requests[0];
+    let (id, timestamp) =
+        (&request.headers["webhook-id"], request.headers["webhook-timestamp"].parse::<u64>().unwrap());
+    let now = shared::clock::epoch_secs();
+    assert!(signature::verify(&secret, id, timestamp, &request.body, &request.headers["webhook-signature"], now));
+    let event: Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(
+        (event["type"].as_str(), event["poll_id"].as_str(), event["id"].as_str()),
+        (Some("vote.cast"), Some(poll.as_str()), Some(id.as_str()))
+    );
+    assert_eq!(event["data"]["option_ids"], json!([option]));
+
+    let mut tampered = request.body.clone();
+    tampered.extend_from_slice(b" ");
+    assert!(!signature::verify(&secret, id, timestamp, &tampered, &request.headers["webhook-signature"], now));
+    assert!(!signature::verify(
+        &signature::new_secret(),
+        id,
+        timestamp,
+        &request.body,
+        &request.headers["webhook-signature"],
+        now
+    ));
+}
+
+#[tokio::test]
+async fn given_a_receiver_failing_twice_then_the_third_attempt_succeeds_and_none_follows() {
+    let receiver = Receiver::start(&[500, 500, 200]).await;
+    let (owner, poll, option) = new_poll().await;
+    register(&owner, &poll, &receiver.url, &["vote.cast"]).await;
+    vote(&poll, &option).await;
+
+    let requests = receiver.wait_for(3, Duration::from_secs(60)).await;
+    assert_eq!(requests.len(), 3, "three attempts");
+    assert!(requests.iter().all(|r| r.headers["webhook-id"] == requests[0].headers["webhook-id"]), "one event id");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(receiver.requests().len(), 3, "nothing after the success");
+    let hook = &webhooks(&owner, &poll).await[0];
+    assert_eq!(hook["last_error"], "HTTP 500");
+    assert_eq!(hook["disabled_at"], Value::Null);
+}
+
+#[tokio::test]
+async fn given_internal_targets_by_address_or_name_then_every_delivery_is_refused_and_nothing_connects() {
+    // Listeners where a refused delivery could land if it were not refused.
+    let v4 = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let port = v4.local_addr().unwrap().port();
+    let v6 = tokio::net::TcpListener::bind(("::1", port)).await.ok();
+    let connected = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for listener in std::iter::once(v4).chain(v6) {
+        let connected = std::sync::Arc::clone(&connected);
+        tokio::spawn(async move {
+            while listener.accept().await.is_ok() {
+                connected.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+    }
+    let literals = [
+        "127.0.0.2",
+        "10.0.0.1",
+        "172.16.0.1",
+        "192.168.0.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "[::1]",
+        "[fc00::1]",
+        "[fe80::1]",
+        "[::ffff:127.0.0.2]",
+    ];
+    let names = std::env::var("BALLOT_WEBHOOK_HOSTS").expect("the stack's fixed host names");
+    let names: Vec<&str> = names.split(',').filter_map(|pair| pair.split_once('=')).map(|(name, _)| name).collect();
+    assert!(names.len() >= 10, "{names:?}");
+    let targets: Vec<String> =
+        literals.iter().chain(names.iter()).map(|host| format!("http://{host}:{port}/hook")).collect();
+
+    let mut polls = Vec::new();
+    for chunk in targets.chunks(5) {
+        let (owner, poll, option) = new_poll().await;
+        for url in chunk {
+            register(&owner, &poll, url, &["vote.cast"]).await;
+        }
+        vote(&poll, &option).await;
+        polls.push((owner, poll));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut errors: Vec<(String, Value)> = Vec::new();
+    while tokio::time::Instant::now() < deadline {
+        errors.clear();
+        for (owner, poll) in &polls {
+            for hook in webhooks(owner, poll).await {
+                errors.push((hook["url"].as_str().unwrap().to_owned(), hook["last_error"].clone()));
+            }
+        }
+        if errors.iter().all(|(_, error)| !error.is_null()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(errors.len(), targets.len());
+    for (url, error) in &errors {
+        let error = error.as_str().unwrap_or_else(|| panic!("{url}: no delivery recorded"));
+        assert!(error.starts_with("refused: "), "{url}: {error}");
+    }
+    assert_eq!(connected.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing connected");
+}
+
+#[tokio::test]
+async fn given_the_same_event_twice_then_one_delivery_and_one_stats_increment() {
+    let receiver = Receiver::start(&[200]).await;
+    let (owner, poll, _) = new_poll().await;
+    register(&owner, &poll, &receiver.url, &["vote.cast"]).await;
+    let event = shared::events::Event {
+        id: format!("evt_{}", shared::ids::random_id()),
+        kind: shared::events::EventKind::VoteCast,
+        poll_id: poll.clone(),
+        occurred_at: shared::clock::rfc3339_now(),
+        data: json!({"option_ids": ["o"], "cast_at": shared::clock::rfc3339_now()}),
+    };
+    let sqs = ballot_local::bootstrap::Clients::from_env().await.sqs;
+    let queue = sqs
+        .get_queue_url()
+        .queue_name(format!("{}-EventsQueue", ballot_tests::required_env("BALLOT_STACK")))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    for _ in 0..2 {
+        sqs.send_message().queue_url(&queue).message_body(serde_json::to_string(&event).unwrap()).send().await.unwrap();
+    }
+
+    assert_eq!(receiver.wait_for(1, Duration::from_secs(30)).await.len(), 1);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(receiver.requests().len(), 1, "one delivery");
+    let stats: Value =
+        call("GET", &format!("/v1/polls/{poll}/stats"), &owner).send().await.unwrap().json().await.unwrap();
+    let cast: u64 = stats["hours"].as_array().unwrap().iter().map(|h| h["votes_cast"].as_u64().unwrap()).sum();
+    assert_eq!(cast, 1, "{stats}");
+}
