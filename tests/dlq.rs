@@ -74,9 +74,8 @@ async fn given_a_batch_with_messages_2_and_4_poisoned_then_only_they_fail_reach_
     assert_eq!(response["batchItemFailures"], json!([{"itemIdentifier": "m2"}, {"itemIdentifier": "m4"}]));
 
     // Through a queue with the events queue's redrive policy, polled as Lambda would.
-    let max_receives = template.resource("EventsQueue").unwrap()["Properties"]["RedrivePolicy"]["maxReceiveCount"]
-        .as_u64()
-        .unwrap();
+    let max_receives =
+        template.resource("EventsQueue").unwrap()["Properties"]["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap();
     let sqs = Clients::from_env().await.sqs;
     let (queue, dlq) = queue_pair(&sqs, max_receives, 1).await;
     for body in &bodies {
@@ -110,7 +109,8 @@ async fn given_a_batch_with_messages_2_and_4_poisoned_then_only_they_fail_reach_
         }
     }
     assert!(receives as u64 >= max_receives, "{receives} receives");
-    let out = sqs.receive_message().queue_url(&dlq).max_number_of_messages(10).visibility_timeout(0).send().await.unwrap();
+    let out =
+        sqs.receive_message().queue_url(&dlq).max_number_of_messages(10).visibility_timeout(0).send().await.unwrap();
     let mut dead: Vec<String> = out.messages.unwrap_or_default().iter().map(|m| m.body().unwrap().to_owned()).collect();
     dead.sort();
     let mut poisoned = vec![bodies[1].clone(), bodies[3].clone()];

@@ -1,0 +1,91 @@
+//! Deleting a poll with 5,000 ballots removes every item of it, even when the purge is
+//! cut off half way: the poll is tombstoned and a purge is started and aborted at an
+//! arbitrary point (as a killed consumer stops between two writes), then the owner's
+//! `DELETE` announces `poll.deleted` again and the events consumer finishes the job.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use ballot_tests::{call, local_store, token_for_account};
+use futures::{StreamExt, stream};
+use serde_json::{Value, json};
+use shared::{auth::Role, store::ballots::Voter};
+
+const BALLOTS: usize = 5_000;
+
+/// How many items of the table mention `poll_id` in their key (a full scan).
+async fn items_of(store: &shared::store::Store, poll_id: &str) -> usize {
+    let mut count = 0;
+    let mut start = None;
+    loop {
+        let out = store
+            .db
+            .scan()
+            .table_name(&store.table)
+            .filter_expression("contains(pk, :id) OR contains(sk, :id)")
+            .expression_attribute_values(":id", AttributeValue::S(poll_id.to_owned()))
+            .select(Select::Count)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        count += out.count as usize;
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            return count;
+        }
+    }
+}
+
+#[tokio::test]
+async fn given_a_poll_with_5000_ballots_when_its_purge_is_cut_off_then_the_retry_removes_every_item() {
+    let (owner, _) = token_for_account(&[Role::Editor]).await;
+    let body = json!({"question": "Purge?", "options": [{"text": "a"}, {"text": "b"}]});
+    let poll: Value = call("POST", "/v1/polls", &owner).json(&body).send().await.unwrap().json().await.unwrap();
+    let (id, option) = (poll["id"].as_str().unwrap().to_owned(), poll["options"][0]["id"].as_str().unwrap().to_owned());
+    let store = local_store().await;
+    let now = shared::clock::epoch_secs();
+    stream::iter(0..BALLOTS)
+        .for_each_concurrent(16, |n| {
+            let (store, id, option) = (store.clone(), id.clone(), option.clone());
+            async move {
+                let sub = format!("purge-voter-{n}");
+                let voter = Voter { sub: &sub, guest: false };
+                store.cast_ballot(&id, voter, now, |_| Ok(vec![option.clone()])).await.unwrap();
+            }
+        })
+        .await;
+    let before = items_of(&store, &id).await;
+    assert!(before > BALLOTS, "{before} items");
+
+    // Tombstone, purge, and cut the purge off once a good part is gone.
+    store.update_poll(&id, true, |stored| Ok(Some(stored.poll.clone()))).await.unwrap();
+    let purge = tokio::spawn({
+        let (store, id) = (store.clone(), id.clone());
+        async move { store.purge_poll(&id).await }
+    });
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if items_of(&store, &id).await < before / 2 {
+            break;
+        }
+        assert!(!purge.is_finished(), "the purge ended before it could be cut off");
+    }
+    purge.abort();
+    let left = items_of(&store, &id).await;
+    assert!(left > 0, "part of the poll is left after the cut");
+
+    // The owner deletes again: `poll.deleted` is announced again and the consumer finishes.
+    let response = call("DELETE", &format!("/v1/polls/{id}"), &owner).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let left = items_of(&store, &id).await;
+        if left == 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{left} items of the poll are left");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(call("GET", &format!("/v1/polls/{id}"), &owner).send().await.unwrap().status(), 404);
+}
