@@ -17,4 +17,5 @@ echo "==> local stack for the gateway benchmark (logs in $BALLOT_STATE_DIR)" >&2
 aws_up "$(free_port)"
 functions_up "$(free_port)" "$(free_port)" --ignore-changes >&2
 echo
-cargo run --quiet -p ballot-load
+cargo run --quiet -p ballot-load --bin vote-load
+cargo run --quiet -p ballot-load --bin webhook-load

@@ -9,6 +9,7 @@
 
 use std::time::{Duration, Instant};
 
+use ballot_load::percentiles;
 use ballot_tests::{api, client, guest_tokens, token_for};
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
@@ -65,11 +66,4 @@ async fn main() {
     println!("| cast-vote through the local gateway | p50 | p99 | votes |\n| :--- | ---: | ---: | ---: |");
     println!("| one at a time | {:.1} ms | {:.1} ms | {SEQUENTIAL} |", s50, s99);
     println!("| {IN_FLIGHT} at a time ({rate:.0} votes/s) | {:.1} ms | {:.1} ms | {CONCURRENT} |", c50, c99);
-}
-
-/// p50 and p99 in milliseconds (nearest rank).
-fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
-    samples.sort_unstable();
-    let at = |p: usize| samples[((samples.len() * p).div_ceil(100)).max(1) - 1].as_secs_f64() * 1e3;
-    (at(50), at(99))
 }
