@@ -3,7 +3,9 @@
 //! written; another user may read a poll but never change it. Every response body is
 //! checked against infra/openapi.yaml.
 
-use ballot_tests::{api, assert_conforms, assert_problem, client, guest_tokens, local_store, token_for_account};
+use ballot_tests::{
+    api, assert_conforms, assert_problem, client, guest_tokens, items_of_poll, local_store, token_for_account,
+};
 use serde_json::{Value, json};
 use shared::auth::Role;
 
@@ -298,10 +300,10 @@ async fn given_a_deleted_poll_then_it_is_gone_at_once_and_its_items_are_purged()
     let again = call("DELETE", &path, &token).send().await.unwrap().status().as_u16();
     assert!([204, 404].contains(&again), "{again}");
 
-    let prefix = format!("POLL#{id}");
+    let store = local_store().await;
     let mut left = usize::MAX;
     for _ in 0..40 {
-        left = items_with_prefix(&prefix).await;
+        left = items_of_poll(&store, &id).await;
         if left == 0 {
             break;
         }
@@ -309,29 +311,4 @@ async fn given_a_deleted_poll_then_it_is_gone_at_once_and_its_items_are_purged()
     }
     assert_eq!(left, 0, "the consumer purged every item of the poll");
     assert_problem(call("DELETE", &path, &token).send().await.unwrap(), 404, "not-found").await;
-}
-
-/// Items of the local table whose `pk` starts with `prefix` (a full scan).
-async fn items_with_prefix(prefix: &str) -> usize {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    let store = local_store().await;
-    let mut count = 0;
-    let mut start = None;
-    loop {
-        let out = store
-            .db
-            .scan()
-            .table_name(&store.table)
-            .filter_expression("begins_with(pk, :prefix)")
-            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        count += out.items.unwrap_or_default().len();
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            return count;
-        }
-    }
 }

@@ -5,37 +5,12 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
-use ballot_tests::{call, local_store, token_for_account};
+use ballot_tests::{call, items_of_poll, local_store, token_for_account};
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 use shared::{auth::Role, store::ballots::Voter};
 
 const BALLOTS: usize = 5_000;
-
-/// How many items of the table mention `poll_id` in their key (a full scan).
-async fn items_of(store: &shared::store::Store, poll_id: &str) -> usize {
-    let mut count = 0;
-    let mut start = None;
-    loop {
-        let out = store
-            .db
-            .scan()
-            .table_name(&store.table)
-            .filter_expression("contains(pk, :id) OR contains(sk, :id)")
-            .expression_attribute_values(":id", AttributeValue::S(poll_id.to_owned()))
-            .select(Select::Count)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        count += out.count as usize;
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            return count;
-        }
-    }
-}
 
 #[tokio::test]
 async fn given_a_poll_with_5000_ballots_when_its_purge_is_cut_off_then_the_retry_removes_every_item() {
@@ -55,7 +30,7 @@ async fn given_a_poll_with_5000_ballots_when_its_purge_is_cut_off_then_the_retry
             }
         })
         .await;
-    let before = items_of(&store, &id).await;
+    let before = items_of_poll(&store, &id).await;
     assert!(before > BALLOTS, "{before} items");
 
     // Tombstone, purge, and cut the purge off once a good part is gone.
@@ -66,13 +41,13 @@ async fn given_a_poll_with_5000_ballots_when_its_purge_is_cut_off_then_the_retry
     });
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        if items_of(&store, &id).await < before / 2 {
+        if items_of_poll(&store, &id).await < before / 2 {
             break;
         }
         assert!(!purge.is_finished(), "the purge ended before it could be cut off");
     }
     purge.abort();
-    let left = items_of(&store, &id).await;
+    let left = items_of_poll(&store, &id).await;
     assert!(left > 0, "part of the poll is left after the cut");
 
     // The owner deletes again: `poll.deleted` is announced again and the consumer finishes.
@@ -80,7 +55,7 @@ async fn given_a_poll_with_5000_ballots_when_its_purge_is_cut_off_then_the_retry
     assert_eq!(response.status(), 204);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
     loop {
-        let left = items_of(&store, &id).await;
+        let left = items_of_poll(&store, &id).await;
         if left == 0 {
             break;
         }

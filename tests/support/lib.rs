@@ -303,3 +303,28 @@ pub fn call(method: &str, path: &str, token: &str) -> reqwest::RequestBuilder {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     client().request(method, format!("{}{path}", api())).bearer_auth(token)
 }
+
+/// How many items of the local table have `poll_id` in their key (a full scan).
+pub async fn items_of_poll(store: &shared::store::Store, poll_id: &str) -> usize {
+    use aws_sdk_dynamodb::types::{AttributeValue, Select};
+    let mut count = 0;
+    let mut start = None;
+    loop {
+        let out = store
+            .db
+            .scan()
+            .table_name(&store.table)
+            .filter_expression("contains(pk, :id) OR contains(sk, :id)")
+            .expression_attribute_values(":id", AttributeValue::S(poll_id.to_owned()))
+            .select(Select::Count)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        count += out.count as usize;
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            return count;
+        }
+    }
+}
