@@ -44,6 +44,33 @@ async fn webhooks(owner: &str, poll: &str) -> Vec<Value> {
     body["webhooks"].as_array().cloned().unwrap_or_else(|| panic!("a list of webhooks: {body}"))
 }
 
+/// A `vote.cast` event of `poll`, with an id of its own.
+fn vote_event(poll: &str) -> shared::events::Event {
+    shared::events::Event {
+        id: format!("evt_{}", shared::ids::random_id()),
+        kind: shared::events::EventKind::VoteCast,
+        poll_id: poll.to_owned(),
+        occurred_at: shared::clock::rfc3339_now(),
+        data: json!({"option_ids": ["o"], "cast_at": shared::clock::rfc3339_now()}),
+    }
+}
+
+/// Puts `events` on the local stack's events queue, as the functions publish them.
+async fn publish(events: &[shared::events::Event]) {
+    let sqs = ballot_local::bootstrap::Clients::from_env().await.sqs;
+    let queue = sqs
+        .get_queue_url()
+        .queue_name(format!("{}-EventsQueue", ballot_tests::required_env("BALLOT_STACK")))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    for event in events {
+        sqs.send_message().queue_url(&queue).message_body(serde_json::to_string(event).unwrap()).send().await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn given_a_vote_then_the_receiver_gets_vote_cast_signed_with_the_webhook_secret() {
     let receiver = Receiver::start(&[204]).await;
@@ -166,25 +193,8 @@ async fn given_the_same_event_twice_then_one_delivery_and_one_stats_increment() 
     let receiver = Receiver::start(&[200]).await;
     let (owner, poll, _) = new_poll().await;
     register(&owner, &poll, &receiver.url, &["vote.cast"]).await;
-    let event = shared::events::Event {
-        id: format!("evt_{}", shared::ids::random_id()),
-        kind: shared::events::EventKind::VoteCast,
-        poll_id: poll.clone(),
-        occurred_at: shared::clock::rfc3339_now(),
-        data: json!({"option_ids": ["o"], "cast_at": shared::clock::rfc3339_now()}),
-    };
-    let sqs = ballot_local::bootstrap::Clients::from_env().await.sqs;
-    let queue = sqs
-        .get_queue_url()
-        .queue_name(format!("{}-EventsQueue", ballot_tests::required_env("BALLOT_STACK")))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    for _ in 0..2 {
-        sqs.send_message().queue_url(&queue).message_body(serde_json::to_string(&event).unwrap()).send().await.unwrap();
-    }
+    let event = vote_event(&poll);
+    publish(&[event.clone(), event]).await;
 
     assert_eq!(receiver.wait_for(1, Duration::from_secs(30)).await.len(), 1);
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -193,4 +203,31 @@ async fn given_the_same_event_twice_then_one_delivery_and_one_stats_increment() 
         call("GET", &format!("/v1/polls/{poll}/stats"), &owner).send().await.unwrap().json().await.unwrap();
     let cast: u64 = stats["hours"].as_array().unwrap().iter().map(|h| h["votes_cast"].as_u64().unwrap()).sum();
     assert_eq!(cast, 1, "{stats}");
+}
+
+#[tokio::test]
+async fn given_20_deliveries_failing_for_good_then_the_webhook_is_disabled_and_gets_nothing_more() {
+    let receiver = Receiver::start(&[500]).await;
+    let (owner, poll, _) = new_poll().await;
+    register(&owner, &poll, &receiver.url, &["vote.cast"]).await;
+    let attempts = 6; // `make test` retries after 1 s, 5 times.
+    let events: Vec<_> = (0..shared::store::webhooks::DISABLE_AFTER).map(|_| vote_event(&poll)).collect();
+    publish(&events).await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let hook = loop {
+        let hook = webhooks(&owner, &poll).await.remove(0);
+        if !hook["disabled_at"].is_null() {
+            break hook;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not disabled: {hook}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(hook["last_error"], "HTTP 500");
+    let sent = receiver.requests().len();
+    assert_eq!(sent, events.len() * attempts, "every delivery had all its attempts");
+
+    publish(&[vote_event(&poll)]).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(receiver.requests().len(), sent, "a disabled webhook gets nothing more");
 }

@@ -40,7 +40,7 @@ async fn given_a_poll_with_5000_ballots_when_its_purge_is_cut_off_then_the_retry
         async move { store.purge_poll(&id).await }
     });
     loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         if items_of_poll(&store, &id).await < before / 2 {
             break;
         }
@@ -60,7 +60,7 @@ async fn given_a_poll_with_5000_ballots_when_its_purge_is_cut_off_then_the_retry
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{left} items of the poll are left");
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
     assert_eq!(call("GET", &format!("/v1/polls/{id}"), &owner).send().await.unwrap().status(), 404);
 }
