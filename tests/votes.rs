@@ -255,8 +255,10 @@ async fn given_votes_then_the_consumer_keeps_hourly_statistics_for_the_owner() {
     assert_eq!(vote(&id, &voters[0], &[&options[1]]).await.status(), 200);
     // The same picks again re-announce the ballot's event (same id): counted once.
     assert_eq!(vote(&id, &voters[0], &[&options[1]]).await.status(), 200);
+    // Up to 2 minutes: locally one poller feeds `poll-events`, one batch at a time, and a
+    // concurrent test's 5,000-ballot purge can hold the queue that long.
     let mut stats = Value::Null;
-    for _ in 0..40 {
+    for _ in 0..240 {
         let response = call("GET", &format!("/v1/polls/{id}/stats"), &editor).send().await.unwrap();
         assert_eq!(response.status(), 200);
         stats = response.json().await.unwrap();

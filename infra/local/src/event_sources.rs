@@ -15,7 +15,6 @@ use tokio::time::Instant;
 use crate::{invoke::Invoker, stack::Stack, template::SqsEventSource};
 
 /// One running mapping.
-#[derive(Clone)]
 pub struct Poller {
     pub source: SqsEventSource,
     pub queue_url: String,

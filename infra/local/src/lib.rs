@@ -30,9 +30,6 @@ pub fn is_loopback_url(url: &str) -> bool {
 
 use std::{sync::Arc, time::Duration};
 
-/// Batches of one queue handled at once: one per `cargo lambda watch` instance.
-const BATCHES_IN_FLIGHT: usize = 4;
-
 /// Serves `template`'s API on `listener` and plays its enabled SQS event sources against
 /// `stack` (which must already be bootstrapped or discovered), invoking functions at
 /// `invoke_url`. Returns the running gateway; everything stops when the runtime does.
@@ -54,12 +51,8 @@ pub fn serve(
     let served: Vec<String> =
         pollers.iter().map(|p| format!("SQS {} -> {}", p.source.queue, p.source.binary)).collect();
     let gateway = Arc::new(gateway::Gateway::new(template, stack, invoke_url)?.with_event_sources(served));
-    // Lambda polls a queue with several batches in flight (5 at first, more as it scales),
-    // so one slow batch, such as a big purge, never holds up the rest of the queue.
     for poller in pollers {
-        for _ in 0..BATCHES_IN_FLIGHT {
-            tokio::spawn(poller.clone().run());
-        }
+        tokio::spawn(poller.run());
     }
     tokio::spawn(Arc::clone(&gateway).serve(listener));
     Ok(gateway)
