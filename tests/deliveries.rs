@@ -58,14 +58,7 @@ fn vote_event(poll: &str) -> shared::events::Event {
 /// Puts `events` on the local stack's events queue, as the functions publish them.
 async fn publish(events: &[shared::events::Event]) {
     let sqs = ballot_local::bootstrap::Clients::from_env().await.sqs;
-    let queue = sqs
-        .get_queue_url()
-        .queue_name(format!("{}-EventsQueue", ballot_tests::required_env("BALLOT_STACK")))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let queue = ballot_tests::events_queue_url(&sqs).await;
     for event in events {
         sqs.send_message().queue_url(&queue).message_body(serde_json::to_string(event).unwrap()).send().await.unwrap();
     }
@@ -151,7 +144,7 @@ async fn given_internal_targets_by_address_or_name_then_every_delivery_is_refuse
         "[fe80::1]",
         "[::ffff:127.0.0.2]",
     ];
-    let names = std::env::var("BALLOT_WEBHOOK_HOSTS").expect("the stack's fixed host names");
+    let names = ballot_tests::required_env("BALLOT_WEBHOOK_HOSTS");
     let names: Vec<&str> = names.split(',').filter_map(|pair| pair.split_once('=')).map(|(name, _)| name).collect();
     assert!(names.len() >= 10, "{names:?}");
     let targets: Vec<String> =

@@ -4,17 +4,12 @@
 //! checked against infra/openapi.yaml.
 
 use ballot_tests::{
-    api, assert_conforms, assert_problem, client, guest_tokens, items_of_poll, local_store, token_for_account,
+    assert_conforms, assert_problem, call, guest_tokens, items_of_poll, local_store, token_for_account,
 };
 use serde_json::{Value, json};
 use shared::auth::Role;
 
 /// A request to the API with `token`.
-fn call(method: &str, path: &str, token: &str) -> reqwest::RequestBuilder {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    client().request(method, format!("{}{path}", api())).bearer_auth(token)
-}
-
 /// Sends a request, checks the body against the OpenAPI document for `template_path`,
 /// and returns the status, headers and body.
 async fn exchange(

@@ -5,15 +5,10 @@
 
 use std::collections::HashMap;
 
-use ballot_tests::{api, assert_conforms, assert_problem, client, guest_tokens, token_for_account};
+use ballot_tests::{assert_conforms, assert_problem, call, guest_tokens, token_for_account};
 use futures::future::join_all;
 use serde_json::{Value, json};
 use shared::auth::Role;
-
-fn call(method: &str, path: &str, token: &str) -> reqwest::RequestBuilder {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    client().request(method, format!("{}{path}", api())).bearer_auth(token)
-}
 
 /// A poll of `editor` with `options` options and `extra` settings.
 async fn poll(editor: &str, options: usize, extra: Value) -> Value {

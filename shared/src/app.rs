@@ -48,18 +48,22 @@ impl App {
 
     /// The key that seals page cursors, cached per the configured TTL (listings).
     pub fn cursor_keys(&self) -> crate::cursor::CursorKeys<secretsmanager::Client> {
-        let cache = crate::secrets::SecretCache::new(self.aws.secrets.clone(), self.config.secrets_ttl);
-        crate::secrets::Parsed::new(cache, self.config.cursor_key_secret_id.clone(), crate::cursor::CursorKey::new)
+        self.parsed(&self.config.cursor_key_secret_id, crate::cursor::CursorKey::new)
     }
 
     /// The webhook master key, which seals webhook secrets at rest.
     pub fn webhook_key(&self) -> crate::secrets::Parsed<secretsmanager::Client, crate::webhooks::sealed::SealKey> {
+        self.parsed(&self.config.webhooks.key_secret_id, crate::webhooks::sealed::SealKey::new)
+    }
+
+    /// Secret `secret_id`, cached per the configured TTL and parsed by `parse` when it changes.
+    fn parsed<T>(
+        &self,
+        secret_id: &str,
+        parse: fn(&str) -> Result<T, crate::ApiError>,
+    ) -> crate::secrets::Parsed<secretsmanager::Client, T> {
         let cache = crate::secrets::SecretCache::new(self.aws.secrets.clone(), self.config.secrets_ttl);
-        crate::secrets::Parsed::new(
-            cache,
-            self.config.webhooks.key_secret_id.clone(),
-            crate::webhooks::sealed::SealKey::new,
-        )
+        crate::secrets::Parsed::new(cache, secret_id.to_owned(), parse)
     }
 
     /// The events queue.

@@ -53,10 +53,16 @@ impl Event {
     /// A poll-level event; its id is stable per poll, kind and `version` (the poll's
     /// version the change produced).
     pub fn of_poll(kind: EventKind, poll: &crate::polls::Poll, version: u64) -> Self {
-        let id = format!("evt_{}", &sha256_hex(&format!("{}\n{}\n{version}", kind.as_str(), poll.id))[..32]);
+        let id = stable_id(&format!("{}\n{}\n{version}", kind.as_str(), poll.id));
         let data = serde_json::to_value(poll).unwrap_or_default();
         Self { id, kind, poll_id: poll.id.clone(), occurred_at: crate::clock::rfc3339_now(), data }
     }
+}
+
+/// An event id derived from `what` (the announced change, spelled out): `evt_` and 32 hex
+/// digits of its SHA-256.
+pub fn stable_id(what: &str) -> String {
+    format!("evt_{}", &sha256_hex(what)[..32])
 }
 
 /// Sends events to the events queue.

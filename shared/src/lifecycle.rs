@@ -24,15 +24,9 @@ use crate::{
 type Deps = crate::app::Writer;
 
 /// These routes take no body; `{}` is accepted, anything else is refused.
-#[derive(Deserialize)]
+#[derive(Deserialize, validator::Validate)]
 #[serde(deny_unknown_fields)]
 struct NoFields {}
-
-impl validator::Validate for NoFields {
-    fn validate(&self) -> Result<(), validator::ValidationErrors> {
-        Ok(())
-    }
-}
 
 /// Serves the route that moves a poll to `target`.
 pub async fn serve(app: &App, scope: &'static str, target: Status) -> Result<(), lambda_http::Error> {

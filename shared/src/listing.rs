@@ -2,8 +2,6 @@
 //! 1..=100 (default 20), and an opaque, tamper-evident `next_cursor` (`crate::cursor`)
 //! bound to its listing.
 
-use std::sync::Arc;
-
 use lambda_http::{Request, http::StatusCode};
 
 use crate::{
@@ -28,7 +26,6 @@ pub async fn serve_polls(
     listing: impl Fn(&Request) -> Result<Listing, ApiError> + Send + Sync + 'static,
 ) -> Result<(), lambda_http::Error> {
     let deps = Deps { store: app.store(), cursors: app.cursor_keys() };
-    let listing = Arc::new(listing);
     http::serve_with(app.cors(), deps, move |deps, req| {
         let listing = listing(&req);
         async move {

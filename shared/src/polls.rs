@@ -88,8 +88,9 @@ pub struct Poll {
 }
 
 /// The settable fields of a poll: the body of `POST /v1/polls`, and what a `PATCH`
-/// produces when merged into the current poll. Checked by [`Settings::check`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// produces when merged into the current poll. Serde checks the shape; the rules need the
+/// clock and give JSON Pointers, so they run in [`Settings::check`], not `validate`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, validator::Validate)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub question: String,
@@ -119,7 +120,8 @@ pub struct OptionText {
 }
 
 /// The body of `PATCH /v1/polls/{id}`: any settable field; `closes_at: null` removes it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// Its rules run in `Poll::apply`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, validator::Validate)]
 #[serde(deny_unknown_fields)]
 pub struct Change {
     pub question: Option<String>,
@@ -138,20 +140,6 @@ pub struct Change {
 /// `Some(value)` for a field that is present, even as `null`; absent stays `None`.
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(de: D) -> Result<Option<T>, D::Error> {
     T::deserialize(de).map(Some)
-}
-
-// Shape is checked by serde; the rules need the clock and give JSON Pointers, so they
-// run in `Settings::check` and `Poll::apply`.
-impl validator::Validate for Settings {
-    fn validate(&self) -> Result<(), validator::ValidationErrors> {
-        Ok(())
-    }
-}
-
-impl validator::Validate for Change {
-    fn validate(&self) -> Result<(), validator::ValidationErrors> {
-        Ok(())
-    }
 }
 
 /// Valid settings, normalised.

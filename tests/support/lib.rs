@@ -298,6 +298,12 @@ fn parse_request(data: &[u8]) -> Option<Received> {
     Some(Received { path, headers, body })
 }
 
+/// The URL of the local stack's events queue, where the functions publish.
+pub async fn events_queue_url(sqs: &aws_sdk_sqs::Client) -> String {
+    let name = format!("{}-EventsQueue", required_env("BALLOT_STACK"));
+    sqs.get_queue_url().queue_name(name).send().await.unwrap().queue_url.expect("the events queue")
+}
+
 /// A request to the local gateway with `token`.
 pub fn call(method: &str, path: &str, token: &str) -> reqwest::RequestBuilder {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();

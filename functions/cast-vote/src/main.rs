@@ -19,17 +19,11 @@ use shared::{
     store::ballots::{CastKind, Voter},
 };
 
-#[derive(Debug, Deserialize)]
+/// Picks are checked against the poll (`Poll::check_ballot`), not here.
+#[derive(Debug, Deserialize, validator::Validate)]
 #[serde(deny_unknown_fields)]
 struct Vote {
     option_ids: Vec<String>,
-}
-
-impl validator::Validate for Vote {
-    // Picks are checked against the poll (`Poll::check_ballot`).
-    fn validate(&self) -> Result<(), validator::ValidationErrors> {
-        Ok(())
-    }
 }
 
 type Deps = shared::app::Writer;

@@ -26,18 +26,12 @@ use shared::{
     webhooks::{address::check_url, sealed::SealKey, signature::new_secret},
 };
 
-#[derive(Debug, Deserialize)]
+/// The rules need the configuration (http allowed or not): checked in `create`.
+#[derive(Debug, Deserialize, validator::Validate)]
 #[serde(deny_unknown_fields)]
 struct NewWebhook {
     url: String,
     events: Vec<EventKind>,
-}
-
-impl validator::Validate for NewWebhook {
-    // The rules need the configuration (http allowed or not): checked in `create`.
-    fn validate(&self) -> Result<(), validator::ValidationErrors> {
-        Ok(())
-    }
 }
 
 struct Deps {

@@ -29,7 +29,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         if !poll.results_visible_to(&caller, has_voted) {
             return Err(ApiError::ResultsHidden);
         }
-        let (total, votes) = store.tally(&poll_id, true).await?;
+        let (total, votes) = store.tally(&poll_id).await?;
         let results = Results::of(&poll, total, &votes, clock::rfc3339_now());
         let etag = results.etag();
         let cache = match poll.status {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use ballot_load::percentiles;
-use ballot_tests::{Receiver, call, guest_tokens, required_env, token_for};
+use ballot_tests::{Receiver, call, events_queue_url, guest_tokens, token_for};
 use serde_json::{Value, json};
 use shared::{
     auth::Role,
@@ -42,14 +42,7 @@ async fn main() {
     }
 
     let sqs = ballot_local::bootstrap::Clients::from_env().await.sqs;
-    let queue = sqs
-        .get_queue_url()
-        .queue_name(format!("{}-EventsQueue", required_env("BALLOT_STACK")))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let queue = events_queue_url(&sqs).await;
     let events: Vec<String> = (0..EVENTS)
         .map(|n| {
             let event = Event {

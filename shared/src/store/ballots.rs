@@ -66,19 +66,26 @@ pub struct Cast {
     pub event_id: String,
 }
 
-/// Voter `voter`'s shard of a poll's counters and ballots.
+/// Voter `voter`'s shard of a poll's counters and ballots: the first 4 bytes of
+/// SHA-256(voter), big-endian, mod [`SHARDS`].
 pub fn shard_of(voter: &str) -> u32 {
-    let digest = crate::ids::sha256_hex(voter);
-    u32::from_str_radix(&digest[..8], 16).unwrap_or(0) % SHARDS
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, voter.as_bytes());
+    let first: [u8; 4] = digest.as_ref()[..4].try_into().expect("SHA-256 has 32 bytes");
+    u32::from_be_bytes(first) % SHARDS
+}
+
+/// Shard `n`'s partition of a poll's ballots.
+fn ballots_pk(poll_id: &str, n: u32) -> String {
+    format!("POLL#{poll_id}#BALLOTS#{n}")
 }
 
 fn ballot_pk(poll_id: &str, voter: &str) -> String {
-    format!("POLL#{poll_id}#BALLOTS#{}", shard_of(voter))
+    ballots_pk(poll_id, shard_of(voter))
 }
 
 /// The stable id of the event for `version` of `voter`'s ballot on `poll_id`.
 pub fn ballot_event_id(poll_id: &str, voter: &str, version: u64) -> String {
-    format!("evt_{}", &crate::ids::sha256_hex(&format!("ballot\n{poll_id}\n{voter}\n{version}"))[..32])
+    crate::events::stable_id(&format!("ballot\n{poll_id}\n{voter}\n{version}"))
 }
 
 /// Who is voting and how the poll's rules apply to them.
@@ -293,7 +300,7 @@ impl Store {
             return Err(ApiError::Conflict("The poll is not deleted.".into()));
         }
         let mut deleted = 0;
-        let mut partitions: Vec<String> = (0..SHARDS).map(|n| format!("POLL#{poll_id}#BALLOTS#{n}")).collect();
+        let mut partitions: Vec<String> = (0..SHARDS).map(|n| ballots_pk(poll_id, n)).collect();
         partitions.push(super::stats::stats_pk(poll_id));
         partitions.push(super::webhooks::webhooks_pk(poll_id));
         partitions.push(super::webhooks::count_pk(poll_id));

@@ -57,10 +57,7 @@ impl Store {
     ) -> Result<Attempt, ApiError> {
         let (pk, sk) = key(event_id, webhook_id);
         let request = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(pk.clone(), &sk)))
+            .update_item(pk.clone(), &sk)
             .update_expression("SET leased_until = :until, expires_at = :expires ADD attempts :one")
             .condition_expression(
                 "attribute_not_exists(finished) AND (attribute_not_exists(leased_until) OR leased_until <= :now)",
@@ -91,10 +88,7 @@ impl Store {
             Ending::Delivered => "delivered",
             Ending::Failed => "failed",
         };
-        self.db
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(pk, &sk)))
+        self.update_item(pk, &sk)
             .update_expression("SET finished = :finished REMOVE leased_until")
             .expression_attribute_values(":finished", AttributeValue::S(finished.into()))
             .send()
@@ -107,10 +101,7 @@ impl Store {
     pub async fn release_delivery(&self, event_id: &str, webhook_id: &str) -> Result<(), ApiError> {
         let (pk, sk) = key(event_id, webhook_id);
         let request = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(pk, &sk)))
+            .update_item(pk, &sk)
             .update_expression("REMOVE leased_until")
             .condition_expression("attribute_exists(pk)");
         super::condition_held(request.send().await)?;

@@ -29,10 +29,7 @@ impl Store {
         let start = now - now % seconds;
         let pk = format!("LIMIT#{scope}#{}#{start}", sha256_hex(key));
         let result = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(pk.clone(), "LIMIT")))
+            .update_item(pk.clone(), "LIMIT")
             .update_expression("ADD slots :one SET expires_at = :expires")
             .condition_expression("attribute_not_exists(slots) OR slots < :limit")
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -49,10 +46,7 @@ impl Store {
     /// Returns a slot (e.g. a login that succeeded does not count as a failure).
     pub async fn give_back(&self, slot: Slot) -> Result<(), ApiError> {
         let result = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(slot.pk, "LIMIT")))
+            .update_item(slot.pk, "LIMIT")
             .update_expression("ADD slots :minus_one")
             .condition_expression("slots > :zero")
             .expression_attribute_values(":minus_one", AttributeValue::N("-1".into()))

@@ -62,6 +62,25 @@ impl Store {
         Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build())
     }
 
+    /// Runs `items` as one transaction: `true` when it committed, `false` when one of its
+    /// conditions did not hold or a concurrent transaction won ([`condition_failed`]).
+    async fn transact(&self, items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>) -> Result<bool, ApiError> {
+        match self.db.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(true),
+            Err(err) if condition_failed(&err) => Ok(false),
+            Err(err) => Err(ApiError::internal(err)),
+        }
+    }
+
+    /// An `UpdateItem` of the item at `pk` / `sk`.
+    fn update_item(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.db.update_item().table_name(&self.table).set_key(Some(Self::key(pk, sk)))
+    }
+
     /// Reads one item (strongly consistent), converted to `T`, for modules outside `store`.
     pub(crate) async fn get_item_as<T: serde::de::DeserializeOwned>(
         &self,
@@ -73,12 +92,23 @@ impl Store {
 
     /// Reads one item (strongly consistent), converted to `T`.
     async fn get<T: serde::de::DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, ApiError> {
+        self.get_with(pk, sk, true).await
+    }
+
+    /// Reads one item, converted to `T` (`consistent`: a strongly consistent read; else
+    /// eventually consistent, half the read units).
+    async fn get_with<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: &str,
+        consistent: bool,
+    ) -> Result<Option<T>, ApiError> {
         let out = self
             .db
             .get_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(pk, sk)))
-            .consistent_read(true)
+            .consistent_read(consistent)
             .send()
             .await
             .map_err(ApiError::internal)?;

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, condition_failed};
+use super::Store;
 use crate::{
     ApiError,
     polls::{Poll, Visibility},
@@ -146,18 +146,10 @@ impl Store {
     /// The poll `id` unless it does not exist or is deleted (`consistent`: a strongly
     /// consistent read; else eventually consistent, half the read units).
     pub async fn poll(&self, id: &str, consistent: bool) -> Result<Option<StoredPoll>, ApiError> {
-        let out = self
-            .db
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(poll_pk(id), POLL)))
-            .consistent_read(consistent)
-            .send()
-            .await
-            .map_err(ApiError::internal)?;
-        let Some(item) = out.item else { return Ok(None) };
-        let item: PollItem = serde_dynamo::from_item(item).map_err(ApiError::internal)?;
-        Ok((!item.deleted).then_some(StoredPoll { poll: item.poll, voting_started: item.voting_started }))
+        let item: Option<PollItem> = self.get_with(poll_pk(id), POLL, consistent).await?;
+        Ok(item
+            .filter(|item| !item.deleted)
+            .map(|item| StoredPoll { poll: item.poll, voting_started: item.voting_started }))
     }
 
     /// A deleted poll whose purge has not finished yet.
@@ -189,15 +181,12 @@ impl Store {
                 .expression_attribute_values(":false", AttributeValue::Bool(false))
                 .build()
                 .map_err(ApiError::internal)?;
-            let mut request =
-                self.db.transact_write_items().transact_items(TransactWriteItem::builder().put(put).build());
+            let mut steps = vec![TransactWriteItem::builder().put(put).build()];
             for shard in 0..SHARDS {
-                request = request.transact_items(self.shard_rules(&Self::shard_item(&poll, shard, delete))?);
+                steps.push(self.shard_rules(&Self::shard_item(&poll, shard, delete))?);
             }
-            match request.send().await {
-                Ok(_) => return Ok(Some(poll)),
-                Err(err) if condition_failed(&err) => continue,
-                Err(err) => return Err(ApiError::internal(err)),
+            if self.transact(steps).await? {
+                return Ok(Some(poll));
             }
         }
         Err(ApiError::Conflict("The poll is changing concurrently; retry.".into()))
@@ -237,14 +226,15 @@ impl Store {
         Ok(PollPage { polls: page.items.into_iter().map(|item| item.poll).collect(), next: page.next })
     }
 
-    /// Ballots and votes per option of poll `id`, summed over its shards.
-    pub async fn tally(&self, id: &str, consistent: bool) -> Result<(u64, HashMap<String, u64>), ApiError> {
+    /// Ballots and votes per option of poll `id`, summed over its shards (strongly
+    /// consistent, so a voter reads their own vote).
+    pub async fn tally(&self, id: &str) -> Result<(u64, HashMap<String, u64>), ApiError> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let keys: Vec<_> = (0..SHARDS).map(|shard| Self::key(shard_pk(id, shard), COUNT)).collect();
         let mut pending = Some(
             KeysAndAttributes::builder()
                 .set_keys(Some(keys))
-                .consistent_read(consistent)
+                .consistent_read(true)
                 .build()
                 .map_err(ApiError::internal)?,
         );

@@ -8,7 +8,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, condition_failed, condition_held};
+use super::{Store, condition_held};
 use crate::{
     ApiError,
     auth::token::now,
@@ -140,19 +140,12 @@ impl Store {
             .build()
             .map_err(ApiError::internal)?;
         let expires_at = (now + IDLE_LIFETIME_SECS).min(family.expires_at);
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(mark_used).build())
-            .transact_items(TransactWriteItem::builder().condition_check(family_live).build())
-            .transact_items(self.refresh_put(&new_token, &old.family_id, &old.user_id, expires_at)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Ok((old.user_id, new_token))),
-            Err(err) if condition_failed(&err) => Ok(Err(Refused::Invalid)),
-            Err(err) => Err(ApiError::internal(err)),
-        }
+        let steps = vec![
+            TransactWriteItem::builder().update(mark_used).build(),
+            TransactWriteItem::builder().condition_check(family_live).build(),
+            self.refresh_put(&new_token, &old.family_id, &old.user_id, expires_at)?,
+        ];
+        Ok(if self.transact(steps).await? { Ok((old.user_id, new_token)) } else { Err(Refused::Invalid) })
     }
 
     /// Signs out: revokes the family of `token`, if it is one of ours. Unknown tokens are
@@ -169,10 +162,7 @@ impl Store {
 
     async fn revoke_family(&self, family_id: &str) -> Result<(), ApiError> {
         let result = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(family_pk(family_id), "FAMILY")))
+            .update_item(family_pk(family_id), "FAMILY")
             .update_expression("SET revoked = :true")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":true", AttributeValue::Bool(true))

@@ -68,18 +68,7 @@ impl Store {
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .build()
             .map_err(ApiError::internal)?;
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(self.put_new(&mark)?)
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if super::condition_failed(&err) => Ok(false),
-            Err(err) => Err(ApiError::internal(err)),
-        }
+        self.transact(vec![self.put_new(&mark)?, TransactWriteItem::builder().update(update).build()]).await
     }
 
     /// A poll's hours with votes, oldest first.

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Store, condition_failed};
+use super::Store;
 use crate::{ApiError, auth::Role};
 
 /// An account as clients see it (`GET /v1/me`, registration, admin listing).
@@ -75,19 +75,10 @@ impl Store {
     pub async fn create_user(&self, user: &User, password_hash: String) -> Result<(), ApiError> {
         let item = UserItem::new(user.clone(), password_hash);
         let claim = EmailItem { pk: email_pk(&user.email), sk: EMAIL.into(), user_id: user.id.clone() };
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(self.put_new(&claim)?)
-            .transact_items(self.put_new(&item)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if condition_failed(&err) => {
-                Err(ApiError::Conflict("An account with this email already exists.".into()))
-            }
-            Err(err) => Err(ApiError::internal(err)),
+        if self.transact(vec![self.put_new(&claim)?, self.put_new(&item)?]).await? {
+            Ok(())
+        } else {
+            Err(ApiError::Conflict("An account with this email already exists.".into()))
         }
     }
 
@@ -137,7 +128,7 @@ impl Store {
     pub async fn update_user(&self, id: &str, change: &UserChange) -> Result<Option<User>, ApiError> {
         use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
         let mut sets = Vec::new();
-        let mut request = self.db.update_item().table_name(&self.table).set_key(Some(Self::key(user_pk(id), PROFILE)));
+        let mut request = self.update_item(user_pk(id), PROFILE);
         if let Some(roles) = &change.roles {
             sets.push("#roles = :roles");
             request = request.expression_attribute_names("#roles", "roles").expression_attribute_values(
@@ -202,29 +193,19 @@ impl Store {
         // No password: this account signs in at its issuer only.
         let item = UserItem::new(user.clone(), String::new());
         let link = IdentityItem { pk: pk.clone(), sk: "IDENTITY".into(), user_id: user.id.clone() };
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(self.put_new(&link)?)
-            .transact_items(self.put_new(&item)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(user),
-            Err(err) if condition_failed(&err) => {
-                // Another request linked it first; its transaction may still be committing.
-                for attempt in 0..4u64 {
-                    if let Some(link) = self.get::<IdentityItem>(pk.clone(), "IDENTITY").await? {
-                        return self
-                            .user(&link.user_id)
-                            .await?
-                            .ok_or_else(|| ApiError::internal("identity links a missing account"));
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
-                }
-                Err(ApiError::Unavailable("The account is being created; retry.".into()))
-            }
-            Err(err) => Err(ApiError::internal(err)),
+        if self.transact(vec![self.put_new(&link)?, self.put_new(&item)?]).await? {
+            return Ok(user);
         }
+        // Another request linked it first; its transaction may still be committing.
+        for attempt in 0..4u64 {
+            if let Some(link) = self.get::<IdentityItem>(pk.clone(), "IDENTITY").await? {
+                return self
+                    .user(&link.user_id)
+                    .await?
+                    .ok_or_else(|| ApiError::internal("identity links a missing account"));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
+        }
+        Err(ApiError::Unavailable("The account is being created; retry.".into()))
     }
 }

@@ -13,7 +13,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
-use super::{Query, Store, condition_failed};
+use super::{Query, Store};
 use crate::{ApiError, events::EventKind};
 
 pub const MAX_PER_POLL: u32 = 5;
@@ -78,36 +78,30 @@ impl Store {
             .expression_attribute_values(":max", AttributeValue::N(MAX_PER_POLL.to_string()))
             .build()
             .map_err(ApiError::internal)?;
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(self.put_new(&item)?)
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if condition_failed(&err) => {
-                Err(ApiError::Conflict(format!("A poll has at most {MAX_PER_POLL} webhooks; delete one first.")))
-            }
-            Err(err) => Err(ApiError::internal(err)),
+        if self.transact(vec![self.put_new(&item)?, TransactWriteItem::builder().update(count).build()]).await? {
+            Ok(())
+        } else {
+            Err(ApiError::Conflict(format!("A poll has at most {MAX_PER_POLL} webhooks; delete one first.")))
         }
     }
 
     /// The webhooks of poll `poll_id`, oldest first (ids are random: by creation time).
     pub async fn webhooks(&self, poll_id: &str) -> Result<Vec<Webhook>, ApiError> {
-        let query = Query { index: None, key: "pk", value: webhooks_pk(poll_id), limit: None, descending: false };
-        let mut hooks: Vec<Webhook> =
-            self.query_all::<WebhookItem>(&query).await?.into_iter().map(|item| item.webhook).collect();
+        let mut hooks: Vec<Webhook> = self.webhook_items(poll_id).await?.into_iter().map(|item| item.webhook).collect();
         hooks.sort_by(|a, b| a.created_at.cmp(&b.created_at));
         Ok(hooks)
     }
 
     /// The enabled webhooks of poll `poll_id` that subscribe to `kind`.
     pub async fn subscribers(&self, poll_id: &str, kind: EventKind) -> Result<Vec<WebhookItem>, ApiError> {
-        let query = Query { index: None, key: "pk", value: webhooks_pk(poll_id), limit: None, descending: false };
-        let items = self.query_all::<WebhookItem>(&query).await?;
+        let items = self.webhook_items(poll_id).await?;
         Ok(items.into_iter().filter(|i| i.webhook.disabled_at.is_none() && i.webhook.events.contains(&kind)).collect())
+    }
+
+    /// Every webhook item of poll `poll_id`.
+    async fn webhook_items(&self, poll_id: &str) -> Result<Vec<WebhookItem>, ApiError> {
+        let query = Query { index: None, key: "pk", value: webhooks_pk(poll_id), limit: None, descending: false };
+        self.query_all(&query).await
     }
 
     /// Webhook `id` of poll `poll_id`, with its health (strongly consistent).
@@ -118,10 +112,7 @@ impl Store {
     /// Records a delivered event: the run of failures ends.
     pub async fn webhook_succeeded(&self, poll_id: &str, id: &str) -> Result<(), ApiError> {
         let request = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(webhooks_pk(poll_id), id)))
+            .update_item(webhooks_pk(poll_id), id)
             .update_expression("SET consecutive_failures = :zero")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":zero", AttributeValue::N("0".into()));
@@ -146,10 +137,7 @@ impl Store {
             "SET webhook.last_error = :e"
         };
         let mut request = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(webhooks_pk(poll_id), id)))
+            .update_item(webhooks_pk(poll_id), id)
             .update_expression(expression)
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":e", AttributeValue::S(error.to_owned()))
@@ -164,10 +152,7 @@ impl Store {
             return Ok(false);
         }
         let disable = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(webhooks_pk(poll_id), id)))
+            .update_item(webhooks_pk(poll_id), id)
             .update_expression("SET webhook.disabled_at = :now")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":now", AttributeValue::S(now.to_owned()));
@@ -189,17 +174,10 @@ impl Store {
             .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
             .build()
             .map_err(ApiError::internal)?;
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(delete).build())
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if condition_failed(&err) => Ok(false),
-            Err(err) => Err(ApiError::internal(err)),
-        }
+        self.transact(vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().update(count).build(),
+        ])
+        .await
     }
 }

@@ -120,7 +120,7 @@ impl Deliverer {
             .change_message_visibility()
             .queue_url(&self.queue_url)
             .receipt_handle(&message.receipt_handle)
-            .visibility_timeout(secs.min(12 * 3600) as i32)
+            .visibility_timeout(secs.min(super::delivery::MAX_DELAY_SECS) as i32)
             .send()
             .await
             .map_err(ApiError::internal)?;

@@ -87,7 +87,7 @@ pub struct Backoff {
 }
 
 /// The longest SQS visibility timeout.
-const MAX_DELAY_SECS: u64 = 12 * 3600;
+pub(crate) const MAX_DELAY_SECS: u64 = 12 * 3600;
 
 impl Backoff {
     /// 6 attempts over about a day: at once, then after 1 minute, 10 minutes, 1 hour,
