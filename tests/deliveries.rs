@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ballot_tests::{Receiver, call, token_for_account};
+use ballot_tests::{Receiver, call, register_webhook as register, token_for_account, vote_as_new_viewer as vote};
 use serde_json::{Value, json};
 use shared::{auth::Role, webhooks::signature};
 
@@ -14,28 +14,6 @@ async fn new_poll() -> (String, String, String) {
     let body = json!({"question": "Deliver?", "options": [{"text": "a"}, {"text": "b"}]});
     let poll: Value = call("POST", "/v1/polls", &owner).json(&body).send().await.unwrap().json().await.unwrap();
     (owner, poll["id"].as_str().unwrap().to_owned(), poll["options"][0]["id"].as_str().unwrap().to_owned())
-}
-
-/// Registers a webhook for `events`; returns (webhook id, secret).
-async fn register(owner: &str, poll: &str, url: &str, events: &[&str]) -> (String, String) {
-    let response = call("POST", &format!("/v1/polls/{poll}/webhooks"), owner)
-        .json(&json!({"url": url, "events": events}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201, "{url}");
-    let body: Value = response.json().await.unwrap();
-    (body["id"].as_str().unwrap().to_owned(), body["secret"].as_str().unwrap().to_owned())
-}
-
-async fn vote(poll: &str, option: &str) {
-    let (voter, _) = token_for_account(&[Role::Viewer]).await;
-    let response = call("POST", &format!("/v1/polls/{poll}/votes"), &voter)
-        .json(&json!({"option_ids": [option]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
 }
 
 async fn webhooks(owner: &str, poll: &str) -> Vec<Value> {

@@ -39,12 +39,14 @@ async fn given_a_poll_with_5000_ballots_when_its_purge_is_cut_off_then_the_retry
         let (store, id) = (store.clone(), id.clone());
         async move { store.purge_poll(&id).await }
     });
+    let cut_by = tokio::time::Instant::now() + Duration::from_secs(180);
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         if items_of_poll(&store, &id).await < before / 2 {
             break;
         }
         assert!(!purge.is_finished(), "the purge ended before it could be cut off");
+        assert!(tokio::time::Instant::now() < cut_by, "the purge made no headway in 3 minutes");
     }
     purge.abort();
     let left = items_of_poll(&store, &id).await;

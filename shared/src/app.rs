@@ -76,6 +76,12 @@ impl App {
         Writer { store: self.store(), events: self.publisher() }
     }
 
+    /// The closing schedules of polls.
+    #[cfg(feature = "closing-schedules")]
+    pub fn schedules(&self) -> crate::closing::Schedules {
+        crate::closing::Schedules::new(&self.aws.sdk, self.config.closing.clone())
+    }
+
     /// The CORS allowlist for [`crate::http::serve`].
     pub fn cors(&self) -> Cors {
         Cors::new(self.config.cors_allowed_origins.clone())

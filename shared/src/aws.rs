@@ -13,6 +13,8 @@ pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// The loaded configuration, for the clients only some functions build.
+    pub sdk: aws_config::SdkConfig,
 }
 
 impl AwsClients {
@@ -34,6 +36,7 @@ impl AwsClients {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+            sdk,
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct Config {
     pub cursor_key_secret_id: String,
     /// Webhook settings (see [`Webhooks`]).
     pub webhooks: Webhooks,
+    /// Where polls' closing times are scheduled (see [`Closing`]).
+    pub closing: Closing,
     /// Browser origins allowed by CORS (`CORS_ALLOWED_ORIGINS`, comma separated; empty = none).
     pub cors_allowed_origins: Vec<String>,
     /// How long a warm Lambda keeps a secret before reading it again (`SECRETS_TTL_SECONDS`, default 300).
@@ -59,6 +61,18 @@ pub struct Webhooks {
     /// Fixed answers to name lookups, like curl's `--resolve` (`WEBHOOK_HOSTS`,
     /// `name=ip,…`; default none): lets local tests give names to internal addresses.
     pub hosts: Vec<(String, std::net::IpAddr)>,
+}
+
+/// The EventBridge Scheduler settings that close polls at `closes_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closing {
+    /// The schedule group that holds one schedule per poll closing time
+    /// (`CLOSING_SCHEDULE_GROUP`).
+    pub schedule_group: String,
+    /// The role the scheduler assumes to send to the events queue (`CLOSING_SCHEDULE_ROLE_ARN`).
+    pub role_arn: String,
+    /// The events queue, the schedules' target (`EVENTS_QUEUE_ARN`).
+    pub events_queue_arn: String,
 }
 
 /// Rate limits on sign-in and guest tokens, per fixed window of `window_secs`
@@ -119,6 +133,11 @@ impl Config {
                     let (name, ip) = entry.split_once('=')?;
                     Some((name.trim().to_ascii_lowercase(), ip.trim().parse().ok()?))
                 })?,
+            },
+            closing: Closing {
+                schedule_group: required("CLOSING_SCHEDULE_GROUP")?,
+                role_arn: required("CLOSING_SCHEDULE_ROLE_ARN")?,
+                events_queue_arn: required("EVENTS_QUEUE_ARN")?,
             },
             cors_allowed_origins: parse_origins(&lookup("CORS_ALLOWED_ORIGINS").unwrap_or_default())?,
             secrets_ttl,
@@ -210,7 +229,7 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
-    const BASE: [(&str, &str); 9] = [
+    const BASE: [(&str, &str); 12] = [
         ("TABLE_NAME", "ballot"),
         ("EVENTS_QUEUE_URL", "http://127.0.0.1:4566/000000000000/events"),
         ("WEBHOOK_DELIVERIES_QUEUE_URL", "http://127.0.0.1:4566/000000000000/deliveries"),
@@ -220,6 +239,9 @@ mod tests {
         ("WEBHOOK_KEY_SECRET_ID", "webhook-key"),
         ("TOKEN_ISSUER", "ballot"),
         ("TOKEN_AUDIENCE", "ballot-api"),
+        ("CLOSING_SCHEDULE_GROUP", "closings"),
+        ("CLOSING_SCHEDULE_ROLE_ARN", "arn:aws:iam::000000000000:role/scheduler"),
+        ("EVENTS_QUEUE_ARN", "arn:aws:sqs:us-east-1:000000000000:events"),
     ];
 
     #[test]

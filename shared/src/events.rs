@@ -34,7 +34,15 @@ impl EventKind {
     }
 }
 
-/// One message on the events queue.
+/// What the events queue carries: events, and what closing schedules send.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Message {
+    Event(Event),
+    ClosingTime(crate::closing::ClosingTime),
+}
+
+/// One event on the events queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Event {

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod aws;
 pub mod body;
 pub mod clock;
+pub mod closing;
 pub mod config;
 pub mod cursor;
 pub mod error;

@@ -42,7 +42,8 @@ pub async fn change_poll(
 pub async fn owned_poll(store: &Store, req: &Request) -> Result<Poll, ApiError> {
     let caller = Caller::of(req)?;
     let id = http::path_id(req, "id")?;
-    let stored = store.poll(&id, false).await?.ok_or(ApiError::NotFound)?;
+    // Strongly consistent: an owner acts on a poll just created or changed.
+    let stored = store.poll(&id, true).await?.ok_or(ApiError::NotFound)?;
     if !may_change(&caller, &stored.poll.owner_id) {
         return Err(ApiError::Forbidden);
     }

@@ -304,6 +304,29 @@ pub async fn events_queue_url(sqs: &aws_sdk_sqs::Client) -> String {
     sqs.get_queue_url().queue_name(name).send().await.unwrap().queue_url.expect("the events queue")
 }
 
+/// Registers a webhook of `poll` for `events`; returns (webhook id, secret).
+pub async fn register_webhook(owner: &str, poll: &str, url: &str, events: &[&str]) -> (String, String) {
+    let response = call("POST", &format!("/v1/polls/{poll}/webhooks"), owner)
+        .json(&serde_json::json!({"url": url, "events": events}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{url}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    (body["id"].as_str().unwrap().to_owned(), body["secret"].as_str().unwrap().to_owned())
+}
+
+/// A new viewer votes for `option` of `poll` (201 expected).
+pub async fn vote_as_new_viewer(poll: &str, option: &str) {
+    let (voter, _) = token_for_account(&[shared::auth::Role::Viewer]).await;
+    let response = call("POST", &format!("/v1/polls/{poll}/votes"), &voter)
+        .json(&serde_json::json!({"option_ids": [option]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+}
+
 /// A request to the local gateway with `token`.
 pub fn call(method: &str, path: &str, token: &str) -> reqwest::RequestBuilder {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();

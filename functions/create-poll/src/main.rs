@@ -1,5 +1,6 @@
 //! `POST /v1/polls` (editor, admin) with the poll's settable fields → 201, `Location` and
-//! the poll. Honours `Idempotency-Key`.
+//! the poll. Honours `Idempotency-Key`. A `closes_at` is scheduled before the poll is
+//! written (`shared::closing`), so no committed poll lacks its closing schedule.
 
 use std::time::Duration;
 
@@ -7,7 +8,9 @@ use lambda_http::{Request, http::StatusCode, http::header};
 use shared::{
     ApiError,
     app::App,
-    body, clock, http, idempotency,
+    body, clock,
+    closing::Schedules,
+    http, idempotency,
     identity::Caller,
     ids,
     manage::poll_response,
@@ -15,13 +18,19 @@ use shared::{
     store::Store,
 };
 
+struct Deps {
+    store: Store,
+    schedules: Schedules,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    http::serve_with(app.cors(), app.store(), |store, req| async move {
+    let deps = Deps { store: app.store(), schedules: app.schedules() };
+    http::serve_with(app.cors(), deps, |deps, req| async move {
         let caller = Caller::of(&req)?;
-        idempotency::once(&store, "create-poll", &caller.sub, Duration::from_secs(10), &req, || {
-            create(&store, &caller, &req)
+        idempotency::once(&deps.store, "create-poll", &caller.sub, Duration::from_secs(10), &req, || {
+            create(&deps, &caller, &req)
         })
         .await
     })
@@ -29,14 +38,18 @@ async fn main() -> Result<(), lambda_http::Error> {
 }
 
 async fn create(
-    store: &Store,
+    deps: &Deps,
     caller: &Caller,
     req: &Request,
 ) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {
     let settings: Settings = body::json(req)?;
     let checked = settings.check(clock::epoch_secs())?;
+    let closes_at = checked.closes_at.as_ref().map(|(_, epoch)| *epoch);
     let poll = Poll::new(ids::random_id(), caller.sub.clone(), &settings, checked, &clock::rfc3339_now());
-    store.create_poll(&poll).await?;
+    if let Some(at) = closes_at {
+        deps.schedules.schedule(&poll.id, at).await?;
+    }
+    deps.store.create_poll(&poll).await?;
     tracing::info!(poll = %poll.id, "poll created");
     http::with_header(poll_response(StatusCode::CREATED, &poll)?, header::LOCATION, &format!("/v1/polls/{}", poll.id))
 }

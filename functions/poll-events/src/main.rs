@@ -3,14 +3,17 @@
 //!   consumer sends them), before anything else, so `poll.deleted` still finds them;
 //! - counts `vote.cast` / `vote.changed` in the poll's hourly statistics (once per event
 //!   id, however often it is delivered);
-//! - purges a deleted poll's items on `poll.deleted` (in pages; a crash half way is
-//!   finished by the retry).
+//! - closes a poll when its closing schedule fires, and announces `poll.closed` once
+//!   (`shared::closing`);
+//! - purges a deleted poll's items and closing schedules on `poll.deleted` (in pages; a
+//!   crash half way is finished by the retry).
 //!
 //! Failed records alone return to the queue (`shared::queue`).
 
 use shared::{
     app::App,
-    events::{Event, EventKind},
+    closing::{self, ClosingTime, Schedules},
+    events::{Event, EventKind, Message},
     queue::{self, Received},
     store::Store,
     webhooks::delivery::Outbox,
@@ -19,6 +22,7 @@ use shared::{
 struct Deps {
     store: Store,
     outbox: Outbox,
+    schedules: Schedules,
 }
 
 #[tokio::main]
@@ -27,8 +31,28 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = Deps {
         store: app.store(),
         outbox: Outbox::new(app.aws.sqs.clone(), app.config.webhooks.deliveries_queue_url.clone()),
+        schedules: app.schedules(),
     };
-    queue::serve(deps, 1, |deps, message: Received<Event>| async move { handle(&deps, &message.body).await }).await
+    queue::serve(deps, 1, |deps, message: Received<Message>| async move {
+        match &message.body {
+            Message::Event(event) => handle(&deps, event).await,
+            Message::ClosingTime(due) => close(&deps, due).await,
+        }
+    })
+    .await
+}
+
+async fn close(deps: &Deps, due: &ClosingTime) -> Result<(), shared::ApiError> {
+    match closing::close(&deps.store, due).await? {
+        Some(event) => {
+            tracing::info!(event = %event.id, poll = %event.poll_id, "poll closed on schedule");
+            handle(deps, &event).await
+        }
+        None => {
+            tracing::info!(poll = %due.closing_poll, closes_at = due.closes_at, "closing time changes nothing");
+            Ok(())
+        }
+    }
 }
 
 async fn handle(deps: &Deps, event: &Event) -> Result<(), shared::ApiError> {
@@ -48,7 +72,8 @@ async fn handle(deps: &Deps, event: &Event) -> Result<(), shared::ApiError> {
         }
         EventKind::PollDeleted => {
             let removed = deps.store.purge_poll(&event.poll_id).await?;
-            tracing::info!(event = %event.id, poll = %event.poll_id, removed, "poll purged");
+            let schedules = deps.schedules.cancel_all(&event.poll_id).await?;
+            tracing::info!(event = %event.id, poll = %event.poll_id, removed, schedules, "poll purged");
         }
         EventKind::PollClosed => tracing::info!(event = %event.id, poll = %event.poll_id, "poll closed"),
     }

@@ -1,5 +1,6 @@
-//! Creates on the local endpoint every table, queue (with its redrive policy) and secret
-//! that `template.yaml` declares, and finds what already exists. Running it twice changes
+//! Creates on the local endpoint every table, queue (with its redrive policy), secret and
+//! schedule group that `template.yaml` declares, and finds what already exists. IAM roles
+//! are only named: nothing local checks them. Running it twice changes
 //! nothing: existing resources are kept, so a restart of `make dev` keeps local data while
 //! moto runs.
 
@@ -26,6 +27,7 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
 }
 
 impl Clients {
@@ -35,6 +37,7 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+            scheduler: aws_sdk_scheduler::Client::new(&sdk),
         }
     }
 }
@@ -56,7 +59,32 @@ pub async fn bootstrap(template: &Template, stack: &mut Stack, clients: &Clients
     for (id, secret) in template.of_type("AWS::SecretsManager::Secret") {
         create_secret(stack, clients, id, secret).await?;
     }
+    for (id, _) in template.of_type("AWS::Scheduler::ScheduleGroup") {
+        let name = stack.physical_name(id, false);
+        match clients.scheduler.create_schedule_group().name(&name).send().await {
+            Ok(_) => tracing::info!(group = %name, "created schedule group"),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conflict_exception()) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    record_named(template, stack);
     Ok(())
+}
+
+/// Schedule groups and IAM roles: what `!Ref` and `!GetAtt …Arn` of them give.
+fn record_named(template: &Template, stack: &mut Stack) {
+    let account = crate::LOCAL_ACCOUNT_ID;
+    let groups = template.of_type("AWS::Scheduler::ScheduleGroup").map(|(id, _)| (id, "scheduler"));
+    for (id, service) in groups.chain(template.of_type("AWS::IAM::Role").map(|(id, _)| (id, "iam"))) {
+        let name = stack.physical_name(id, false);
+        let arn = match service {
+            "iam" => format!("arn:aws:iam::{account}:role/{name}"),
+            _ => format!("arn:aws:scheduler:{}:{account}:schedule-group/{name}", stack.region),
+        };
+        stack
+            .physical
+            .insert(id.to_owned(), Physical { reference: name, attributes: BTreeMap::from([("Arn".to_owned(), arn)]) });
+    }
 }
 
 /// Looks up what bootstrap created (e.g. for the gateway, which starts after it).
@@ -74,6 +102,7 @@ pub async fn discover(template: &Template, stack: &mut Stack, clients: &Clients)
         let arn = clients.secrets.describe_secret().secret_id(&name).send().await?.arn.unwrap_or(name.clone());
         record_secret(stack, id, &name, &arn);
     }
+    record_named(template, stack);
     Ok(())
 }
 

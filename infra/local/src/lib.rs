@@ -2,7 +2,8 @@
 //! drift from what `sam deploy` creates:
 //! - [`bootstrap`] creates its tables, queues (with redrive) and secrets on moto/LocalStack;
 //! - [`gateway`] serves its REST API like API Gateway, invoking the real functions;
-//! - [`event_sources`] plays its SQS event-source mappings.
+//! - [`event_sources`] plays its SQS event-source mappings;
+//! - [`schedules`] plays EventBridge Scheduler's one-time schedules.
 
 pub mod bootstrap;
 pub mod event_sources;
@@ -11,6 +12,7 @@ pub mod invoke;
 pub mod issuer;
 pub mod keys;
 pub mod ops;
+pub mod schedules;
 pub mod stack;
 pub mod template;
 
@@ -30,13 +32,14 @@ pub fn is_loopback_url(url: &str) -> bool {
 
 use std::{sync::Arc, time::Duration};
 
-/// Serves `template`'s API on `listener` and plays its enabled SQS event sources against
-/// `stack` (which must already be bootstrapped or discovered), invoking functions at
-/// `invoke_url`. Returns the running gateway; everything stops when the runtime does.
+/// Serves `template`'s API on `listener`, plays its enabled SQS event sources and its
+/// schedules against `stack` (which must already be bootstrapped or discovered),
+/// invoking functions at `invoke_url`. Returns the running gateway; everything stops
+/// when the runtime does.
 pub fn serve(
     template: &template::Template,
     stack: &stack::Stack,
-    sqs: aws_sdk_sqs::Client,
+    clients: &bootstrap::Clients,
     invoke_url: &str,
     listener: tokio::net::TcpListener,
 ) -> Result<Arc<gateway::Gateway>, Box<dyn std::error::Error + Send + Sync>> {
@@ -46,10 +49,15 @@ pub fn serve(
         let function = template.resource(&source.function).ok_or("event source of an unknown function")?;
         let timeout = template.function_property(function, "Timeout").and_then(|t| t.as_u64()).unwrap_or(3);
         let invoker = invoke::Invoker::new(invoke_url, Duration::from_secs(timeout));
-        pollers.push(event_sources::Poller::new(source, stack, sqs.clone(), invoker)?);
+        pollers.push(event_sources::Poller::new(source, stack, clients.sqs.clone(), invoker)?);
     }
-    let served: Vec<String> =
+    let mut served: Vec<String> =
         pollers.iter().map(|p| format!("SQS {} -> {}", p.source.queue, p.source.binary)).collect();
+    let schedules = schedules::Player::new(template, stack, clients.scheduler.clone(), clients.sqs.clone());
+    if !schedules.is_empty() {
+        served.push("EventBridge Scheduler one-time schedules -> SQS".to_owned());
+        tokio::spawn(schedules.run());
+    }
     let gateway = Arc::new(gateway::Gateway::new(template, stack, invoke_url)?.with_event_sources(served));
     for poller in pollers {
         tokio::spawn(poller.run());

@@ -181,7 +181,7 @@ async fn main() -> Result<(), BoxError> {
             bootstrap::discover(&template, &mut stack, &clients).await?;
             let listener = tokio::net::TcpListener::bind(listen).await?;
             let address = listener.local_addr()?;
-            let gateway = ballot_local::serve(&template, &stack, clients.sqs.clone(), &invoke_url, listener)?;
+            let gateway = ballot_local::serve(&template, &stack, &clients, &invoke_url, listener)?;
             println!("ballot local gateway listening on http://{address}");
             for line in gateway.served_routes().iter().chain(gateway.served_event_sources()) {
                 println!("  {line}");

@@ -138,7 +138,7 @@ async fn start() -> Local {
     let invoke_url = fake_invoke_api(Arc::clone(&seen)).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let gateway = ballot_local::serve(&template, &stack, clients.sqs.clone(), &invoke_url, listener).unwrap();
+    let gateway = ballot_local::serve(&template, &stack, &clients, &invoke_url, listener).unwrap();
     Local { base, seen, gateway, template, stack, clients, http: reqwest::Client::new() }
 }
 

@@ -292,8 +292,8 @@ impl Store {
         Ok(self.get::<BallotItem>(ballot_pk(poll_id, voter), voter).await?.map(|item| item.ballot))
     }
 
-    /// Deletes everything of a deleted poll: ballots, counter shards, statistics, webhooks, then
-    /// its tombstone, a page at a time. Safe to run again after a crash at any point.
+    /// Deletes everything of a deleted poll: ballots, counter shards, statistics, webhooks,
+    /// the record of its scheduled closing, then its tombstone, a page at a time. Safe to run again after a crash at any point.
     /// Returns how many items it deleted.
     pub async fn purge_poll(&self, poll_id: &str) -> Result<usize, ApiError> {
         if self.poll(poll_id, true).await?.is_some() {
@@ -308,6 +308,7 @@ impl Store {
             deleted += self.delete_partition(&pk).await?;
         }
         let mut keys: Vec<_> = (0..SHARDS).map(|n| Self::key(shard_pk(poll_id, n), "COUNT")).collect();
+        keys.push(Self::key(poll_pk(poll_id), super::polls::CLOSED));
         keys.push(Self::key(poll_pk(poll_id), POLL));
         deleted += keys.len();
         self.delete_keys(keys).await?;

@@ -5,6 +5,7 @@
 //!   owner's polls and `gsi2pk` `PUBLIC` the public feed, both by `<created_at>#<id>`.
 //!   A deleted poll keeps a tombstone (`deleted`, no index keys) until the purge removes
 //!   it, so it is gone for every reader at once.
+//! - `POLL#<id>` / `CLOSED` — the poll was closed by its schedule ([`ScheduledClosing`]).
 //! - `POLL#<id>#COUNT#<n>` / `COUNT`, n in 0..[`SHARDS`] — the counter shards: `total`
 //!   ballots and `o_<option id>` votes, added to by each ballot of the voters hashed to
 //!   that shard ([`super::ballots`]). Each shard also carries the poll's voting rules
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::Store;
 use crate::{
     ApiError,
-    polls::{Poll, Visibility},
+    polls::{Poll, Status, Visibility},
 };
 
 /// Counter shards per poll. One partition key takes 1,000 write units/s; a vote costs its
@@ -62,8 +63,21 @@ struct ShardItem {
     allow_vote_change: bool,
 }
 
+/// A poll closed by its schedule: which `closes_at` closed it and the version that
+/// produced, so a retried closing announces the same `poll.closed` and a poll closed by
+/// hand is never announced again. At most one per poll (a poll past `closes_at` can be
+/// neither reopened nor given another closing time).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScheduledClosing {
+    pk: String,
+    sk: String,
+    pub closes_at: u64,
+    pub version: u64,
+}
+
 pub(super) const POLL: &str = "POLL";
 const COUNT: &str = "COUNT";
+pub(super) const CLOSED: &str = "CLOSED";
 
 pub(super) fn poll_pk(id: &str) -> String {
     format!("POLL#{id}")
@@ -168,9 +182,49 @@ impl Store {
         delete: bool,
         change: impl Fn(&StoredPoll) -> Result<Option<Poll>, ApiError>,
     ) -> Result<Option<Poll>, ApiError> {
+        Ok(self.write_poll(id, delete, change, |_| Ok(None)).await?.map(|(poll, _)| poll))
+    }
+
+    /// Closes poll `id` for reaching `closes_at` (epoch seconds) with `close` (given the
+    /// open poll, the closed one), and records that in the same transaction
+    /// ([`ScheduledClosing`]). The closed poll, or `None` when there is nothing to close: no
+    /// such poll, another `closes_at`, or closed already.
+    pub async fn close_on_schedule(
+        &self,
+        id: &str,
+        closes_at: u64,
+        close: impl Fn(&Poll) -> Poll,
+    ) -> Result<Option<Poll>, ApiError> {
+        let due = |stored: &StoredPoll| {
+            let poll = &stored.poll;
+            Ok((poll.status == Status::Open && poll.closes_at_epoch() == Some(closes_at)).then(|| close(poll)))
+        };
+        let record = |poll: &Poll| {
+            let marker =
+                ScheduledClosing { pk: poll_pk(&poll.id), sk: CLOSED.into(), closes_at, version: poll.version };
+            self.put_new(&marker).map(Some)
+        };
+        let written = self.write_poll(id, false, due, record).await?;
+        Ok(written.and_then(|(poll, changed)| changed.then_some(poll)))
+    }
+
+    /// How poll `id` was closed on schedule, if it was.
+    pub async fn scheduled_closing(&self, id: &str) -> Result<Option<ScheduledClosing>, ApiError> {
+        self.get_with(poll_pk(id), CLOSED, true).await
+    }
+
+    /// [`Self::update_poll`], with `also` (given the new poll) adding an item to the
+    /// transaction. The poll as written or as read, and whether it changed.
+    async fn write_poll(
+        &self,
+        id: &str,
+        delete: bool,
+        change: impl Fn(&StoredPoll) -> Result<Option<Poll>, ApiError>,
+        also: impl Fn(&Poll) -> Result<Option<TransactWriteItem>, ApiError>,
+    ) -> Result<Option<(Poll, bool)>, ApiError> {
         for _ in 0..5 {
             let Some(stored) = self.poll(id, true).await? else { return Ok(None) };
-            let Some(poll) = change(&stored)? else { return Ok(Some(stored.poll)) };
+            let Some(poll) = change(&stored)? else { return Ok(Some((stored.poll, false))) };
             let item = PollItem::new(poll.clone(), stored.voting_started, delete);
             let put = aws_sdk_dynamodb::types::Put::builder()
                 .table_name(&self.table)
@@ -185,8 +239,9 @@ impl Store {
             for shard in 0..SHARDS {
                 steps.push(self.shard_rules(&Self::shard_item(&poll, shard, delete))?);
             }
+            steps.extend(also(&poll)?);
             if self.transact(steps).await? {
-                return Ok(Some(poll));
+                return Ok(Some((poll, true)));
             }
         }
         Err(ApiError::Conflict("The poll is changing concurrently; retry.".into()))

@@ -1,0 +1,116 @@
+//! Closing a poll when it reaches `closes_at`, announced once.
+//!
+//! - Writers of `closes_at` (create-poll, update-poll) put one EventBridge Scheduler
+//!   one-time schedule per (poll, closing time) *before* they write it ([`Schedules`]), so
+//!   every committed closing time has its schedule. A schedule whose poll was never
+//!   written, was deleted, or has another closing time since is stale and changes nothing.
+//! - At that time the schedule sends a [`ClosingTime`] to the events queue, and the
+//!   events consumer calls [`close`].
+//! - [`close`] closes the poll and records that it did in one transaction, then gives the
+//!   `poll.closed` to announce. A retry after a failed announcement gives the same event
+//!   (same id); a poll closed by hand earlier is not announced again, as closing by hand
+//!   announced it.
+//!
+//! Whatever the schedule's delay, readers never see an open poll past `closes_at`
+//! ([`crate::polls::Poll::effective`]): the schedule is for the announcement and the
+//! stored status.
+
+#[cfg(feature = "closing-schedules")]
+mod schedules;
+#[cfg(feature = "closing-schedules")]
+pub use schedules::Schedules;
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    ApiError,
+    events::{Event, EventKind},
+    manage::next_version,
+    polls::Status,
+    store::Store,
+};
+
+/// What a closing schedule sends to the events queue. Not an event: webhooks cannot
+/// subscribe to it; they get the `poll.closed` it leads to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClosingTime {
+    /// The poll to close.
+    pub closing_poll: String,
+    /// Its `closes_at` when the schedule was made, epoch seconds.
+    pub closes_at: u64,
+}
+
+/// Closes the poll of `due` if it is still open with that closing time, and gives the
+/// `poll.closed` to announce; `None` when the schedule is stale or the poll was closed by
+/// hand.
+pub async fn close(store: &Store, due: &ClosingTime) -> Result<Option<Event>, ApiError> {
+    let id = &due.closing_poll;
+    if let Some(poll) = store.close_on_schedule(id, due.closes_at, |poll| next_version(poll, Status::Closed)).await? {
+        return Ok(Some(Event::of_poll(EventKind::PollClosed, &poll, poll.version)));
+    }
+    // Nothing to close: announce again only what an earlier try of this closing closed.
+    let Some(record) = store.scheduled_closing(id).await?.filter(|r| r.closes_at == due.closes_at) else {
+        return Ok(None);
+    };
+    let Some(stored) = store.poll(id, true).await? else { return Ok(None) };
+    Ok(Some(Event::of_poll(EventKind::PollClosed, &stored.poll, record.version)))
+}
+
+/// The schedule expression of a one-time schedule at `epoch` seconds (UTC):
+/// `at(2027-01-01T12:00:00)`.
+pub fn at_expression(epoch: u64) -> String {
+    let text = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(epoch)).to_string();
+    format!("at({})", text.trim_end_matches('Z'))
+}
+
+/// When a one-time schedule expression (UTC) fires, in epoch seconds; `None` for any other
+/// expression.
+pub fn at_epoch(expression: &str) -> Option<u64> {
+    let inner = expression.strip_prefix("at(")?.strip_suffix(')')?;
+    let at = humantime::parse_rfc3339(&format!("{inner}Z")).ok()?;
+    at.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
+}
+
+/// The schedule name of poll `poll_id`'s closing at `closes_at`: one per pair, so
+/// scheduling it twice is a no-op.
+pub fn schedule_name(poll_id: &str, closes_at: u64) -> String {
+    format!("{}{closes_at}", schedule_prefix(poll_id))
+}
+
+/// What the names of every closing schedule of poll `poll_id` start with (poll ids have
+/// one length, so no other poll's names do).
+pub fn schedule_prefix(poll_id: &str) -> String {
+    format!("close-{poll_id}-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_an_epoch_when_written_as_a_schedule_then_it_reads_back() {
+        assert_eq!(at_expression(1_798_804_800), "at(2027-01-01T12:00:00)");
+        assert_eq!(at_epoch("at(2027-01-01T12:00:00)"), Some(1_798_804_800));
+        for other in ["rate(5 minutes)", "cron(0 12 * * ? *)", "at(2027-01-01)", "at(soon)"] {
+            assert_eq!(at_epoch(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn given_a_poll_when_named_then_names_are_valid_and_scoped_to_it() {
+        let id = crate::ids::random_id();
+        let name = schedule_name(&id, 1_798_804_800);
+        assert!(name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)), "{name}");
+        assert!(name.starts_with(&schedule_prefix(&id)));
+    }
+
+    #[test]
+    fn given_a_closing_time_when_read_then_unknown_fields_are_refused() {
+        let due: ClosingTime = serde_json::from_str(r#"{"closing_poll":"p","closes_at":5}"#).unwrap();
+        assert_eq!(due, ClosingTime { closing_poll: "p".into(), closes_at: 5 });
+        assert!(serde_json::from_str::<ClosingTime>(r#"{"closing_poll":"p","closes_at":5,"x":1}"#).is_err());
+    }
+}

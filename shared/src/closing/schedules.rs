@@ -1,0 +1,96 @@
+//! The closing schedules in EventBridge Scheduler: one one-time schedule per (poll,
+//! closing time) in the configured group, sending a [`ClosingTime`] to the events queue
+//! and deleting itself once it has run.
+
+use aws_sdk_scheduler::{
+    Client,
+    error::DisplayErrorContext,
+    types::{ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target},
+};
+
+use super::{ClosingTime, at_expression, schedule_name, schedule_prefix};
+use crate::{ApiError, config::Closing};
+
+/// Puts and removes closing schedules.
+#[derive(Debug, Clone)]
+pub struct Schedules {
+    client: Client,
+    settings: Closing,
+}
+
+impl Schedules {
+    pub fn new(sdk: &aws_config::SdkConfig, settings: Closing) -> Self {
+        Self { client: Client::new(sdk), settings }
+    }
+
+    /// Schedules the closing of poll `poll_id` at `closes_at` (epoch seconds, in the
+    /// future); one already there is kept.
+    pub async fn schedule(&self, poll_id: &str, closes_at: u64) -> Result<(), ApiError> {
+        let input = ClosingTime { closing_poll: poll_id.to_owned(), closes_at };
+        let target = Target::builder()
+            .arn(&self.settings.events_queue_arn)
+            .role_arn(&self.settings.role_arn)
+            .input(serde_json::to_string(&input).map_err(ApiError::internal)?)
+            .build()
+            .map_err(ApiError::internal)?;
+        let window =
+            FlexibleTimeWindow::builder().mode(FlexibleTimeWindowMode::Off).build().map_err(ApiError::internal)?;
+        let name = schedule_name(poll_id, closes_at);
+        let created = self
+            .client
+            .create_schedule()
+            .group_name(&self.settings.schedule_group)
+            .name(&name)
+            .schedule_expression(at_expression(closes_at))
+            .schedule_expression_timezone("UTC")
+            .flexible_time_window(window)
+            .action_after_completion(ActionAfterCompletion::Delete)
+            .target(target)
+            .send()
+            .await;
+        match created {
+            Ok(_) => tracing::info!(poll = %poll_id, schedule = %name, "closing scheduled"),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conflict_exception()) => {}
+            Err(err) => {
+                tracing::error!(poll = %poll_id, error = %DisplayErrorContext(&err), "closing not scheduled");
+                return Err(ApiError::Unavailable("The poll's closing time could not be scheduled; retry.".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the schedule of poll `poll_id`'s closing at `closes_at`; none there is fine.
+    pub async fn cancel(&self, poll_id: &str, closes_at: u64) -> Result<(), ApiError> {
+        self.remove(&schedule_name(poll_id, closes_at)).await
+    }
+
+    /// Removes every closing schedule of poll `poll_id` (its deletion). Returns how many.
+    pub async fn cancel_all(&self, poll_id: &str) -> Result<usize, ApiError> {
+        let mut pages = self
+            .client
+            .list_schedules()
+            .group_name(&self.settings.schedule_group)
+            .name_prefix(schedule_prefix(poll_id))
+            .into_paginator()
+            .items()
+            .send();
+        let mut names = Vec::new();
+        while let Some(summary) = pages.next().await {
+            names.extend(summary.map_err(ApiError::internal)?.name().map(str::to_owned));
+        }
+        for name in &names {
+            self.remove(name).await?;
+        }
+        Ok(names.len())
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), ApiError> {
+        let deleted = self.client.delete_schedule().group_name(&self.settings.schedule_group).name(name).send().await;
+        match deleted {
+            Ok(_) => tracing::info!(schedule = %name, "closing schedule removed"),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
+            Err(err) => return Err(ApiError::internal(err)),
+        }
+        Ok(())
+    }
+}
