@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use ballot_tests::{
-    Receiver, call, events_queue_url, items_of_poll, local_store, register_webhook, required_env, token_for_account,
-    vote_as_new_viewer,
+    Receiver, call, drained, events_queue_url, eventually, items_of_poll, local_store, register_webhook, required_env,
+    token_for_account, vote_as_new_viewer,
 };
 use serde_json::{Value, json};
 use shared::{
@@ -16,22 +16,46 @@ use shared::{
     webhooks::signature,
 };
 
-/// A poll of a new editor closing at `closes_at` (epoch seconds): (owner token, poll).
-async fn poll_closing_at(closes_at: u64) -> (String, Value) {
+/// What a test waits for at most: the schedule, the consumers, the deliveries.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A poll of a new editor closing in an hour: (owner token, poll id, closes_at).
+async fn poll_closing_later() -> (String, String, u64) {
     let (owner, _) = token_for_account(&[Role::Editor]).await;
+    let closes_at = shared::clock::epoch_secs() + 3600;
     let body =
         json!({"question": "Close?", "options": [{"text": "a"}, {"text": "b"}], "closes_at": rfc3339(closes_at)});
     let response = call("POST", "/v1/polls", &owner).json(&body).send().await.unwrap();
     assert_eq!(response.status(), 201);
-    (owner, response.json().await.unwrap())
+    let poll: Value = response.json().await.unwrap();
+    (owner, poll["id"].as_str().unwrap().to_owned(), closes_at)
+}
+
+/// PATCHes poll `poll` at `version` with `change`; the status.
+async fn patch(owner: &str, poll: &str, version: u64, change: Value) -> u16 {
+    let response = call("PATCH", &format!("/v1/polls/{poll}"), owner)
+        .header("if-match", format!("\"{version}\""))
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
+/// Moves poll `poll` (at `version`) to close `seconds` from now; the new closing time.
+async fn close_in(owner: &str, poll: &str, version: u64, seconds: u64) -> u64 {
+    let closes_at = shared::clock::epoch_secs() + seconds;
+    assert_eq!(patch(owner, poll, version, json!({"closes_at": rfc3339(closes_at)})).await, 200);
+    closes_at
 }
 
 fn rfc3339(epoch: u64) -> String {
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(epoch)).to_string()
 }
 
-fn id(poll: &Value) -> String {
-    poll["id"].as_str().unwrap().to_owned()
+fn epoch_of(rfc3339: &Value) -> u64 {
+    let at = humantime::parse_rfc3339_weak(rfc3339.as_str().expect("a time")).expect("RFC 3339");
+    at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
 /// The names of poll `poll`'s closing schedules on the local scheduler.
@@ -48,42 +72,36 @@ async fn stored(poll: &str) -> (Status, u64) {
     (stored.poll.status, stored.poll.version)
 }
 
-/// Waits (up to `timeout`) until `check` holds; whether it did.
-async fn eventually<F: Future<Output = bool>>(timeout: Duration, check: impl Fn() -> F) -> bool {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    check().await
+/// Waits until everything published so far was handled and delivered.
+async fn settled() {
+    assert!(drained(&["EventsQueue", "DeliveriesQueue"], PATIENCE).await, "the queues drain");
 }
 
 #[tokio::test]
 async fn given_a_poll_closing_in_3_s_then_one_signed_poll_closed_is_delivered_and_results_freeze() {
     let receiver = Receiver::start(&[204]).await;
-    let closes_at = shared::clock::epoch_secs() + 3;
-    let (owner, poll) = poll_closing_at(closes_at).await;
-    let (poll_id, option) = (id(&poll), poll["options"][0]["id"].as_str().unwrap().to_owned());
-    assert_eq!(schedules_of(&poll_id).await, [schedule_name(&poll_id, closes_at)]);
+    let (owner, poll_id, _) = poll_closing_later().await;
     let (_, secret) = register_webhook(&owner, &poll_id, &receiver.url, &["poll.closed"]).await;
+    let poll: Value = call("GET", &format!("/v1/polls/{poll_id}"), &owner).send().await.unwrap().json().await.unwrap();
+    let option = poll["options"][0]["id"].as_str().unwrap().to_owned();
     vote_as_new_viewer(&poll_id, &option).await;
+    let closes_at = close_in(&owner, &poll_id, 1, 3).await;
+    assert_eq!(schedules_of(&poll_id).await, [schedule_name(&poll_id, closes_at, 2)], "the hour's schedule went");
 
-    let requests = receiver.wait_for(1, Duration::from_secs(30)).await;
+    let requests = receiver.wait_for(1, PATIENCE).await;
     assert_eq!(requests.len(), 1, "poll.closed delivered");
     let request = &requests[0];
     let (event_id, timestamp) = (&request.headers["webhook-id"], request.headers["webhook-timestamp"].parse().unwrap());
     let now = shared::clock::epoch_secs();
-    assert!(now >= closes_at, "not before closes_at");
     assert!(signature::verify(&secret, event_id, timestamp, &request.body, &request.headers["webhook-signature"], now));
     let event: Value = serde_json::from_slice(&request.body).unwrap();
     assert_eq!((event["type"].as_str(), event["poll_id"].as_str()), (Some("poll.closed"), Some(poll_id.as_str())));
-    assert_eq!((event["data"]["status"].as_str(), event["data"]["version"].as_u64()), (Some("closed"), Some(2)));
-    assert_eq!(stored(&poll_id).await, (Status::Closed, 2), "the stored poll is closed");
+    assert_eq!((event["data"]["status"].as_str(), event["data"]["version"].as_u64()), (Some("closed"), Some(3)));
+    assert!(epoch_of(&event["occurred_at"]) >= closes_at, "closed at its time, not before");
+    assert_eq!(stored(&poll_id).await, (Status::Closed, 3), "the stored poll is closed");
     assert!(schedules_of(&poll_id).await.is_empty(), "the schedule deletes itself once it ran");
 
-    // Frozen: no vote, the same results; closing by hand now changes and announces nothing.
+    // Frozen: no vote, the same results; closing by hand now repeats the same event.
     let (late, _) = token_for_account(&[Role::Viewer]).await;
     let refused =
         call("POST", &format!("/v1/polls/{poll_id}/votes"), &late).json(&json!({"option_ids": [option]})).send().await;
@@ -93,81 +111,120 @@ async fn given_a_poll_closing_in_3_s_then_one_signed_poll_closed_is_delivered_an
     assert_eq!((results["status"].as_str(), results["total_ballots"].as_u64()), (Some("closed"), Some(1)));
     let closed: Value =
         call("POST", &format!("/v1/polls/{poll_id}/close"), &owner).send().await.unwrap().json().await.unwrap();
-    assert_eq!(closed["version"], 2);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(closed["version"], 3);
+    settled().await;
     assert_eq!(receiver.requests().len(), 1, "exactly one poll.closed");
 }
 
 #[tokio::test]
 async fn given_a_poll_closed_by_hand_before_its_time_then_poll_closed_is_announced_once() {
     let receiver = Receiver::start(&[204]).await;
-    let closes_at = shared::clock::epoch_secs() + 3;
-    let (owner, poll) = poll_closing_at(closes_at).await;
-    let poll_id = id(&poll);
+    let (owner, poll_id, _) = poll_closing_later().await;
     register_webhook(&owner, &poll_id, &receiver.url, &["poll.closed"]).await;
+    close_in(&owner, &poll_id, 1, 3).await;
     let response = call("POST", &format!("/v1/polls/{poll_id}/close"), &owner).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(receiver.wait_for(1, Duration::from_secs(30)).await.len(), 1, "closing by hand announces it");
+    assert_eq!(receiver.wait_for(1, PATIENCE).await.len(), 1, "closing by hand announces it");
 
-    let ran = eventually(Duration::from_secs(30), || async { schedules_of(&poll_id).await.is_empty() }).await;
+    let ran = eventually(PATIENCE, || async { schedules_of(&poll_id).await.is_empty() }).await;
     assert!(ran, "the schedule ran");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    settled().await;
     assert_eq!(receiver.requests().len(), 1, "the schedule announced nothing more");
-    assert_eq!(stored(&poll_id).await, (Status::Closed, 2), "and changed nothing");
+    assert_eq!(stored(&poll_id).await, (Status::Closed, 3), "and changed nothing");
 }
 
 #[tokio::test]
-async fn given_a_new_closing_time_then_the_old_schedule_goes_and_the_poll_closes_at_the_new_one() {
+async fn given_new_closing_times_then_only_the_latest_is_scheduled_and_the_poll_closes_then() {
     let receiver = Receiver::start(&[204]).await;
-    let first = shared::clock::epoch_secs() + 3;
-    let (owner, poll) = poll_closing_at(first).await;
-    let poll_id = id(&poll);
+    let (owner, poll_id, first) = poll_closing_later().await;
     register_webhook(&owner, &poll_id, &receiver.url, &["poll.closed"]).await;
-    let later = first + 4;
-    let response = call("PATCH", &format!("/v1/polls/{poll_id}"), &owner)
-        .header("if-match", "\"1\"")
-        .json(&json!({"closes_at": rfc3339(later)}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(schedules_of(&poll_id).await, [schedule_name(&poll_id, later)], "only the new time is scheduled");
+    assert_eq!(schedules_of(&poll_id).await, [schedule_name(&poll_id, first, 1)]);
+    // Away and back: the first time is scheduled again, under the version that set it.
+    assert_eq!(patch(&owner, &poll_id, 1, json!({"closes_at": rfc3339(first + 3600)})).await, 200);
+    assert_eq!(patch(&owner, &poll_id, 2, json!({"closes_at": rfc3339(first)})).await, 200);
+    assert_eq!(schedules_of(&poll_id).await, [schedule_name(&poll_id, first, 3)], "older versions' went");
+    // A change refused for another field schedules nothing.
+    let refused = json!({"closes_at": rfc3339(first + 60), "question": ""});
+    assert_eq!(patch(&owner, &poll_id, 3, refused).await, 400);
+    assert_eq!(schedules_of(&poll_id).await, [schedule_name(&poll_id, first, 3)], "nothing scheduled");
 
-    let requests = receiver.wait_for(1, Duration::from_secs(30)).await;
+    let closes_at = close_in(&owner, &poll_id, 3, 4).await;
+    assert_eq!(schedules_of(&poll_id).await, [schedule_name(&poll_id, closes_at, 4)]);
+    let requests = receiver.wait_for(1, PATIENCE).await;
     assert_eq!(requests.len(), 1);
-    assert!(shared::clock::epoch_secs() >= later, "closed at the new time");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let event: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert!(epoch_of(&event["occurred_at"]) >= closes_at, "closed at the new time");
+    settled().await;
     assert_eq!(receiver.requests().len(), 1, "exactly one poll.closed");
-    assert_eq!(stored(&poll_id).await, (Status::Closed, 3));
+    assert_eq!(stored(&poll_id).await, (Status::Closed, 5));
 }
 
 #[tokio::test]
-async fn given_stale_closing_times_then_nothing_closes() {
+async fn given_a_closing_time_removed_then_its_schedule_goes_and_the_poll_stays_open() {
+    let (owner, poll_id, _) = poll_closing_later().await;
+    assert_eq!(patch(&owner, &poll_id, 1, json!({"closes_at": null})).await, 200);
+    assert!(schedules_of(&poll_id).await.is_empty());
+    let stored = local_store().await.poll(&poll_id, true).await.unwrap().expect("the poll");
+    assert_eq!((stored.poll.status, stored.poll.closes_at), (Status::Open, None));
+}
+
+#[tokio::test]
+async fn given_stale_or_early_closing_times_then_nothing_closes() {
     let now = shared::clock::epoch_secs();
-    let (_, open) = poll_closing_at(now + 3600).await;
-    let (_, closing) = poll_closing_at(now + 3600).await;
-    let (open, closing) = (id(&open), id(&closing));
+    let (_, other, _) = poll_closing_later().await;
+    let (_, early, closes_at) = poll_closing_later().await;
     let sqs = ballot_local::bootstrap::Clients::from_env().await.sqs;
     let queue = events_queue_url(&sqs).await;
     let messages = [
-        ClosingTime { closing_poll: open.clone(), closes_at: now + 60 },
-        ClosingTime { closing_poll: "no-such-poll".into(), closes_at: now + 3600 },
-        // The control: the real closing time, early.
-        ClosingTime { closing_poll: closing.clone(), closes_at: now + 3600 },
+        ClosingTime { closing_poll: other.clone(), closes_at: now - 60 },
+        ClosingTime { closing_poll: "no-such-poll".into(), closes_at: now - 60 },
+        ClosingTime { closing_poll: early.clone(), closes_at },
     ];
     for message in messages {
         let body = serde_json::to_string(&message).unwrap();
         sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
     }
-    let closed = eventually(Duration::from_secs(60), || async { stored(&closing).await.0 == Status::Closed }).await;
-    assert!(closed, "the matching closing time closes its poll");
-    assert_eq!(stored(&open).await, (Status::Open, 1), "another closing time changes nothing");
+    assert!(drained(&["EventsQueue"], PATIENCE).await, "the consumer took them");
+    assert_eq!(stored(&other).await, (Status::Open, 1), "another closing time changes nothing");
+    assert_eq!(stored(&early).await, (Status::Open, 1), "nor does the right one early");
+}
+
+/// The ARN of the local stack's queue of template resource `logical_id`.
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, logical_id: &str) -> String {
+    use aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+    let url = ballot_tests::queue_url(sqs, logical_id).await;
+    let out = sqs.get_queue_attributes().queue_url(url).attribute_names(QueueArn).send().await.unwrap();
+    out.attributes().and_then(|a| a.get(&QueueArn)).cloned().expect("an ARN")
+}
+
+#[tokio::test]
+async fn given_a_poll_closing_later_then_its_schedule_targets_the_events_queue_and_its_dlq() {
+    use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindowMode};
+    let (_, poll_id, closes_at) = poll_closing_later().await;
+    let clients = ballot_local::bootstrap::Clients::from_env().await;
+    let schedule = clients
+        .scheduler
+        .get_schedule()
+        .group_name(format!("{}-ClosingSchedules", required_env("BALLOT_STACK")))
+        .name(schedule_name(&poll_id, closes_at, 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(schedule.schedule_expression(), Some(shared::closing::at_expression(closes_at).as_str()));
+    assert_eq!(schedule.schedule_expression_timezone(), Some("UTC"));
+    assert_eq!(schedule.flexible_time_window().map(|w| w.mode()), Some(&FlexibleTimeWindowMode::Off));
+    assert_eq!(schedule.action_after_completion(), Some(&ActionAfterCompletion::Delete));
+    let target = schedule.target().expect("a target");
+    assert_eq!(target.arn(), queue_arn(&clients.sqs, "EventsQueue").await);
+    let dead_letters = target.dead_letter_config().and_then(|d| d.arn());
+    assert_eq!(dead_letters, Some(queue_arn(&clients.sqs, "EventsDeadLetterQueue").await.as_str()));
+    let input: ClosingTime = serde_json::from_str(target.input().expect("an input")).unwrap();
+    assert_eq!(input, ClosingTime { closing_poll: poll_id, closes_at });
 }
 
 #[tokio::test]
 async fn given_a_deleted_poll_then_its_closing_schedule_is_removed_with_its_items() {
-    let (owner, poll) = poll_closing_at(shared::clock::epoch_secs() + 3600).await;
-    let poll_id = id(&poll);
+    let (owner, poll_id, _) = poll_closing_later().await;
     assert_eq!(schedules_of(&poll_id).await.len(), 1);
     let response = call("DELETE", &format!("/v1/polls/{poll_id}"), &owner).send().await.unwrap();
     assert_eq!(response.status(), 204);
@@ -181,13 +238,13 @@ async fn given_a_deleted_poll_then_its_closing_schedule_is_removed_with_its_item
 
 #[tokio::test]
 async fn given_a_closing_retried_after_its_announcement_failed_then_it_announces_the_same_event() {
-    let closes_at = shared::clock::epoch_secs() + 3600;
-    let (_, poll) = poll_closing_at(closes_at).await;
-    let due = ClosingTime { closing_poll: id(&poll), closes_at };
+    let (_, poll_id, closes_at) = poll_closing_later().await;
+    let due = ClosingTime { closing_poll: poll_id, closes_at };
     let store = local_store().await;
+    assert!(shared::closing::close(&store, &due, closes_at - 1).await.unwrap().is_none(), "not before its time");
     // The consumer's first try closes the poll; say its announcement then failed.
-    let first = shared::closing::close(&store, &due).await.unwrap().expect("closed");
-    let retried = shared::closing::close(&store, &due).await.unwrap().expect("announced again");
+    let first = shared::closing::close(&store, &due, closes_at).await.unwrap().expect("closed");
+    let retried = shared::closing::close(&store, &due, closes_at).await.unwrap().expect("announced again");
     assert_eq!((retried.id, retried.kind), (first.id, first.kind));
     assert_eq!(stored(&due.closing_poll).await, (Status::Closed, 2), "closed once");
 }

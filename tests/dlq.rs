@@ -165,20 +165,6 @@ async fn given_dead_letters_when_replayed_then_every_one_is_back_in_its_queue() 
     bodies.sort_by_key(|b| b.trim_start_matches("message ").parse::<u32>().unwrap());
     assert_eq!(bodies, (0..23).map(|i| format!("message {i}")).collect::<Vec<_>>());
     // Replay hides what it reads; counting the hidden ones too catches one that was not deleted.
-    use aws_sdk_sqs::types::QueueAttributeName::{ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible};
-    let counts = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq)
-        .attribute_names(ApproximateNumberOfMessages)
-        .attribute_names(ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .unwrap();
-    let count = |name| counts.attributes().and_then(|a| a.get(&name)).map(String::as_str);
-    assert_eq!(
-        (count(ApproximateNumberOfMessages), count(ApproximateNumberOfMessagesNotVisible)),
-        (Some("0"), Some("0")),
-        "the dead-letter queue is empty"
-    );
+    assert_eq!(ballot_tests::queue_depth(&sqs, &dlq).await, (0, 0), "the dead-letter queue is empty");
     assert_eq!(ballot_local::ops::replay_dead_letters(&sqs, &queue).await.unwrap(), 0, "a second replay moves nothing");
 }

@@ -73,6 +73,9 @@ pub struct Closing {
     pub role_arn: String,
     /// The events queue, the schedules' target (`EVENTS_QUEUE_ARN`).
     pub events_queue_arn: String,
+    /// Where a schedule's message goes when the events queue cannot take it
+    /// (`EVENTS_DLQ_ARN`): the events DLQ, so a lost closing shows in its alarm.
+    pub dead_letter_arn: String,
 }
 
 /// Rate limits on sign-in and guest tokens, per fixed window of `window_secs`
@@ -138,6 +141,7 @@ impl Config {
                 schedule_group: required("CLOSING_SCHEDULE_GROUP")?,
                 role_arn: required("CLOSING_SCHEDULE_ROLE_ARN")?,
                 events_queue_arn: required("EVENTS_QUEUE_ARN")?,
+                dead_letter_arn: required("EVENTS_DLQ_ARN")?,
             },
             cors_allowed_origins: parse_origins(&lookup("CORS_ALLOWED_ORIGINS").unwrap_or_default())?,
             secrets_ttl,
@@ -229,7 +233,7 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
-    const BASE: [(&str, &str); 12] = [
+    const BASE: [(&str, &str); 13] = [
         ("TABLE_NAME", "ballot"),
         ("EVENTS_QUEUE_URL", "http://127.0.0.1:4566/000000000000/events"),
         ("WEBHOOK_DELIVERIES_QUEUE_URL", "http://127.0.0.1:4566/000000000000/deliveries"),
@@ -242,6 +246,7 @@ mod tests {
         ("CLOSING_SCHEDULE_GROUP", "closings"),
         ("CLOSING_SCHEDULE_ROLE_ARN", "arn:aws:iam::000000000000:role/scheduler"),
         ("EVENTS_QUEUE_ARN", "arn:aws:sqs:us-east-1:000000000000:events"),
+        ("EVENTS_DLQ_ARN", "arn:aws:sqs:us-east-1:000000000000:events-dlq"),
     ];
 
     #[test]

@@ -1,8 +1,12 @@
 //! Closing and reopening a poll by hand (`POST /v1/polls/{id}/close`, `…/reopen`), by its
 //! owner or an admin, with `Idempotency-Key`. A poll past `closes_at` is closed for good:
-//! reopening it is 409. Moving a poll to the status it has changes nothing. Closing
-//! publishes `poll.closed` with an id derived from the closing version, so a retry after a
-//! failed announcement publishes the same event.
+//! reopening it is 409. Moving a poll to the status it has changes nothing.
+//!
+//! Closing stores the closed status, even past `closes_at` when its schedule has not run
+//! yet (the schedule then finds it closed and announces nothing), and publishes
+//! `poll.closed` with an id derived from the closing version. Every close publishes it,
+//! so a retry after a failed announcement publishes the same event, and closing a poll
+//! its schedule closed repeats the schedule's event (the same id): receivers get it once.
 
 use std::time::Duration;
 
@@ -13,7 +17,6 @@ use crate::{
     ApiError,
     app::App,
     body,
-    clock::epoch_secs,
     events::{Event, EventKind},
     http, idempotency,
     identity::Caller,
@@ -44,18 +47,13 @@ pub async fn serve(app: &App, scope: &'static str, target: Status) -> Result<(),
 
 async fn transition(deps: &Deps, req: &Request, target: Status) -> Result<Response<Body>, ApiError> {
     let poll = change_poll(&deps.store, req, false, |stored, now| {
-        if stored.poll.expired(now) {
-            return match target {
-                Status::Open => {
-                    Err(ApiError::Conflict("The poll has reached its closing time; it cannot be reopened.".into()))
-                }
-                Status::Closed => Ok(None),
-            };
+        if target == Status::Open && stored.poll.expired(now) {
+            return Err(ApiError::Conflict("The poll has reached its closing time; it cannot be reopened.".into()));
         }
         Ok((stored.poll.status != target).then(|| next_version(&stored.poll, target)))
     })
     .await?;
-    if target == Status::Closed && !poll.expired(epoch_secs()) {
+    if target == Status::Closed {
         tracing::info!(poll = %poll.id, "poll closed");
         deps.events.publish(&Event::of_poll(EventKind::PollClosed, &poll, poll.version)).await?;
     }

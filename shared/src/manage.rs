@@ -40,6 +40,11 @@ pub async fn change_poll(
 /// The poll in the path, if the caller owns it or is an admin (403 otherwise, 404 when
 /// there is no such poll): for routes that show or change what only the owner may.
 pub async fn owned_poll(store: &Store, req: &Request) -> Result<Poll, ApiError> {
+    owned_stored_poll(store, req).await.map(|stored| stored.poll)
+}
+
+/// [`owned_poll`], as stored (with whether voting started).
+pub async fn owned_stored_poll(store: &Store, req: &Request) -> Result<StoredPoll, ApiError> {
     let caller = Caller::of(req)?;
     let id = http::path_id(req, "id")?;
     // Strongly consistent: an owner acts on a poll just created or changed.
@@ -47,7 +52,7 @@ pub async fn owned_poll(store: &Store, req: &Request) -> Result<Poll, ApiError> 
     if !may_change(&caller, &stored.poll.owner_id) {
         return Err(ApiError::Forbidden);
     }
-    Ok(stored.poll)
+    Ok(stored)
 }
 
 /// The poll after a lifecycle change (version + 1, `updated_at` now).

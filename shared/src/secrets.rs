@@ -99,6 +99,15 @@ impl<S: SecretSource, T> Parsed<S, T> {
         *made = Some((value, Arc::clone(&thing)));
         Ok(thing)
     }
+
+    /// Reads the secret again now, not when its TTL ends: `Some` with what it makes when
+    /// the value has changed since the last [`Parsed::get`].
+    pub async fn refresh(&self) -> Result<Option<Arc<T>>, ApiError> {
+        let before = self.made.lock().await.as_ref().map(|(_, thing)| Arc::clone(thing));
+        self.secrets.invalidate(&self.secret_id).await;
+        let after = self.get().await?;
+        Ok((!before.is_some_and(|before| Arc::ptr_eq(&before, &after))).then_some(after))
+    }
 }
 
 #[cfg(test)]
@@ -160,6 +169,27 @@ mod tests {
         assert!(cache.get("keys").await.is_err());
         assert!(cache.get("keys").await.is_err());
         assert_eq!(cache.source.calls.load(Ordering::SeqCst), 2);
+    }
+
+    /// A secret whose value changes only when the test says so.
+    struct Settable(std::sync::Mutex<&'static str>);
+
+    impl SecretSource for Settable {
+        async fn fetch(&self, _id: &str) -> Result<String, ApiError> {
+            Ok(self.0.lock().unwrap().to_string())
+        }
+    }
+
+    #[tokio::test]
+    async fn given_a_refresh_when_the_value_changed_then_the_new_thing_else_none() {
+        let cache = SecretCache::new(Settable(std::sync::Mutex::new("a")), Duration::from_secs(60));
+        let parsed = Parsed::new(cache, "id".into(), |value| Ok(value.to_uppercase()));
+        assert_eq!(*parsed.get().await.unwrap(), "A");
+        assert!(parsed.refresh().await.unwrap().is_none(), "same value, nothing new");
+        *parsed.secrets.source.0.lock().unwrap() = "b";
+        assert_eq!(*parsed.get().await.unwrap(), "A", "cached within the TTL");
+        assert_eq!(parsed.refresh().await.unwrap().as_deref().map(String::as_str), Some("B"));
+        assert_eq!(*parsed.get().await.unwrap(), "B");
     }
 
     #[test]

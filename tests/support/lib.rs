@@ -300,8 +300,53 @@ fn parse_request(data: &[u8]) -> Option<Received> {
 
 /// The URL of the local stack's events queue, where the functions publish.
 pub async fn events_queue_url(sqs: &aws_sdk_sqs::Client) -> String {
-    let name = format!("{}-EventsQueue", required_env("BALLOT_STACK"));
-    sqs.get_queue_url().queue_name(name).send().await.unwrap().queue_url.expect("the events queue")
+    queue_url(sqs, "EventsQueue").await
+}
+
+/// The URL of the local stack's queue of template resource `logical_id`.
+pub async fn queue_url(sqs: &aws_sdk_sqs::Client, logical_id: &str) -> String {
+    let name = format!("{}-{logical_id}", required_env("BALLOT_STACK"));
+    sqs.get_queue_url().queue_name(name).send().await.unwrap().queue_url.expect("the queue")
+}
+
+/// How many messages a queue holds: (visible, in flight).
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> (u64, u64) {
+    use aws_sdk_sqs::types::QueueAttributeName::{ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible};
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(ApproximateNumberOfMessages)
+        .attribute_names(ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap();
+    let count = |name| out.attributes().and_then(|a| a.get(&name)).and_then(|n| n.parse().ok()).expect("a count");
+    (count(ApproximateNumberOfMessages), count(ApproximateNumberOfMessagesNotVisible))
+}
+
+/// Waits (up to `timeout`) until `check` holds; whether it did.
+pub async fn eventually<F: Future<Output = bool>>(timeout: std::time::Duration, check: impl Fn() -> F) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    check().await
+}
+
+/// Waits (up to `timeout`) for a moment when the queues of `logical_ids` hold nothing, in
+/// that order: then every message sent to them before this call was consumed.
+pub async fn drained(logical_ids: &[&str], timeout: std::time::Duration) -> bool {
+    let sqs = ballot_local::bootstrap::Clients::from_env().await.sqs;
+    for id in logical_ids {
+        let url = queue_url(&sqs, id).await;
+        if !eventually(timeout, || async { queue_depth(&sqs, &url).await == (0, 0) }).await {
+            return false;
+        }
+    }
+    true
 }
 
 /// Registers a webhook of `poll` for `events`; returns (webhook id, secret).

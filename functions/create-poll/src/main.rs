@@ -47,7 +47,7 @@ async fn create(
     let closes_at = checked.closes_at.as_ref().map(|(_, epoch)| *epoch);
     let poll = Poll::new(ids::random_id(), caller.sub.clone(), &settings, checked, &clock::rfc3339_now());
     if let Some(at) = closes_at {
-        deps.schedules.schedule(&poll.id, at).await?;
+        deps.schedules.schedule(&poll.id, at, poll.version).await?;
     }
     deps.store.create_poll(&poll).await?;
     tracing::info!(poll = %poll.id, "poll created");

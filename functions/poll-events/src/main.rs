@@ -43,7 +43,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 }
 
 async fn close(deps: &Deps, due: &ClosingTime) -> Result<(), shared::ApiError> {
-    match closing::close(&deps.store, due).await? {
+    match closing::close(&deps.store, due, shared::clock::epoch_secs()).await? {
         Some(event) => {
             tracing::info!(event = %event.id, poll = %event.poll_id, "poll closed on schedule");
             handle(deps, &event).await

@@ -84,7 +84,8 @@ impl Player {
         }
     }
 
-    /// Runs every schedule due at `now` (epoch seconds). Returns how many ran.
+    /// Runs every schedule due at `now` (epoch seconds). Returns how many ran. A schedule
+    /// that cannot be played is logged and skipped; the others still run.
     pub async fn tick(&mut self, now: u64) -> Result<usize, BoxError> {
         let mut ran = 0;
         let mut listed = HashSet::new();
@@ -98,37 +99,55 @@ impl Player {
             for (name, modified) in summaries {
                 let key = format!("{group}/{name}");
                 listed.insert(key.clone());
-                if self.done.contains(&key) {
-                    continue;
-                }
-                let plan = match self.read.get(&key) {
-                    Some((seen, plan)) if *seen == modified => plan.clone(),
-                    _ => {
-                        let plan = self.plan(&group, &name).await?;
-                        self.read.insert(key.clone(), (modified, plan.clone()));
-                        plan
+                match self.play(&group, &name, modified, now).await {
+                    Ok(played) => ran += usize::from(played),
+                    Err(err) => {
+                        tracing::warn!(schedule = %key, error = %shared::aws::DisplayErrorContext(&*err), "schedule not played")
                     }
-                };
-                let due = plan.at.is_some_and(|at| at <= now);
-                if !(plan.enabled && due) {
-                    continue;
-                }
-                let url = self
-                    .queues
-                    .get(&plan.target)
-                    .ok_or_else(|| format!("schedule {key}: {} is not a queue of this stack", plan.target))?;
-                self.sqs.send_message().queue_url(url).message_body(plan.input).send().await?;
-                tracing::info!(schedule = %key, "schedule ran");
-                ran += 1;
-                if plan.delete_after {
-                    self.scheduler.delete_schedule().group_name(&group).name(&name).send().await?;
-                } else {
-                    self.done.insert(key);
                 }
             }
         }
         self.read.retain(|key, _| listed.contains(key));
         Ok(ran)
+    }
+
+    /// Runs schedule `group/name` (last modified at `modified`) if it is due at `now`;
+    /// whether it ran.
+    async fn play(
+        &mut self,
+        group: &str,
+        name: &str,
+        modified: Option<aws_sdk_scheduler::primitives::DateTime>,
+        now: u64,
+    ) -> Result<bool, BoxError> {
+        let key = format!("{group}/{name}");
+        if self.done.contains(&key) {
+            return Ok(false);
+        }
+        let plan = match self.read.get(&key) {
+            Some((seen, plan)) if *seen == modified => plan.clone(),
+            _ => {
+                let plan = self.plan(group, name).await?;
+                self.read.insert(key.clone(), (modified, plan.clone()));
+                plan
+            }
+        };
+        if !(plan.enabled && plan.at.is_some_and(|at| at <= now)) {
+            return Ok(false);
+        }
+        let Some(url) = self.queues.get(&plan.target) else {
+            // Never playable: said once, not every tick (the scheduler would dead-letter it).
+            self.done.insert(key);
+            return Err(format!("{} is not a queue of this stack", plan.target).into());
+        };
+        self.sqs.send_message().queue_url(url).message_body(plan.input).send().await?;
+        tracing::info!(schedule = %key, "schedule ran");
+        if plan.delete_after {
+            self.scheduler.delete_schedule().group_name(group).name(name).send().await?;
+        } else {
+            self.done.insert(key);
+        }
+        Ok(true)
     }
 
     async fn plan(&self, group: &str, name: &str) -> Result<Plan, BoxError> {

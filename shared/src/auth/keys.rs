@@ -127,9 +127,7 @@ impl KeySet {
 /// The key set of a warm Lambda: read through the secrets cache (so a rotation is seen
 /// within its TTL) and parsed once per distinct secret value.
 pub struct SigningKeys<S> {
-    secrets: crate::secrets::SecretCache<S>,
-    secret_id: String,
-    parsed: tokio::sync::Mutex<Option<(crate::secrets::SecretValue, Arc<KeySet>)>>,
+    keys: crate::secrets::Parsed<S, KeySet>,
     last_reload: tokio::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
@@ -138,21 +136,16 @@ const RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl<S: crate::secrets::SecretSource> SigningKeys<S> {
     pub fn new(secrets: crate::secrets::SecretCache<S>, secret_id: String) -> Self {
-        Self { secrets, secret_id, parsed: tokio::sync::Mutex::new(None), last_reload: tokio::sync::Mutex::new(None) }
+        let parse = |document: &str| KeySet::parse(document).map_err(crate::ApiError::internal);
+        Self {
+            keys: crate::secrets::Parsed::new(secrets, secret_id, parse),
+            last_reload: tokio::sync::Mutex::new(None),
+        }
     }
 
     /// The current key set; an unusable secret is an internal error (logged, never shown).
     pub async fn get(&self) -> Result<Arc<KeySet>, crate::ApiError> {
-        let value = self.secrets.get(&self.secret_id).await?;
-        let mut parsed = self.parsed.lock().await;
-        if let Some((seen, keys)) = parsed.as_ref()
-            && *seen == value
-        {
-            return Ok(Arc::clone(keys));
-        }
-        let keys = Arc::new(KeySet::parse(value.expose()).map_err(crate::ApiError::internal)?);
-        *parsed = Some((value, Arc::clone(&keys)));
-        Ok(keys)
+        self.keys.get().await
     }
 
     /// Reads the secret again before its TTL (a token may carry a key rotated in since),
@@ -165,11 +158,7 @@ impl<S: crate::secrets::SecretSource> SigningKeys<S> {
             }
             *last = Some(tokio::time::Instant::now());
         }
-        let before = self.parsed.lock().await.as_ref().map(|(value, _)| value.clone());
-        self.secrets.invalidate(&self.secret_id).await;
-        let keys = self.get().await?;
-        let after = self.parsed.lock().await.as_ref().map(|(value, _)| value.clone());
-        Ok((before != after).then_some(keys))
+        self.keys.refresh().await
     }
 }
 

@@ -1,15 +1,19 @@
 //! Closing a poll when it reaches `closes_at`, announced once.
 //!
 //! - Writers of `closes_at` (create-poll, update-poll) put one EventBridge Scheduler
-//!   one-time schedule per (poll, closing time) *before* they write it ([`Schedules`]), so
-//!   every committed closing time has its schedule. A schedule whose poll was never
-//!   written, was deleted, or has another closing time since is stale and changes nothing.
+//!   one-time schedule per (poll, closing time, poll version that sets it) *before* they
+//!   write it ([`Schedules`]), so every committed closing time has its schedule. Once the
+//!   write is committed, update-poll removes the schedules of older versions; a newer
+//!   writer's schedule is never among them, whatever the order of two changes. A schedule
+//!   whose poll was never written, was deleted, or has another closing time since is
+//!   stale and changes nothing.
 //! - At that time the schedule sends a [`ClosingTime`] to the events queue, and the
 //!   events consumer calls [`close`].
 //! - [`close`] closes the poll and records that it did in one transaction, then gives the
 //!   `poll.closed` to announce. A retry after a failed announcement gives the same event
 //!   (same id); a poll closed by hand earlier is not announced again, as closing by hand
-//!   announced it.
+//!   announced it. A closing time that has not come yet closes nothing (schedules never
+//!   fire early; anything else on the queue must not close a poll early).
 //!
 //! Whatever the schedule's delay, readers never see an open poll past `closes_at`
 //! ([`crate::polls::Poll::effective`]): the schedule is for the announcement and the
@@ -43,11 +47,14 @@ pub struct ClosingTime {
     pub closes_at: u64,
 }
 
-/// Closes the poll of `due` if it is still open with that closing time, and gives the
-/// `poll.closed` to announce; `None` when the schedule is stale or the poll was closed by
-/// hand.
-pub async fn close(store: &Store, due: &ClosingTime) -> Result<Option<Event>, ApiError> {
+/// Closes the poll of `due` if it is still open with that closing time and that time has
+/// come by `now` (epoch seconds), and gives the `poll.closed` to announce; `None` when the
+/// schedule is stale or early, or the poll was closed by hand.
+pub async fn close(store: &Store, due: &ClosingTime, now: u64) -> Result<Option<Event>, ApiError> {
     let id = &due.closing_poll;
+    if due.closes_at > now {
+        return Ok(None);
+    }
     if let Some(poll) = store.close_on_schedule(id, due.closes_at, |poll| next_version(poll, Status::Closed)).await? {
         return Ok(Some(Event::of_poll(EventKind::PollClosed, &poll, poll.version)));
     }
@@ -74,10 +81,16 @@ pub fn at_epoch(expression: &str) -> Option<u64> {
     at.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
 }
 
-/// The schedule name of poll `poll_id`'s closing at `closes_at`: one per pair, so
-/// scheduling it twice is a no-op.
-pub fn schedule_name(poll_id: &str, closes_at: u64) -> String {
-    format!("{}{closes_at}", schedule_prefix(poll_id))
+/// The schedule name of poll `poll_id`'s closing at `closes_at` as set by its version
+/// `version`: one per triple, so scheduling it twice is a no-op, and two writers of
+/// different versions never share a schedule.
+pub fn schedule_name(poll_id: &str, closes_at: u64, version: u64) -> String {
+    format!("{}{closes_at}-v{version}", schedule_prefix(poll_id))
+}
+
+/// The poll version in a [`schedule_name`]; `None` for any other name.
+pub fn schedule_version(name: &str) -> Option<u64> {
+    name.rsplit_once("-v")?.1.parse().ok()
 }
 
 /// What the names of every closing schedule of poll `poll_id` start with (poll ids have
@@ -102,9 +115,12 @@ mod tests {
     #[test]
     fn given_a_poll_when_named_then_names_are_valid_and_scoped_to_it() {
         let id = crate::ids::random_id();
-        let name = schedule_name(&id, 1_798_804_800);
+        let name = schedule_name(&id, 1_798_804_800, u64::MAX);
         assert!(name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)), "{name}");
         assert!(name.starts_with(&schedule_prefix(&id)));
+        assert_eq!(schedule_version(&name), Some(u64::MAX));
+        assert_eq!(schedule_version(&schedule_name(&id, 1_798_804_800, 7)), Some(7));
+        assert_eq!(schedule_version(&format!("{}1798804800", schedule_prefix(&id))), None);
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! The closing schedules in EventBridge Scheduler: one one-time schedule per (poll,
-//! closing time) in the configured group, sending a [`ClosingTime`] to the events queue
-//! and deleting itself once it has run.
+//! closing time, version) in the configured group, sending a [`ClosingTime`] to the
+//! events queue (or, when it cannot, to the events DLQ) and deleting itself once it has
+//! run.
 
 use aws_sdk_scheduler::{
     Client,
     error::DisplayErrorContext,
-    types::{ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target},
+    types::{ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode, Target},
 };
 
-use super::{ClosingTime, at_expression, schedule_name, schedule_prefix};
+use super::{ClosingTime, at_expression, schedule_name, schedule_prefix, schedule_version};
 use crate::{ApiError, config::Closing};
 
 /// Puts and removes closing schedules.
@@ -24,18 +25,20 @@ impl Schedules {
     }
 
     /// Schedules the closing of poll `poll_id` at `closes_at` (epoch seconds, in the
-    /// future); one already there is kept.
-    pub async fn schedule(&self, poll_id: &str, closes_at: u64) -> Result<(), ApiError> {
+    /// future) that its version `version` sets; one already there is kept.
+    pub async fn schedule(&self, poll_id: &str, closes_at: u64, version: u64) -> Result<(), ApiError> {
         let input = ClosingTime { closing_poll: poll_id.to_owned(), closes_at };
+        let dead_letters = DeadLetterConfig::builder().arn(&self.settings.dead_letter_arn).build();
         let target = Target::builder()
             .arn(&self.settings.events_queue_arn)
             .role_arn(&self.settings.role_arn)
+            .dead_letter_config(dead_letters)
             .input(serde_json::to_string(&input).map_err(ApiError::internal)?)
             .build()
             .map_err(ApiError::internal)?;
         let window =
             FlexibleTimeWindow::builder().mode(FlexibleTimeWindowMode::Off).build().map_err(ApiError::internal)?;
-        let name = schedule_name(poll_id, closes_at);
+        let name = schedule_name(poll_id, closes_at, version);
         let created = self
             .client
             .create_schedule()
@@ -59,13 +62,28 @@ impl Schedules {
         Ok(())
     }
 
-    /// Removes the schedule of poll `poll_id`'s closing at `closes_at`; none there is fine.
-    pub async fn cancel(&self, poll_id: &str, closes_at: u64) -> Result<(), ApiError> {
-        self.remove(&schedule_name(poll_id, closes_at)).await
+    /// Removes the closing schedules that versions of poll `poll_id` older than `version`
+    /// put (its closing time changed in `version`). Returns how many.
+    pub async fn cancel_older(&self, poll_id: &str, version: u64) -> Result<usize, ApiError> {
+        let names = self.names(poll_id).await?;
+        let older: Vec<_> = names.iter().filter(|name| schedule_version(name).is_none_or(|v| v < version)).collect();
+        for name in &older {
+            self.remove(name).await?;
+        }
+        Ok(older.len())
     }
 
     /// Removes every closing schedule of poll `poll_id` (its deletion). Returns how many.
     pub async fn cancel_all(&self, poll_id: &str) -> Result<usize, ApiError> {
+        let names = self.names(poll_id).await?;
+        for name in &names {
+            self.remove(name).await?;
+        }
+        Ok(names.len())
+    }
+
+    /// The names of poll `poll_id`'s closing schedules.
+    async fn names(&self, poll_id: &str) -> Result<Vec<String>, ApiError> {
         let mut pages = self
             .client
             .list_schedules()
@@ -78,10 +96,7 @@ impl Schedules {
         while let Some(summary) = pages.next().await {
             names.extend(summary.map_err(ApiError::internal)?.name().map(str::to_owned));
         }
-        for name in &names {
-            self.remove(name).await?;
-        }
-        Ok(names.len())
+        Ok(names)
     }
 
     async fn remove(&self, name: &str) -> Result<(), ApiError> {

@@ -6,7 +6,7 @@
 //! held, nothing finished) and counts itself in `attempts`; it ends by setting
 //! `finished` (`delivered` or `failed`) or by giving the lease back for a later retry.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use serde::Deserialize;
 
 use super::Store;
@@ -57,7 +57,7 @@ impl Store {
     ) -> Result<Attempt, ApiError> {
         let (pk, sk) = key(event_id, webhook_id);
         let request = self
-            .update_item(pk.clone(), &sk)
+            .update_item(pk, &sk)
             .update_expression("SET leased_until = :until, expires_at = :expires ADD attempts :one")
             .condition_expression(
                 "attribute_not_exists(finished) AND (attribute_not_exists(leased_until) OR leased_until <= :now)",
@@ -66,13 +66,16 @@ impl Store {
             .expression_attribute_values(":expires", AttributeValue::N((now + KEEP_DAYS * 86_400).to_string()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .return_values(ReturnValue::AllNew);
-        if let Some(out) = super::condition_held(request.send().await)? {
-            let item: DeliveryItem =
-                serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(ApiError::internal)?;
-            return Ok(Attempt::Send(item.attempts));
-        }
-        let item: Option<DeliveryItem> = self.get(pk, &sk).await?;
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let item: Option<DeliveryItem> = match super::condition_held_or_item(request.send().await)? {
+            Ok(out) => {
+                let item: DeliveryItem =
+                    serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(ApiError::internal)?;
+                return Ok(Attempt::Send(item.attempts));
+            }
+            Err(held) => held.map(serde_dynamo::from_item).transpose().map_err(ApiError::internal)?,
+        };
         Ok(match item {
             Some(DeliveryItem { finished: Some(_), .. }) | None => Attempt::Finished,
             Some(DeliveryItem { leased_until, .. }) => {

@@ -44,7 +44,7 @@ impl Store {
     }
 
     /// The primary key attributes of an item.
-    fn key(pk: String, sk: &str) -> std::collections::HashMap<String, AttributeValue> {
+    fn key(pk: String, sk: &str) -> Item {
         std::collections::HashMap::from([
             ("pk".to_owned(), AttributeValue::S(pk)),
             ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
@@ -141,10 +141,7 @@ impl Store {
         query: &Query<'_>,
         start: Option<serde_json::Value>,
     ) -> Result<Page<T>, ApiError> {
-        let start = start
-            .map(serde_dynamo::to_item::<_, std::collections::HashMap<String, AttributeValue>>)
-            .transpose()
-            .map_err(ApiError::internal)?;
+        let start = start.map(serde_dynamo::to_item::<_, Item>).transpose().map_err(ApiError::internal)?;
         let out = self
             .db
             .query()
@@ -194,21 +191,26 @@ impl Store {
 
 /// The outcome of a conditional `UpdateItem`: `None` when its condition did not hold
 /// (an expected answer, not an error), the output otherwise.
-fn condition_held(
-    result: Result<
-        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
-        SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
-    >,
-) -> Result<Option<aws_sdk_dynamodb::operation::update_item::UpdateItemOutput>, ApiError> {
+fn condition_held(result: UpdateResult) -> Result<Option<UpdateItemOutput>, ApiError> {
+    condition_held_or_item(result).map(Result::ok)
+}
+
+/// Like [`condition_held`], but a failed condition yields the item as it stood, when the
+/// request asked for it (`ReturnValuesOnConditionCheckFailure::AllOld`) and there was one.
+fn condition_held_or_item(result: UpdateResult) -> Result<Result<UpdateItemOutput, Option<Item>>, ApiError> {
     use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
     match result {
-        Ok(out) => Ok(Some(out)),
-        Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
-            Ok(None)
-        }
-        Err(err) => Err(ApiError::internal(err)),
+        Ok(out) => Ok(Ok(out)),
+        Err(err) => match err.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(failed)) => Ok(Err(failed.item().cloned())),
+            _ => Err(ApiError::internal(err)),
+        },
     }
 }
+
+type UpdateItemOutput = aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+type UpdateResult = Result<UpdateItemOutput, SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>>;
+type Item = std::collections::HashMap<String, AttributeValue>;
 
 /// Whether a transaction lost a race: one of its conditions failed, or DynamoDB cancelled
 /// it for a concurrent transaction on the same item (`TransactionConflict`, which AWS
