@@ -3,10 +3,11 @@
 //! reopening it is 409. Moving a poll to the status it has changes nothing.
 //!
 //! Closing stores the closed status, even past `closes_at` when its schedule has not run
-//! yet (the schedule then finds it closed and announces nothing), and publishes
-//! `poll.closed` with an id derived from the closing version. Every close publishes it,
-//! so a retry after a failed announcement publishes the same event, and closing a poll
-//! its schedule closed repeats the schedule's event (the same id): receivers get it once.
+//! yet, with a record of the closing (`store::polls::Closing`), and publishes
+//! `poll.closed` with an id derived from the version that closing produced. Every close
+//! publishes the last closing's event, so a retry after a failed announcement, or a
+//! close of a poll its schedule closed, repeats that event (the same id, whatever changed
+//! since): receivers get it once.
 
 use std::time::Duration;
 
@@ -54,8 +55,12 @@ async fn transition(deps: &Deps, req: &Request, target: Status) -> Result<Respon
     })
     .await?;
     if target == Status::Closed {
-        tracing::info!(poll = %poll.id, "poll closed");
-        deps.events.publish(&Event::of_poll(EventKind::PollClosed, &poll, poll.version)).await?;
+        // This call's closing, or the one before it when the poll was closed already.
+        let closing = deps.store.last_closing(&poll.id).await?;
+        if let Some(closing) = closing {
+            tracing::info!(poll = %poll.id, version = closing.version, "poll closed");
+            deps.events.publish(&Event::of_poll(EventKind::PollClosed, &poll, closing.version)).await?;
+        }
     }
     poll_response(StatusCode::OK, &poll)
 }

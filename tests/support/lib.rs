@@ -336,19 +336,6 @@ pub async fn eventually<F: Future<Output = bool>>(timeout: std::time::Duration, 
     check().await
 }
 
-/// Waits (up to `timeout`) for a moment when the queues of `logical_ids` hold nothing, in
-/// that order: then every message sent to them before this call was consumed.
-pub async fn drained(logical_ids: &[&str], timeout: std::time::Duration) -> bool {
-    let sqs = ballot_local::bootstrap::Clients::from_env().await.sqs;
-    for id in logical_ids {
-        let url = queue_url(&sqs, id).await;
-        if !eventually(timeout, || async { queue_depth(&sqs, &url).await == (0, 0) }).await {
-            return false;
-        }
-    }
-    true
-}
-
 /// Registers a webhook of `poll` for `events`; returns (webhook id, secret).
 pub async fn register_webhook(owner: &str, poll: &str, url: &str, events: &[&str]) -> (String, String) {
     let response = call("POST", &format!("/v1/polls/{poll}/webhooks"), owner)

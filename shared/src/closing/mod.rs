@@ -7,13 +7,16 @@
 //!   writer's schedule is never among them, whatever the order of two changes. A schedule
 //!   whose poll was never written, was deleted, or has another closing time since is
 //!   stale and changes nothing.
+//! - The scheduler runs a schedule within the minute its time names, so a schedule is set
+//!   to the first whole minute at or after `closes_at` ([`fires_at`]): never early.
 //! - At that time the schedule sends a [`ClosingTime`] to the events queue, and the
 //!   events consumer calls [`close`].
-//! - [`close`] closes the poll and records that it did in one transaction, then gives the
-//!   `poll.closed` to announce. A retry after a failed announcement gives the same event
-//!   (same id); a poll closed by hand earlier is not announced again, as closing by hand
-//!   announced it. A closing time that has not come yet closes nothing (schedules never
-//!   fire early; anything else on the queue must not close a poll early).
+//! - [`close`] closes the poll and records the closing in one transaction
+//!   ([`crate::store::polls::Closing`]), then gives the `poll.closed` to announce. When the
+//!   poll is closed already (a retry after a failed announcement, or a close by hand), it
+//!   gives the last closing's event again: the same id, so receivers get it once. A
+//!   closing time more than [`EARLY_GRACE_SECS`] ahead closes nothing: only a stray
+//!   message can be that early.
 //!
 //! Whatever the schedule's delay, readers never see an open poll past `closes_at`
 //! ([`crate::polls::Poll::effective`]): the schedule is for the announcement and the
@@ -47,23 +50,36 @@ pub struct ClosingTime {
     pub closes_at: u64,
 }
 
+/// How early a [`ClosingTime`] may arrive and still close its poll: the clocks of the
+/// scheduler and of this Lambda may differ a little.
+pub const EARLY_GRACE_SECS: u64 = 60;
+
 /// Closes the poll of `due` if it is still open with that closing time and that time has
-/// come by `now` (epoch seconds), and gives the `poll.closed` to announce; `None` when the
-/// schedule is stale or early, or the poll was closed by hand.
+/// come by `now` (epoch seconds, give or take [`EARLY_GRACE_SECS`]), and gives the
+/// `poll.closed` to announce; `None` when the closing time is stale or far early.
 pub async fn close(store: &Store, due: &ClosingTime, now: u64) -> Result<Option<Event>, ApiError> {
     let id = &due.closing_poll;
-    if due.closes_at > now {
+    if due.closes_at > now + EARLY_GRACE_SECS {
+        tracing::warn!(poll = %id, closes_at = due.closes_at, "closing time far ahead ignored");
         return Ok(None);
     }
     if let Some(poll) = store.close_on_schedule(id, due.closes_at, |poll| next_version(poll, Status::Closed)).await? {
         return Ok(Some(Event::of_poll(EventKind::PollClosed, &poll, poll.version)));
     }
-    // Nothing to close: announce again only what an earlier try of this closing closed.
-    let Some(record) = store.scheduled_closing(id).await?.filter(|r| r.closes_at == due.closes_at) else {
+    // Closed already at this closing time (by an earlier try, or by hand): the same event.
+    let Some(closing) = store.last_closing(id).await?.filter(|c| c.closes_at == Some(due.closes_at)) else {
         return Ok(None);
     };
-    let Some(stored) = store.poll(id, true).await? else { return Ok(None) };
-    Ok(Some(Event::of_poll(EventKind::PollClosed, &stored.poll, record.version)))
+    let Some(stored) = store.poll(id, true).await?.filter(|stored| stored.poll.status == Status::Closed) else {
+        return Ok(None);
+    };
+    Ok(Some(Event::of_poll(EventKind::PollClosed, &stored.poll, closing.version)))
+}
+
+/// When the schedule of a closing at `closes_at` (epoch seconds) is set to run: the first
+/// whole minute at or after it, as the scheduler may run anywhere in the minute named.
+pub fn fires_at(closes_at: u64) -> u64 {
+    closes_at.div_ceil(60) * 60
 }
 
 /// The schedule expression of a one-time schedule at `epoch` seconds (UTC):
@@ -110,6 +126,13 @@ mod tests {
         for other in ["rate(5 minutes)", "cron(0 12 * * ? *)", "at(2027-01-01)", "at(soon)"] {
             assert_eq!(at_epoch(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn given_a_closing_time_when_scheduled_then_it_fires_at_the_next_whole_minute_or_then() {
+        assert_eq!(fires_at(1_798_804_800), 1_798_804_800);
+        assert_eq!(fires_at(1_798_804_801), 1_798_804_860);
+        assert_eq!(fires_at(1_798_804_859), 1_798_804_860);
     }
 
     #[test]

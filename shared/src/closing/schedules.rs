@@ -9,7 +9,7 @@ use aws_sdk_scheduler::{
     types::{ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode, Target},
 };
 
-use super::{ClosingTime, at_expression, schedule_name, schedule_prefix, schedule_version};
+use super::{ClosingTime, at_expression, fires_at, schedule_name, schedule_prefix, schedule_version};
 use crate::{ApiError, config::Closing};
 
 /// Puts and removes closing schedules.
@@ -44,7 +44,7 @@ impl Schedules {
             .create_schedule()
             .group_name(&self.settings.schedule_group)
             .name(&name)
-            .schedule_expression(at_expression(closes_at))
+            .schedule_expression(at_expression(fires_at(closes_at)))
             .schedule_expression_timezone("UTC")
             .flexible_time_window(window)
             .action_after_completion(ActionAfterCompletion::Delete)

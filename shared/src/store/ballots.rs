@@ -293,8 +293,8 @@ impl Store {
     }
 
     /// Deletes everything of a deleted poll: ballots, counter shards, statistics, webhooks,
-    /// the record of its scheduled closing, then its tombstone, a page at a time. Safe to run again after a crash at any point.
-    /// Returns how many items it deleted.
+    /// the record of its last closing, then its tombstone, a page at a time. Safe to run
+    /// again after a crash at any point. Returns how many items it deleted.
     pub async fn purge_poll(&self, poll_id: &str) -> Result<usize, ApiError> {
         if self.poll(poll_id, true).await?.is_some() {
             return Err(ApiError::Conflict("The poll is not deleted.".into()));

@@ -53,10 +53,23 @@ impl Store {
 
     /// A transaction step that writes `item` only if no item has its key yet.
     fn put_new<T: serde::Serialize>(&self, item: &T) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, ApiError> {
+        self.put_if(item, Some("attribute_not_exists(pk)"))
+    }
+
+    /// A transaction step that writes `item`, replacing any item with its key.
+    fn put<T: serde::Serialize>(&self, item: &T) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, ApiError> {
+        self.put_if(item, None)
+    }
+
+    fn put_if<T: serde::Serialize>(
+        &self,
+        item: &T,
+        condition: Option<&str>,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, ApiError> {
         let put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)
             .set_item(Some(serde_dynamo::to_item(item).map_err(ApiError::internal)?))
-            .condition_expression("attribute_not_exists(pk)")
+            .set_condition_expression(condition.map(str::to_owned))
             .build()
             .map_err(ApiError::internal)?;
         Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build())

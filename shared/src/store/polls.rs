@@ -5,7 +5,8 @@
 //!   owner's polls and `gsi2pk` `PUBLIC` the public feed, both by `<created_at>#<id>`.
 //!   A deleted poll keeps a tombstone (`deleted`, no index keys) until the purge removes
 //!   it, so it is gone for every reader at once.
-//! - `POLL#<id>` / `CLOSED` — the poll was closed by its schedule ([`ScheduledClosing`]).
+//! - `POLL#<id>` / `CLOSED` — how the poll was last closed ([`Closing`]), written by
+//!   every write that closes it, in the same transaction.
 //! - `POLL#<id>#COUNT#<n>` / `COUNT`, n in 0..[`SHARDS`] — the counter shards: `total`
 //!   ballots and `o_<option id>` votes, added to by each ballot of the voters hashed to
 //!   that shard ([`super::ballots`]). Each shard also carries the poll's voting rules
@@ -63,15 +64,16 @@ struct ShardItem {
     allow_vote_change: bool,
 }
 
-/// A poll closed by its schedule: which `closes_at` closed it and the version that
-/// produced, so a retried closing announces the same `poll.closed` and a poll closed by
-/// hand is never announced again. At most one per poll (a poll past `closes_at` can be
-/// neither reopened nor given another closing time).
+/// The last closing of a poll: the version it produced and the poll's `closes_at` then.
+/// Whoever announces `poll.closed` again (a retry, a repeated close, the schedule of a
+/// poll closed by hand) derives the event id from this version, so every announcement of
+/// one closing has one id, whatever was changed since.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ScheduledClosing {
+pub struct Closing {
     pk: String,
     sk: String,
-    pub closes_at: u64,
+    #[serde(default)]
+    pub closes_at: Option<u64>,
     pub version: u64,
 }
 
@@ -173,22 +175,22 @@ impl Store {
     }
 
     /// Changes poll `id` with `change` (given the stored poll, it returns the new one,
-    /// `None` when there is nothing to change, or why not) and writes the poll and its shards' rules in one transaction, conditional
-    /// on what was read; a concurrent write makes it read and try again. `delete` leaves
-    /// a tombstone instead. `None` when there is no such poll.
+    /// `None` when there is nothing to change, or why not) and writes the poll and its
+    /// shards' rules in one transaction, conditional on what was read, with its
+    /// [`Closing`] when the change closes it; a concurrent write makes it read and try
+    /// again. `delete` leaves a tombstone instead. `None` when there is no such poll.
     pub async fn update_poll(
         &self,
         id: &str,
         delete: bool,
         change: impl Fn(&StoredPoll) -> Result<Option<Poll>, ApiError>,
     ) -> Result<Option<Poll>, ApiError> {
-        Ok(self.write_poll(id, delete, change, |_| Ok(None)).await?.map(|(poll, _)| poll))
+        Ok(self.write_poll(id, delete, change).await?.map(|(poll, _)| poll))
     }
 
     /// Closes poll `id` for reaching `closes_at` (epoch seconds) with `close` (given the
-    /// open poll, the closed one), and records that in the same transaction
-    /// ([`ScheduledClosing`]). The closed poll, or `None` when there is nothing to close: no
-    /// such poll, another `closes_at`, or closed already.
+    /// open poll, the closed one). The closed poll, or `None` when there is nothing to
+    /// close: no such poll, another `closes_at`, or closed already.
     pub async fn close_on_schedule(
         &self,
         id: &str,
@@ -199,28 +201,21 @@ impl Store {
             let poll = &stored.poll;
             Ok((poll.status == Status::Open && poll.closes_at_epoch() == Some(closes_at)).then(|| close(poll)))
         };
-        let record = |poll: &Poll| {
-            let marker =
-                ScheduledClosing { pk: poll_pk(&poll.id), sk: CLOSED.into(), closes_at, version: poll.version };
-            self.put_new(&marker).map(Some)
-        };
-        let written = self.write_poll(id, false, due, record).await?;
+        let written = self.write_poll(id, false, due).await?;
         Ok(written.and_then(|(poll, changed)| changed.then_some(poll)))
     }
 
-    /// How poll `id` was closed on schedule, if it was.
-    pub async fn scheduled_closing(&self, id: &str) -> Result<Option<ScheduledClosing>, ApiError> {
+    /// How poll `id` was last closed, if it ever was.
+    pub async fn last_closing(&self, id: &str) -> Result<Option<Closing>, ApiError> {
         self.get_with(poll_pk(id), CLOSED, true).await
     }
 
-    /// [`Self::update_poll`], with `also` (given the new poll) adding an item to the
-    /// transaction. The poll as written or as read, and whether it changed.
+    /// [`Self::update_poll`]: the poll as written or as read, and whether it changed.
     async fn write_poll(
         &self,
         id: &str,
         delete: bool,
         change: impl Fn(&StoredPoll) -> Result<Option<Poll>, ApiError>,
-        also: impl Fn(&Poll) -> Result<Option<TransactWriteItem>, ApiError>,
     ) -> Result<Option<(Poll, bool)>, ApiError> {
         for _ in 0..5 {
             let Some(stored) = self.poll(id, true).await? else { return Ok(None) };
@@ -239,7 +234,12 @@ impl Store {
             for shard in 0..SHARDS {
                 steps.push(self.shard_rules(&Self::shard_item(&poll, shard, delete))?);
             }
-            steps.extend(also(&poll)?);
+            if poll.status == Status::Closed && stored.poll.status != Status::Closed {
+                let pk = poll_pk(&poll.id);
+                let closing =
+                    Closing { pk, sk: CLOSED.into(), closes_at: poll.closes_at_epoch(), version: poll.version };
+                steps.push(self.put(&closing)?);
+            }
             if self.transact(steps).await? {
                 return Ok(Some((poll, true)));
             }
