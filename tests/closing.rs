@@ -86,11 +86,7 @@ async fn given_a_poll_closing_in_3_s_then_one_signed_poll_closed_is_delivered_an
     let option = poll["options"][0]["id"].as_str().unwrap().to_owned();
     vote_as_new_viewer(&poll_id, &option).await;
     let closes_at = close_in(&owner, &poll_id, 1, 3).await;
-    let scheduled = schedules_of(&poll_id).await;
-    assert!(
-        scheduled.iter().all(|name| *name == schedule_name(&poll_id, closes_at, 2)),
-        "the hour's went: {scheduled:?}"
-    );
+    assert_eq!(schedules_of(&poll_id).await, [schedule_name(&poll_id, closes_at, 2)], "the hour's schedule went");
 
     let requests = receiver.wait_for(1, PATIENCE).await;
     assert_eq!(requests.len(), 1, "poll.closed delivered");
@@ -130,7 +126,8 @@ async fn given_a_poll_closed_by_hand_before_its_time_then_every_announcement_is_
     let receiver = Receiver::start(&[204]).await;
     let (owner, poll_id, _) = poll_closing_later().await;
     register_webhook(&owner, &poll_id, &receiver.url, &["poll.closed"]).await;
-    close_in(&owner, &poll_id, 1, 3).await;
+    // Far enough ahead that its schedule runs after the webhooks below are added.
+    close_in(&owner, &poll_id, 1, 20).await;
     let close = || call("POST", &format!("/v1/polls/{poll_id}/close"), &owner).send();
     assert_eq!(close().await.unwrap().status(), 200);
     let first = receiver.wait_for(1, PATIENCE).await;
@@ -145,8 +142,13 @@ async fn given_a_poll_closed_by_hand_before_its_time_then_every_announcement_is_
     let repeated = added.wait_for(1, PATIENCE).await;
     assert_eq!(repeated.first().map(|r| &r.headers["webhook-id"]), Some(event_id), "the same event");
 
-    let ran = eventually(PATIENCE, || async { schedules_of(&poll_id).await.is_empty() }).await;
-    assert!(ran, "the schedule ran");
+    // The schedule runs later and announces the same event again: only the newest gets it.
+    let newest = Receiver::start(&[204]).await;
+    register_webhook(&owner, &poll_id, &newest.url, &["poll.closed"]).await;
+    assert!(!schedules_of(&poll_id).await.is_empty(), "the schedule has not run yet");
+    let from_schedule = newest.wait_for(1, PATIENCE).await;
+    assert_eq!(from_schedule.first().map(|r| &r.headers["webhook-id"]), Some(event_id), "the same event");
+    assert!(schedules_of(&poll_id).await.is_empty(), "the schedule ran");
     tokio::time::sleep(GRACE).await;
     assert_eq!((receiver.requests().len(), added.requests().len()), (1, 1), "the schedule announced nothing new");
     assert_eq!(stored(&poll_id).await, (Status::Closed, 4), "and changed nothing");
@@ -192,10 +194,15 @@ async fn given_stale_or_early_closing_times_then_nothing_closes() {
     let now = shared::clock::epoch_secs();
     let (_, other, _) = poll_closing_later().await;
     let (_, early, closes_at) = poll_closing_later().await;
-    // The control, sent last: its own closing time, due within the early grace.
+    // The control, sent last: its own closing time, due within the early grace, and no
+    // schedule of its own, so only the message closes it.
     let (owner, control, _) = poll_closing_later().await;
-    let control_closes_at = close_in(&owner, &control, 1, 30).await;
-    let sqs = ballot_local::bootstrap::Clients::from_env().await.sqs;
+    let control_closes_at = close_in(&owner, &control, 1, 3).await;
+    let clients = ballot_local::bootstrap::Clients::from_env().await;
+    let group = format!("{}-ClosingSchedules", required_env("BALLOT_STACK"));
+    let schedule = schedule_name(&control, control_closes_at, 2);
+    clients.scheduler.delete_schedule().group_name(group).name(schedule).send().await.unwrap();
+    let sqs = clients.sqs;
     let queue = events_queue_url(&sqs).await;
     let messages = [
         ClosingTime { closing_poll: other.clone(), closes_at: now - 60 },

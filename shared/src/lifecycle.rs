@@ -47,7 +47,7 @@ pub async fn serve(app: &App, scope: &'static str, target: Status) -> Result<(),
 }
 
 async fn transition(deps: &Deps, req: &Request, target: Status) -> Result<Response<Body>, ApiError> {
-    let poll = change_poll(&deps.store, req, false, |stored, now| {
+    let (poll, changed) = change_poll(&deps.store, req, false, |stored, now| {
         if target == Status::Open && stored.poll.expired(now) {
             return Err(ApiError::Conflict("The poll has reached its closing time; it cannot be reopened.".into()));
         }
@@ -55,12 +55,15 @@ async fn transition(deps: &Deps, req: &Request, target: Status) -> Result<Respon
     })
     .await?;
     if target == Status::Closed {
-        // This call's closing, or the one before it when the poll was closed already.
-        let closing = deps.store.last_closing(&poll.id).await?;
-        if let Some(closing) = closing {
-            tracing::info!(poll = %poll.id, version = closing.version, "poll closed");
-            deps.events.publish(&Event::of_poll(EventKind::PollClosed, &poll, closing.version)).await?;
-        }
+        // This call's closing, or the last one when the poll was closed already (a poll
+        // closed before closings were recorded has none: its version stands in).
+        let version = if changed {
+            poll.version
+        } else {
+            deps.store.last_closing(&poll.id).await?.map_or(poll.version, |closing| closing.version)
+        };
+        tracing::info!(poll = %poll.id, version, "poll closed");
+        deps.events.publish(&Event::of_poll(EventKind::PollClosed, &poll, version)).await?;
     }
     poll_response(StatusCode::OK, &poll)
 }

@@ -16,13 +16,14 @@ use crate::{
 
 /// Changes the poll in the path with `change` (the stored poll and the time → the new
 /// poll, `None` for no change), if the caller owns it or is an admin. `delete` leaves a
-/// tombstone instead (see `store::polls`).
+/// tombstone instead (see `store::polls`). The poll as readers see it now, and whether
+/// this call changed it.
 pub async fn change_poll(
     store: &Store,
     req: &Request,
     delete: bool,
     change: impl Fn(&StoredPoll, u64) -> Result<Option<Poll>, ApiError>,
-) -> Result<Poll, ApiError> {
+) -> Result<(Poll, bool), ApiError> {
     let caller = Caller::of(req)?;
     let id = http::path_id(req, "id")?;
     let now = epoch_secs();
@@ -34,7 +35,7 @@ pub async fn change_poll(
             change(stored, now)
         })
         .await?;
-    changed.map(|poll| poll.effective(now)).ok_or(ApiError::NotFound)
+    changed.map(|(poll, changed)| (poll.effective(now), changed)).ok_or(ApiError::NotFound)
 }
 
 /// The poll in the path, if the caller owns it or is an admin (403 otherwise, 404 when

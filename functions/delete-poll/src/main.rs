@@ -19,7 +19,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let deps = app.writer();
     http::serve_with(app.cors(), deps, |deps, req| async move {
         let poll = match change_poll(&deps.store, &req, true, |stored, _| Ok(Some(stored.poll.clone()))).await {
-            Ok(poll) => poll,
+            Ok((poll, _)) => poll,
             Err(ApiError::NotFound) => {
                 // Deleted already: the owner may announce it again; nobody else learns it existed.
                 let caller = Caller::of(&req)?;

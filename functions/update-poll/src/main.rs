@@ -38,7 +38,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             stored.poll.apply(&change, stored.voting_started, now, &now_text)
         };
         let rescheduled = change.closes_at.is_some() && schedule_closing(&deps, &req, &apply).await?;
-        let poll = change_poll(&deps.store, &req, false, |stored, _| apply(stored).map(Some)).await?;
+        let (poll, _) = change_poll(&deps.store, &req, false, |stored, _| apply(stored).map(Some)).await?;
         tracing::info!(poll = %poll.id, version = poll.version, "poll changed");
         if rescheduled && let Err(err) = deps.schedules.cancel_older(&poll.id, poll.version).await {
             // Committed already; a stale schedule will find another closing time.

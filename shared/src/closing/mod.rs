@@ -51,8 +51,9 @@ pub struct ClosingTime {
 }
 
 /// How early a [`ClosingTime`] may arrive and still close its poll: the clocks of the
-/// scheduler and of this Lambda may differ a little.
-pub const EARLY_GRACE_SECS: u64 = 60;
+/// scheduler and of this Lambda may differ a little (schedules are set at or after
+/// `closes_at`, see [`fires_at`]).
+pub const EARLY_GRACE_SECS: u64 = 5;
 
 /// Closes the poll of `due` if it is still open with that closing time and that time has
 /// come by `now` (epoch seconds, give or take [`EARLY_GRACE_SECS`]), and gives the

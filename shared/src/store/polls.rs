@@ -178,40 +178,10 @@ impl Store {
     /// `None` when there is nothing to change, or why not) and writes the poll and its
     /// shards' rules in one transaction, conditional on what was read, with its
     /// [`Closing`] when the change closes it; a concurrent write makes it read and try
-    /// again. `delete` leaves a tombstone instead. `None` when there is no such poll.
+    /// again. `delete` leaves a tombstone instead. The poll as written (or as read, when
+    /// there was nothing to change) and whether this call changed it; `None` when there is
+    /// no such poll.
     pub async fn update_poll(
-        &self,
-        id: &str,
-        delete: bool,
-        change: impl Fn(&StoredPoll) -> Result<Option<Poll>, ApiError>,
-    ) -> Result<Option<Poll>, ApiError> {
-        Ok(self.write_poll(id, delete, change).await?.map(|(poll, _)| poll))
-    }
-
-    /// Closes poll `id` for reaching `closes_at` (epoch seconds) with `close` (given the
-    /// open poll, the closed one). The closed poll, or `None` when there is nothing to
-    /// close: no such poll, another `closes_at`, or closed already.
-    pub async fn close_on_schedule(
-        &self,
-        id: &str,
-        closes_at: u64,
-        close: impl Fn(&Poll) -> Poll,
-    ) -> Result<Option<Poll>, ApiError> {
-        let due = |stored: &StoredPoll| {
-            let poll = &stored.poll;
-            Ok((poll.status == Status::Open && poll.closes_at_epoch() == Some(closes_at)).then(|| close(poll)))
-        };
-        let written = self.write_poll(id, false, due).await?;
-        Ok(written.and_then(|(poll, changed)| changed.then_some(poll)))
-    }
-
-    /// How poll `id` was last closed, if it ever was.
-    pub async fn last_closing(&self, id: &str) -> Result<Option<Closing>, ApiError> {
-        self.get_with(poll_pk(id), CLOSED, true).await
-    }
-
-    /// [`Self::update_poll`]: the poll as written or as read, and whether it changed.
-    async fn write_poll(
         &self,
         id: &str,
         delete: bool,
@@ -245,6 +215,28 @@ impl Store {
             }
         }
         Err(ApiError::Conflict("The poll is changing concurrently; retry.".into()))
+    }
+
+    /// Closes poll `id` for reaching `closes_at` (epoch seconds) with `close` (given the
+    /// open poll, the closed one). The closed poll, or `None` when there is nothing to
+    /// close: no such poll, another `closes_at`, or closed already.
+    pub async fn close_on_schedule(
+        &self,
+        id: &str,
+        closes_at: u64,
+        close: impl Fn(&Poll) -> Poll,
+    ) -> Result<Option<Poll>, ApiError> {
+        let due = |stored: &StoredPoll| {
+            let poll = &stored.poll;
+            Ok((poll.status == Status::Open && poll.closes_at_epoch() == Some(closes_at)).then(|| close(poll)))
+        };
+        let written = self.update_poll(id, false, due).await?;
+        Ok(written.and_then(|(poll, changed)| changed.then_some(poll)))
+    }
+
+    /// How poll `id` was last closed, if it ever was.
+    pub async fn last_closing(&self, id: &str) -> Result<Option<Closing>, ApiError> {
+        self.get_with(poll_pk(id), CLOSED, true).await
     }
 
     /// Sets a shard's voting rules, leaving its counts alone.
