@@ -137,15 +137,6 @@ pub struct Change {
     pub closes_at: Option<Option<String>>,
 }
 
-impl Change {
-    /// The closing time this change sets, in epoch seconds, if it sets one that is valid
-    /// at `now` (what `Poll::apply` accepts).
-    pub fn closing_time(&self, now: u64) -> Option<u64> {
-        let (_, at) = parse_instant(self.closes_at.as_ref()?.as_deref()?)?;
-        (at > now && at <= now + CLOSES_AT_MAX_SECS).then_some(at)
-    }
-}
-
 /// `Some(value)` for a field that is present, even as `null`; absent stays `None`.
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(de: D) -> Result<Option<T>, D::Error> {
     T::deserialize(de).map(Some)

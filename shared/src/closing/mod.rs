@@ -35,7 +35,7 @@ use crate::{
     ApiError,
     events::{Event, EventKind},
     manage::next_version,
-    polls::Status,
+    polls::{Poll, Status},
     store::Store,
 };
 
@@ -64,17 +64,19 @@ pub async fn close(store: &Store, due: &ClosingTime, now: u64) -> Result<Option<
         tracing::warn!(poll = %id, closes_at = due.closes_at, "closing time far ahead ignored");
         return Ok(None);
     }
-    if let Some(poll) = store.close_on_schedule(id, due.closes_at, |poll| next_version(poll, Status::Closed)).await? {
+    let close = |poll: &Poll| next_version(poll, Status::Closed);
+    let Some((poll, closed)) = store.close_on_schedule(id, due.closes_at, close).await? else { return Ok(None) };
+    if closed {
         return Ok(Some(Event::of_poll(EventKind::PollClosed, &poll, poll.version)));
+    }
+    if poll.status != Status::Closed {
+        return Ok(None);
     }
     // Closed already at this closing time (by an earlier try, or by hand): the same event.
     let Some(closing) = store.last_closing(id).await?.filter(|c| c.closes_at == Some(due.closes_at)) else {
         return Ok(None);
     };
-    let Some(stored) = store.poll(id, true).await?.filter(|stored| stored.poll.status == Status::Closed) else {
-        return Ok(None);
-    };
-    Ok(Some(Event::of_poll(EventKind::PollClosed, &stored.poll, closing.version)))
+    Ok(Some(Event::of_poll(EventKind::PollClosed, &poll, closing.version)))
 }
 
 /// When the schedule of a closing at `closes_at` (epoch seconds) is set to run: the first

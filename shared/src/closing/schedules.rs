@@ -75,11 +75,7 @@ impl Schedules {
 
     /// Removes every closing schedule of poll `poll_id` (its deletion). Returns how many.
     pub async fn cancel_all(&self, poll_id: &str) -> Result<usize, ApiError> {
-        let names = self.names(poll_id).await?;
-        for name in &names {
-            self.remove(name).await?;
-        }
-        Ok(names.len())
+        self.cancel_older(poll_id, u64::MAX).await
     }
 
     /// The names of poll `poll_id`'s closing schedules.

@@ -218,20 +218,19 @@ impl Store {
     }
 
     /// Closes poll `id` for reaching `closes_at` (epoch seconds) with `close` (given the
-    /// open poll, the closed one). The closed poll, or `None` when there is nothing to
-    /// close: no such poll, another `closes_at`, or closed already.
+    /// open poll, the closed one), if it is open with that closing time. As
+    /// [`Self::update_poll`]: the poll and whether this call closed it.
     pub async fn close_on_schedule(
         &self,
         id: &str,
         closes_at: u64,
         close: impl Fn(&Poll) -> Poll,
-    ) -> Result<Option<Poll>, ApiError> {
+    ) -> Result<Option<(Poll, bool)>, ApiError> {
         let due = |stored: &StoredPoll| {
             let poll = &stored.poll;
             Ok((poll.status == Status::Open && poll.closes_at_epoch() == Some(closes_at)).then(|| close(poll)))
         };
-        let written = self.update_poll(id, false, due).await?;
-        Ok(written.and_then(|(poll, changed)| changed.then_some(poll)))
+        self.update_poll(id, false, due).await
     }
 
     /// How poll `id` was last closed, if it ever was.
