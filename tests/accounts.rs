@@ -160,7 +160,7 @@ async fn given_50_parallel_wrong_passwords_then_at_most_the_limit_is_checked_and
     let window: u64 = std::env::var("BALLOT_LIMIT_WINDOW").unwrap_or_else(|_| "900".into()).parse().unwrap();
     assert!(window <= 10, "make test runs with short windows (BALLOT_LIMIT_WINDOW)");
     // Start right after a window boundary, so the burst stays inside one window.
-    while shared::clock::epoch_secs() % window > 1 {
+    while ballot_core::clock::epoch_secs() % window > 1 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let client = client_from("127.0.0.3");
@@ -189,7 +189,7 @@ async fn given_write_routes_when_sent_bad_bodies_then_clear_problems() {
     let writes: Vec<_> = routes.iter().filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH")).collect();
     assert!(!writes.is_empty());
     let client = client_from("127.0.0.4");
-    let admin = token_for(&[shared::auth::Role::Admin]).await;
+    let admin = token_for(&[ballot_core::access::Role::Admin]).await;
     for route in writes {
         let url = format!("{}{}", api(), concrete_path(&route.path));
         let send = |body: Vec<u8>| {

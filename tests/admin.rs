@@ -2,9 +2,9 @@
 //! listing accounts page by page, disabling an account (sign-in, refresh and its tokens
 //! stop working), and an admin unable to lock themselves out.
 
+use ballot_core::access::Role;
 use ballot_tests::{api, assert_problem, client, local_store, post_json, token_for_account, unique_email};
 use serde_json::{Value, json};
-use shared::auth::Role;
 
 const PASSWORD: &str = "an admin's long passphrase";
 

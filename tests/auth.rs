@@ -1,18 +1,14 @@
 //! Identity through the local gateway: guest tokens, the caller, the JWK set, every route
 //! for every role, and the hostile tokens that must get 401 before any function runs.
 
+use ballot_core::access::{Access, ROUTES, Role};
 use ballot_tests::{
     api, assert_problem, client, concrete_path, local_keys, token_for, token_for_account, token_settings,
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::{Value, json};
-use shared::auth::{
-    Role,
-    keys::KeySet,
-    routes::{Access, ROUTES},
-    token::now,
-};
+use shared::auth::{keys::KeySet, token::now};
 
 async fn get_me(authorization: Option<String>) -> reqwest::Response {
     let mut request = client().get(format!("{}/v1/me", api()));
@@ -140,7 +136,7 @@ async fn given_hostile_tokens_when_calling_then_401_and_no_function_runs() {
         ("no iss".into(), Some(with(&|c| drop(c.as_object_mut().unwrap().remove("iss"))))),
         ("wrong aud".into(), Some(with(&|c| c["aud"] = json!("someone-else")))),
         ("no aud".into(), Some(with(&|c| drop(c.as_object_mut().unwrap().remove("aud"))))),
-        ("an opaque refresh token".into(), Some(shared::ids::random_id() + &shared::ids::random_id())),
+        ("an opaque refresh token".into(), Some(ballot_core::ids::random_id() + &ballot_core::ids::random_id())),
         ("two segments".into(), Some(format!("{h}.{p}"))),
         ("four segments".into(), Some(format!("{good}.{sig}"))),
         ("bad base64url".into(), Some(format!("{h}.{p}!.{sig}"))),

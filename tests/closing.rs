@@ -4,17 +4,17 @@
 
 use std::time::Duration;
 
+use ballot_core::{
+    access::Role,
+    closing::{ClosingTime, schedule_name, schedule_prefix},
+    webhooks::signature,
+};
+use ballot_core::{clock::Fixed, managing::close_when_due, polls::Status};
 use ballot_tests::{
     Receiver, call, events_queue_url, eventually, items_of_poll, local_store, register_webhook, required_env,
     token_for_account, vote_as_new_viewer,
 };
 use serde_json::{Value, json};
-use shared::{
-    auth::Role,
-    closing::{ClosingTime, schedule_name, schedule_prefix},
-    polls::Status,
-    webhooks::signature,
-};
 
 /// What a test waits for at most: the schedule (which runs in the first whole minute at
 /// or after `closes_at`), the consumers, the deliveries.
@@ -27,7 +27,7 @@ const GRACE: Duration = Duration::from_secs(3);
 /// A poll of a new editor closing in an hour: (owner token, poll id, closes_at).
 async fn poll_closing_later() -> (String, String, u64) {
     let (owner, _) = token_for_account(&[Role::Editor]).await;
-    let closes_at = shared::clock::epoch_secs() + 3600;
+    let closes_at = ballot_core::clock::epoch_secs() + 3600;
     let body =
         json!({"question": "Close?", "options": [{"text": "a"}, {"text": "b"}], "closes_at": rfc3339(closes_at)});
     let response = call("POST", "/v1/polls", &owner).json(&body).send().await.unwrap();
@@ -49,7 +49,7 @@ async fn patch(owner: &str, poll: &str, version: u64, change: Value) -> u16 {
 
 /// Moves poll `poll` (at `version`) to close `seconds` from now; the new closing time.
 async fn close_in(owner: &str, poll: &str, version: u64, seconds: u64) -> u64 {
-    let closes_at = shared::clock::epoch_secs() + seconds;
+    let closes_at = ballot_core::clock::epoch_secs() + seconds;
     assert_eq!(patch(owner, poll, version, json!({"closes_at": rfc3339(closes_at)})).await, 200);
     closes_at
 }
@@ -92,7 +92,7 @@ async fn given_a_poll_closing_in_3_s_then_one_signed_poll_closed_is_delivered_an
     assert_eq!(requests.len(), 1, "poll.closed delivered");
     let request = &requests[0];
     let (event_id, timestamp) = (&request.headers["webhook-id"], request.headers["webhook-timestamp"].parse().unwrap());
-    let now = shared::clock::epoch_secs();
+    let now = ballot_core::clock::epoch_secs();
     assert!(signature::verify(&secret, event_id, timestamp, &request.body, &request.headers["webhook-signature"], now));
     let event: Value = serde_json::from_slice(&request.body).unwrap();
     assert_eq!((event["type"].as_str(), event["poll_id"].as_str()), (Some("poll.closed"), Some(poll_id.as_str())));
@@ -191,7 +191,7 @@ async fn given_a_closing_time_removed_then_its_schedule_goes_and_the_poll_stays_
 
 #[tokio::test]
 async fn given_stale_or_early_closing_times_then_nothing_closes() {
-    let now = shared::clock::epoch_secs();
+    let now = ballot_core::clock::epoch_secs();
     let (_, other, _) = poll_closing_later().await;
     let (_, early, closes_at) = poll_closing_later().await;
     // The control, sent last: its own closing time, due within the early grace, and no
@@ -242,7 +242,7 @@ async fn given_a_poll_closing_later_then_its_schedule_targets_the_events_queue_a
         .send()
         .await
         .unwrap();
-    let fires_at = shared::closing::at_expression(shared::closing::fires_at(closes_at));
+    let fires_at = ballot_core::closing::at_expression(ballot_core::closing::fires_at(closes_at));
     assert_eq!(schedule.schedule_expression(), Some(fires_at.as_str()), "the next whole minute");
     assert_eq!(schedule.schedule_expression_timezone(), Some("UTC"));
     assert_eq!(schedule.flexible_time_window().map(|w| w.mode()), Some(&FlexibleTimeWindowMode::Off));
@@ -274,11 +274,11 @@ async fn given_a_closing_retried_after_its_announcement_failed_then_it_announces
     let (_, poll_id, closes_at) = poll_closing_later().await;
     let due = ClosingTime { closing_poll: poll_id, closes_at };
     let store = local_store().await;
-    let far_ahead = closes_at - shared::closing::EARLY_GRACE_SECS - 1;
-    assert!(shared::closing::close(&store, &due, far_ahead).await.unwrap().is_none(), "not long before its time");
+    let far_ahead = closes_at - ballot_core::closing::EARLY_GRACE_SECS - 1;
+    assert!(close_when_due(&store, &Fixed::at(far_ahead), &due).await.unwrap().is_none(), "not long before its time");
     // The consumer's first try closes the poll; say its announcement then failed.
-    let first = shared::closing::close(&store, &due, closes_at).await.unwrap().expect("closed");
-    let retried = shared::closing::close(&store, &due, closes_at).await.unwrap().expect("announced again");
+    let first = close_when_due(&store, &Fixed::at(closes_at), &due).await.unwrap().expect("closed");
+    let retried = close_when_due(&store, &Fixed::at(closes_at), &due).await.unwrap().expect("announced again");
     assert_eq!((retried.id, retried.kind), (first.id, first.kind));
     assert_eq!(stored(&due.closing_poll).await, (Status::Closed, 2), "closed once");
 }

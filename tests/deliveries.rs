@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use ballot_core::{access::Role, webhooks::signature};
 use ballot_tests::{Receiver, call, register_webhook as register, token_for_account, vote_as_new_viewer as vote};
 use serde_json::{Value, json};
-use shared::{auth::Role, webhooks::signature};
 
 /// A poll of a new editor: (owner token, poll id, first option id).
 async fn new_poll() -> (String, String, String) {
@@ -23,18 +23,18 @@ async fn webhooks(owner: &str, poll: &str) -> Vec<Value> {
 }
 
 /// A `vote.cast` event of `poll`, with an id of its own.
-fn vote_event(poll: &str) -> shared::events::Event {
-    shared::events::Event {
-        id: format!("evt_{}", shared::ids::random_id()),
-        kind: shared::events::EventKind::VoteCast,
+fn vote_event(poll: &str) -> ballot_core::events::Event {
+    ballot_core::events::Event {
+        id: format!("evt_{}", ballot_core::ids::random_id()),
+        kind: ballot_core::events::EventKind::VoteCast,
         poll_id: poll.to_owned(),
-        occurred_at: shared::clock::rfc3339_now(),
-        data: json!({"option_ids": ["o"], "cast_at": shared::clock::rfc3339_now()}),
+        occurred_at: ballot_core::clock::rfc3339_now(),
+        data: json!({"option_ids": ["o"], "cast_at": ballot_core::clock::rfc3339_now()}),
     }
 }
 
 /// Puts `events` on the local stack's events queue, as the functions publish them.
-async fn publish(events: &[shared::events::Event]) {
+async fn publish(events: &[ballot_core::events::Event]) {
     let sqs = ballot_local::bootstrap::Clients::from_env().await.sqs;
     let queue = ballot_tests::events_queue_url(&sqs).await;
     for event in events {
@@ -54,7 +54,7 @@ async fn given_a_vote_then_the_receiver_gets_vote_cast_signed_with_the_webhook_s
     let request = &requests[0];
     let (id, timestamp) =
         (&request.headers["webhook-id"], request.headers["webhook-timestamp"].parse::<u64>().unwrap());
-    let now = shared::clock::epoch_secs();
+    let now = ballot_core::clock::epoch_secs();
     assert!(signature::verify(&secret, id, timestamp, &request.body, &request.headers["webhook-signature"], now));
     let event: Value = serde_json::from_slice(&request.body).unwrap();
     assert_eq!(

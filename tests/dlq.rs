@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 /// A new queue with a dead-letter queue after `max_receives`; returns (queue, dlq) URLs.
 async fn queue_pair(sqs: &aws_sdk_sqs::Client, max_receives: u64, visibility_secs: u32) -> (String, String) {
-    let suffix = shared::ids::random_id().replace(['-', '_'], "x");
+    let suffix = ballot_core::ids::random_id().replace(['-', '_'], "x");
     let dlq = sqs.create_queue().queue_name(format!("dlq-test-dead-{suffix}")).send().await.unwrap().queue_url.unwrap();
     let dlq_arn = sqs
         .get_queue_attributes()
@@ -54,7 +54,7 @@ async fn drain(sqs: &aws_sdk_sqs::Client, queue: &str) -> Vec<String> {
 #[tokio::test]
 async fn given_a_batch_with_messages_2_and_4_poisoned_then_only_they_fail_reach_the_dlq_and_replay_returns_them() {
     let event = |n: u32| {
-        json!({"id": format!("evt_poison_{n}_{}", shared::ids::random_id()), "type": "poll.closed",
+        json!({"id": format!("evt_poison_{n}_{}", ballot_core::ids::random_id()), "type": "poll.closed",
                "poll_id": "no-such-poll", "occurred_at": "2027-01-01T00:00:00Z", "data": {}})
         .to_string()
     };

@@ -78,7 +78,7 @@ async fn given_the_allowed_origin_when_calling_then_cors_allows_it_and_no_other(
 async fn given_template_yaml_when_every_route_is_called_then_each_reaches_its_function() {
     let routes = template().routes().unwrap();
     assert!(!routes.is_empty(), "template.yaml declares no route");
-    let admin = token_for(&[shared::auth::Role::Admin]).await;
+    let admin = token_for(&[ballot_core::access::Role::Admin]).await;
     for route in routes {
         let method = if route.method == "ANY" { "GET" } else { route.method.as_str() };
         let url = format!("{}{}", api(), concrete_path(&route.path));

@@ -23,7 +23,7 @@ fn request(key: &str, body: &str) -> Request {
 }
 
 fn key() -> String {
-    format!("key-{}", shared::ids::random_id())
+    format!("key-{}", ballot_core::ids::random_id())
 }
 
 /// A handler that counts its runs and answers 201 with the run number (or `status`).

@@ -1,9 +1,9 @@
 //! The OpenAPI document (`infra/openapi.yaml`, served at `GET /v1/openapi.json`) and
 //! `template.yaml` describe the same routes, and what the API answers matches it.
 
+use ballot_core::access::Role;
 use ballot_tests::{api, assert_conforms, client, openapi, post_json, template, token_for};
 use serde_json::{Value, json};
-use shared::auth::Role;
 
 #[test]
 fn given_template_yaml_and_the_openapi_document_then_they_list_the_same_routes() {

@@ -3,11 +3,11 @@
 //! written; another user may read a poll but never change it. Every response body is
 //! checked against infra/openapi.yaml.
 
+use ballot_core::access::Role;
 use ballot_tests::{
     assert_conforms, assert_problem, call, guest_tokens, items_of_poll, local_store, token_for_account,
 };
 use serde_json::{Value, json};
-use shared::auth::Role;
 
 /// A request to the API with `token`.
 /// Sends a request, checks the body against the OpenAPI document for `template_path`,

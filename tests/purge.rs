@@ -5,12 +5,27 @@
 
 use std::time::Duration;
 
+use ballot_core::{
+    access::Role,
+    ballots::Voter,
+    events::Event,
+    ports::{Announce, Polls},
+    voting::cast_vote,
+};
 use ballot_tests::{call, items_of_poll, local_store, token_for_account};
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
-use shared::{auth::Role, store::ballots::Voter};
 
 const BALLOTS: usize = 5_000;
+
+/// The ballots are written through the vote use case, without announcing them.
+struct Unannounced;
+
+impl Announce for Unannounced {
+    async fn publish(&self, _event: &Event) -> ballot_core::ports::Result<()> {
+        Ok(())
+    }
+}
 
 #[tokio::test]
 async fn given_a_poll_with_5000_ballots_when_its_purge_is_cut_off_then_the_retry_removes_every_item() {
@@ -19,14 +34,14 @@ async fn given_a_poll_with_5000_ballots_when_its_purge_is_cut_off_then_the_retry
     let poll: Value = call("POST", "/v1/polls", &owner).json(&body).send().await.unwrap().json().await.unwrap();
     let (id, option) = (poll["id"].as_str().unwrap().to_owned(), poll["options"][0]["id"].as_str().unwrap().to_owned());
     let store = local_store().await;
-    let now = shared::clock::epoch_secs();
     stream::iter(0..BALLOTS)
         .for_each_concurrent(16, |n| {
             let (store, id, option) = (store.clone(), id.clone(), option.clone());
             async move {
                 let sub = format!("purge-voter-{n}");
                 let voter = Voter { sub: &sub, guest: false };
-                store.cast_ballot(&id, voter, now, |_| Ok(vec![option.clone()])).await.unwrap();
+                let picks = [option.clone()];
+                cast_vote(&store, &store, &Unannounced, &shared::clock::System, &id, voter, &picks).await.unwrap();
             }
         })
         .await;
@@ -34,7 +49,8 @@ async fn given_a_poll_with_5000_ballots_when_its_purge_is_cut_off_then_the_retry
     assert!(before > BALLOTS, "{before} items");
 
     // Tombstone, purge, and cut the purge off once a good part is gone.
-    store.update_poll(&id, true, |stored| Ok(Some(stored.poll.clone()))).await.unwrap();
+    let stored = store.poll(&id, true).await.unwrap().unwrap();
+    assert!(store.replace_poll(&stored, &stored.poll, true).await.unwrap());
     let purge = tokio::spawn({
         let (store, id) = (store.clone(), id.clone());
         async move { store.purge_poll(&id).await }

@@ -4,12 +4,9 @@
 //! role allows exactly the routes the table gives it, evaluated the way API Gateway (and
 //! the local gateway) evaluates it.
 
+use ballot_core::access::{Access, ROUTES, Role, policy, rule};
 use ballot_local::gateway::policy::{Decision, evaluate};
 use ballot_tests::{concrete_path, template};
-use shared::auth::{
-    Role,
-    routes::{Access, ROUTES, policy, rule},
-};
 
 const PREFIX: &str = "arn:aws:execute-api:us-east-1:123456789012:api1/prod";
 
@@ -18,7 +15,7 @@ fn given_template_yaml_when_compared_with_the_route_table_then_they_list_the_sam
     let routes = template().routes().unwrap();
     for route in &routes {
         let rule = rule(&route.method, &route.path)
-            .unwrap_or_else(|| panic!("{} {} is not in shared::auth::routes::ROUTES", route.method, route.path));
+            .unwrap_or_else(|| panic!("{} {} is not in ballot_core::access::ROUTES", route.method, route.path));
         let public_in_template = route.authorizer.as_deref() == Some("NONE");
         assert_eq!(
             rule.access == Access::Public,

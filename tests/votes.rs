@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 
+use ballot_core::access::Role;
 use ballot_tests::{assert_conforms, assert_problem, call, guest_tokens, token_for_account};
 use futures::future::join_all;
 use serde_json::{Value, json};
-use shared::auth::Role;
 
 /// A poll of `editor` with `options` options and `extra` settings.
 async fn poll(editor: &str, options: usize, extra: Value) -> Value {
@@ -156,7 +156,7 @@ async fn given_idempotency_keys_then_replay_mismatch_and_concurrent_duplicates_b
     let body = json!({"question": "Keyed?", "options": [{"text": "a"}, {"text": "b"}], "allow_guests": true});
     let send =
         |key: &str, body: &Value| call("POST", "/v1/polls", &editor).header("idempotency-key", key).json(body).send();
-    let key = format!("create-{}", shared::ids::random_id());
+    let key = format!("create-{}", ballot_core::ids::random_id());
     let first = send(&key, &body).await.unwrap();
     assert_eq!(first.status(), 201);
     assert!(first.headers().get("idempotent-replayed").is_none());
@@ -176,7 +176,7 @@ async fn given_idempotency_keys_then_replay_mismatch_and_concurrent_duplicates_b
     let id = first["id"].as_str().unwrap().to_owned();
     let option = option_ids(&first)[0].clone();
     let voter = guest_tokens(1).await.remove(0);
-    let vote_key = format!("vote-{}", shared::ids::random_id());
+    let vote_key = format!("vote-{}", ballot_core::ids::random_id());
     let statuses = join_all((0..12).map(|_| async {
         let response = call("POST", &format!("/v1/polls/{id}/votes"), &voter)
             .header("idempotency-key", &vote_key)

@@ -1,10 +1,10 @@
 //! Webhook registration through the local gateway: owner-only, URL and event rules, at
 //! most 5 per poll under concurrency, the secret shown once and stored only sealed.
 
+use ballot_core::access::Role;
 use ballot_tests::{assert_conforms, assert_problem, call, local_store, token_for_account};
 use futures::future::join_all;
 use serde_json::{Value, json};
-use shared::auth::Role;
 
 async fn poll_of(token: &str) -> String {
     let body = json!({"question": "Hooks?", "options": [{"text": "a"}, {"text": "b"}]});

@@ -1,13 +1,23 @@
-//! Wall-clock time, in the two forms ballot uses.
+//! The world's clock for the use cases: [`System`], on tokio's timer.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-/// Seconds since the Unix epoch (token dates, expiries, rate-limit windows).
-pub fn epoch_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
-}
+pub use ballot_core::clock::{epoch_secs, rfc3339_now};
 
-/// RFC 3339 in UTC with second precision (timestamps in API responses).
-pub fn rfc3339_now() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct System;
+
+impl ballot_core::clock::Clock for System {
+    fn epoch_secs(&self) -> u64 {
+        epoch_secs()
+    }
+
+    fn rfc3339_now(&self) -> String {
+        rfc3339_now()
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
 }

@@ -8,7 +8,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, deco
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{ApiError, clock::epoch_secs};
+use crate::ApiError;
+use ballot_core::clock::epoch_secs;
 
 const CURSOR_TYPE: &str = "cursor+jwt";
 const ALGORITHM: Algorithm = Algorithm::HS256;
@@ -69,7 +70,7 @@ impl CursorKey {
     /// The position sealed in `cursor`, or 400 for anything that is not a live cursor of `purpose`.
     pub fn open(&self, purpose: &str, cursor: &str) -> Result<Value, ApiError> {
         let invalid = || {
-            ApiError::Validation(vec![crate::FieldError::parameter(
+            ApiError::Validation(vec![ballot_core::FieldError::parameter(
                 "cursor",
                 "is invalid or expired; start from the first page",
             )])

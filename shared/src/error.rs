@@ -4,6 +4,7 @@
 //! [`ApiError::Internal`] is a fixed sentence. The cause of an internal error is logged
 //! (under the request id the response also carries), never returned.
 
+pub use ballot_core::FieldError;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
@@ -12,32 +13,6 @@ pub const PROBLEM_TYPE_PREFIX: &str = "urn:ballot:problem:";
 
 /// Media type of every error body.
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
-
-/// One invalid field of a request, named by a JSON Pointer into the request body
-/// (the shape of RFC 9457's own example).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldError {
-    /// JSON Pointer as a URI fragment, e.g. `#/options/1/text`; `#` is the whole body.
-    /// Empty (and not sent) for a query parameter.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub pointer: String,
-    /// The query parameter at fault, e.g. `limit`, for errors outside the body.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parameter: Option<String>,
-    /// What is wrong with that field, for a human.
-    pub detail: String,
-}
-
-impl FieldError {
-    pub fn new(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { pointer: pointer.into(), parameter: None, detail: detail.into() }
-    }
-
-    /// An error in query parameter `name`.
-    pub fn parameter(name: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { pointer: String::new(), parameter: Some(name.into()), detail: detail.into() }
-    }
-}
 
 /// Everything that can go wrong in a request, as the client may see it.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +60,26 @@ pub enum ApiError {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The one map of the domain's refusals and failures onto the API's: each to the
+/// variant of the same meaning, so its status, problem type and sentence are decided here.
+impl From<ballot_core::Error> for ApiError {
+    fn from(err: ballot_core::Error) -> Self {
+        use ballot_core::Error as E;
+        match err {
+            E::Validation(errors) => Self::Validation(errors),
+            E::Forbidden => Self::Forbidden,
+            E::NotFound => Self::NotFound,
+            E::PreconditionFailed => Self::PreconditionFailed,
+            E::ResultsHidden => Self::ResultsHidden,
+            E::Conflict(sentence) => Self::Conflict(sentence),
+            E::Unprocessable(sentence) => Self::Unprocessable(sentence),
+            E::TooManyRequests { retry_after_secs } => Self::TooManyRequests { retry_after_secs },
+            E::Unavailable(sentence) => Self::Unavailable(sentence),
+            E::Internal(cause) => Self::Internal(cause),
+        }
+    }
 }
 
 impl ApiError {

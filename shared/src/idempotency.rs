@@ -17,7 +17,8 @@ use aws_sdk_dynamodb::{operation::put_item::PutItemError, types::AttributeValue}
 use lambda_http::{Body, Request, Response, http::HeaderValue};
 use serde::{Deserialize, Serialize};
 
-use crate::{ApiError, clock::epoch_secs, ids::sha256_hex, store::Store};
+use crate::{ApiError, store::Store};
+use ballot_core::{clock::epoch_secs, ids::sha256_hex};
 
 /// How long a completed response is replayed.
 pub const RETENTION: Duration = Duration::from_secs(24 * 3600);

@@ -9,56 +9,45 @@
 use lambda_http::{Request, RequestExt, request::RequestContext};
 use serde_json::Value;
 
+use ballot_core::access::{Principal, Role, TokenKind};
+
 use crate::error::ApiError;
 
-/// The authenticated caller of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    /// Stable subject id (user id, or a random id for guests).
-    pub sub: String,
-    /// Role names granted by the token, e.g. `editor`.
-    pub roles: Vec<String>,
-    /// What kind of token authenticated the call (e.g. `access`, `guest`, `federated`).
-    pub token_kind: String,
+/// The caller of `req` as the authorizer vouched for it, or `Unauthorized` when no
+/// authorizer context is present (a route without an authorizer must not call this).
+/// Role names that are no [`Role`] are dropped; an unknown token kind is refused.
+pub fn caller_of(req: &Request) -> Result<Principal, ApiError> {
+    let fields = authorizer_fields(req).ok_or(ApiError::Unauthorized)?;
+    let text = |name: &str| fields.get(name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+    let sub = text("sub").ok_or(ApiError::Unauthorized)?.to_owned();
+    let names: Vec<&str> = match fields.get("roles") {
+        Some(Value::String(list)) => list.split(',').map(str::trim).collect(),
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let roles = names.into_iter().filter_map(Role::parse).collect();
+    let token_kind = match text("token_kind") {
+        None => TokenKind::Access,
+        Some(name) => TokenKind::parse(name).ok_or(ApiError::Unauthorized)?,
+    };
+    Ok(Principal { sub, roles, token_kind })
 }
 
-impl Caller {
-    /// The caller of `req`, or `Unauthorized` when no authorizer context is present
-    /// (a route without an authorizer must not call this).
-    pub fn of(req: &Request) -> Result<Self, ApiError> {
-        let fields = match req.request_context_ref() {
-            Some(RequestContext::ApiGatewayV1(ctx)) => Some(&ctx.authorizer.fields),
-            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().map(|a| &a.fields),
-            _ => None,
-        };
-        let fields = fields.ok_or(ApiError::Unauthorized)?;
-        let text = |name: &str| fields.get(name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
-        let sub = text("sub").ok_or(ApiError::Unauthorized)?.to_owned();
-        let roles = match fields.get("roles") {
-            Some(Value::String(list)) => {
-                list.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect()
-            }
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-            _ => Vec::new(),
-        };
-        Ok(Self { sub, roles, token_kind: text("token_kind").unwrap_or("access").to_owned() })
-    }
-
-    pub fn has_role(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| r == role)
+/// The authorizer's context of `req`, for REST (v1) and HTTP/function-URL (v2) payloads.
+fn authorizer_fields(req: &Request) -> Option<&std::collections::HashMap<String, Value>> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => Some(&ctx.authorizer.fields),
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().map(|a| &a.fields),
+        _ => None,
     }
 }
 
 /// Whether the authorizer context names a token expiry (`exp`) that has passed, beyond
 /// the leeway tokens get. Requests without an authorizer context never expire.
 pub fn token_expired(req: &Request) -> bool {
-    let fields = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV1(ctx)) => Some(&ctx.authorizer.fields),
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().map(|a| &a.fields),
-        _ => None,
-    };
-    let exp = fields.and_then(|f| f.get("exp")).and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
-    exp.is_some_and(|exp| crate::clock::epoch_secs() > exp + crate::auth::token::LEEWAY_SECS)
+    let exp =
+        authorizer_fields(req).and_then(|f| f.get("exp")).and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
+    exp.is_some_and(|exp| ballot_core::clock::epoch_secs() > exp + crate::auth::token::LEEWAY_SECS)
 }
 
 #[cfg(test)]
@@ -77,10 +66,10 @@ mod tests {
             "requestContext": {"requestId": "r1", "httpMethod": "GET", "resourcePath": "/v1/me", "stage": "prod", "identity": {},
                 "authorizer": {"sub": "u-1", "roles": "editor,viewer", "token_kind": "access", "principalId": "u-1"}}
         }));
-        let caller = Caller::of(&req).unwrap();
+        let caller = caller_of(&req).unwrap();
         assert_eq!(caller.sub, "u-1");
-        assert_eq!(caller.roles, ["editor", "viewer"]);
-        assert!(caller.has_role("editor") && !caller.has_role("admin"));
+        assert_eq!(caller.roles, [Role::Editor, Role::Viewer]);
+        assert!(caller.has_role(Role::Editor) && !caller.has_role(Role::Admin));
     }
 
     #[test]
@@ -90,8 +79,8 @@ mod tests {
             "requestContext": {"requestId": "r2", "http": {"method": "GET", "path": "/v1/me", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
                 "authorizer": {"lambda": {"sub": "g-7", "roles": "guest", "token_kind": "guest"}}, "timeEpoch": 0}
         }));
-        let caller = Caller::of(&req).unwrap();
-        assert_eq!((caller.sub.as_str(), caller.token_kind.as_str()), ("g-7", "guest"));
+        let caller = caller_of(&req).unwrap();
+        assert_eq!((caller.sub.as_str(), caller.token_kind), ("g-7", TokenKind::Guest));
     }
 
     #[test]
@@ -103,7 +92,7 @@ mod tests {
                     "authorizer": {"sub": "u", "roles": "viewer", "exp": exp}}
             }))
         };
-        let now = crate::clock::epoch_secs();
+        let now = ballot_core::clock::epoch_secs();
         assert!(token_expired(&event(serde_json::json!(now - 31))));
         assert!(token_expired(&event(serde_json::json!((now - 100).to_string()))), "API Gateway may stringify");
         assert!(!token_expired(&event(serde_json::json!(now + 600))));
@@ -116,6 +105,6 @@ mod tests {
             "resource": "/v1/me", "path": "/v1/me", "httpMethod": "GET", "headers": {"x-sub": "forged"}, "multiValueHeaders": {},
             "requestContext": {"requestId": "r3", "httpMethod": "GET", "identity": {}}
         }));
-        assert!(matches!(Caller::of(&req), Err(ApiError::Unauthorized)));
+        assert!(matches!(caller_of(&req), Err(ApiError::Unauthorized)));
     }
 }

@@ -1,7 +1,15 @@
-//! What every ballot Lambda shares. Function crates only wire these pieces together:
-//! `main.rs` builds [`config::Config`] and [`aws::AwsClients`] once per cold start and hands
-//! a plain async handler to [`http::serve`], which owns error mapping, security headers,
-//! CORS and the per-request log span.
+//! The edge and the adapters of ballot's Lambdas, over the rules of `ballot-core`:
+//! - the edge: HTTP ([`http`]: problem+json, security headers, CORS, the per-request log
+//!   span; [`body`]; [`error`], which maps the domain error to statuses and problem types
+//!   in one place), the caller ([`identity`]), [`idempotency`], cursors, SQS consumers
+//!   ([`queue`]);
+//! - configuration ([`config`], a leaf) and wiring ([`app`]: config, AWS clients, caches,
+//!   built once per cold start);
+//! - the adapters that implement `ballot_core::ports` and the rest of AWS: DynamoDB
+//!   ([`store`]), SQS ([`events`]), EventBridge Scheduler ([`closing`]), Secrets Manager
+//!   ([`secrets`]), webhook delivery ([`webhooks`]).
+//!
+//! Function crates only wire these pieces to a use case of `ballot-core`.
 
 pub mod app;
 pub mod auth;
@@ -16,15 +24,14 @@ pub mod events;
 pub mod http;
 pub mod idempotency;
 pub mod identity;
-pub mod ids;
 pub mod lifecycle;
 pub mod listing;
 pub mod manage;
-pub mod polls;
 pub mod queue;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod webhooks;
 
-pub use error::{ApiError, FieldError, Problem};
+pub use ballot_core::FieldError;
+pub use error::{ApiError, Problem};

@@ -14,16 +14,9 @@ use std::time::Duration;
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::Deserialize;
 
-use crate::{
-    ApiError,
-    app::App,
-    body,
-    events::{Event, EventKind},
-    http, idempotency,
-    identity::Caller,
-    manage::{change_poll, next_version, poll_response},
-    polls::Status,
-};
+use ballot_core::{managing, polls::Status};
+
+use crate::{ApiError, app::App, body, clock::System, http, idempotency, identity::caller_of, manage::poll_response};
 
 type Deps = crate::app::Writer;
 
@@ -36,7 +29,7 @@ struct NoFields {}
 pub async fn serve(app: &App, scope: &'static str, target: Status) -> Result<(), lambda_http::Error> {
     let deps = app.writer();
     http::serve_with(app.cors(), deps, move |deps, req| async move {
-        let caller = Caller::of(&req)?;
+        let caller = caller_of(&req)?;
         body::empty_or_json::<NoFields>(&req)?;
         idempotency::once(&deps.store, scope, &caller.sub, Duration::from_secs(10), &req, || {
             transition(&deps, &req, target)
@@ -47,23 +40,8 @@ pub async fn serve(app: &App, scope: &'static str, target: Status) -> Result<(),
 }
 
 async fn transition(deps: &Deps, req: &Request, target: Status) -> Result<Response<Body>, ApiError> {
-    let (poll, changed) = change_poll(&deps.store, req, false, |stored, now| {
-        if target == Status::Open && stored.poll.expired(now) {
-            return Err(ApiError::Conflict("The poll has reached its closing time; it cannot be reopened.".into()));
-        }
-        Ok((stored.poll.status != target).then(|| next_version(&stored.poll, target)))
-    })
-    .await?;
-    if target == Status::Closed {
-        // This call's closing, or the last one when the poll was closed already (a poll
-        // closed before closings were recorded has none: its version stands in).
-        let version = if changed {
-            poll.version
-        } else {
-            deps.store.last_closing(&poll.id).await?.map_or(poll.version, |closing| closing.version)
-        };
-        tracing::info!(poll = %poll.id, version, "poll closed");
-        deps.events.publish(&Event::of_poll(EventKind::PollClosed, &poll, version)).await?;
-    }
+    let (caller, id) = (caller_of(req)?, http::path_id(req, "id")?);
+    let poll = managing::move_poll(&deps.store, &deps.events, &System, &id, &caller, target).await?;
+    tracing::info!(poll = %poll.id, version = poll.version, status = ?poll.status, "poll moved");
     poll_response(StatusCode::OK, &poll)
 }

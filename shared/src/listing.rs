@@ -8,11 +8,11 @@ use crate::{
     ApiError,
     app::App,
     aws::secretsmanager,
-    clock::epoch_secs,
     cursor::CursorKeys,
     http,
     store::{Store, polls::Listing},
 };
+use ballot_core::clock::epoch_secs;
 
 struct Deps {
     store: Store,

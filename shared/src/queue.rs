@@ -91,7 +91,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::Event;
+    use ballot_core::events::Event;
 
     fn record(id: &str, body: &str) -> SqsMessage {
         let mut message = SqsMessage::default();

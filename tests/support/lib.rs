@@ -50,7 +50,7 @@ pub fn client_from(address: &str) -> reqwest::Client {
 
 /// A fresh, unique email for one test.
 pub fn unique_email(label: &str) -> String {
-    let email = format!("{label}.{}@example.com", shared::ids::random_id().replace(['-', '_'], "x"));
+    let email = format!("{label}.{}@example.com", ballot_core::ids::random_id().replace(['-', '_'], "x"));
     email.to_lowercase()
 }
 
@@ -112,14 +112,14 @@ pub fn token_settings() -> shared::auth::token::TokenSettings {
 
 /// A valid access token for `roles`, signed with the local key. For account roles an
 /// account with those roles is created first (the authorizer checks it exists).
-pub async fn token_for(roles: &[shared::auth::Role]) -> String {
+pub async fn token_for(roles: &[ballot_core::access::Role]) -> String {
     token_for_account(roles).await.0
 }
 
 /// Like [`token_for`], also returning the subject (the account id, or the guest id).
-pub async fn token_for_account(roles: &[shared::auth::Role]) -> (String, String) {
+pub async fn token_for_account(roles: &[ballot_core::access::Role]) -> (String, String) {
     use shared::auth::{Role, token::TokenKind};
-    let id = shared::ids::random_id();
+    let id = ballot_core::ids::random_id();
     let kind = if roles == [Role::Guest] { TokenKind::Guest } else { TokenKind::Access };
     if kind == TokenKind::Access {
         let user = shared::store::users::User {
@@ -127,14 +127,14 @@ pub async fn token_for_account(roles: &[shared::auth::Role]) -> (String, String)
             email: unique_email("role"),
             display_name: "Test".into(),
             roles: roles.to_vec(),
-            created_at: shared::clock::rfc3339_now(),
+            created_at: ballot_core::clock::rfc3339_now(),
             disabled: false,
         };
         local_store().await.create_user(&user, "not-a-hash".into()).await.unwrap();
     }
     let keys = local_keys().await;
     let token =
-        shared::auth::token::issue(&keys, &token_settings(), &id, roles, kind, shared::ids::random_id()).unwrap();
+        shared::auth::token::issue(&keys, &token_settings(), &id, roles, kind, ballot_core::ids::random_id()).unwrap();
     (token.0, id)
 }
 
@@ -160,7 +160,7 @@ pub async fn get_me(token: &str) -> reqwest::Response {
 
 /// A fresh subject at the local issuer.
 pub fn new_subject() -> String {
-    format!("user-{}", shared::ids::random_id())
+    format!("user-{}", ballot_core::ids::random_id())
 }
 
 /// Guest tokens for `n` distinct anonymous voters (no account needed), signed with the
@@ -170,7 +170,7 @@ pub async fn guest_tokens(n: usize) -> Vec<String> {
     let keys = local_keys().await;
     (0..n)
         .map(|_| {
-            let id = shared::ids::random_id();
+            let id = ballot_core::ids::random_id();
             shared::auth::token::issue(&keys, &token_settings(), &id, &[Role::Guest], TokenKind::Guest, id.clone())
                 .unwrap()
                 .0
@@ -350,7 +350,7 @@ pub async fn register_webhook(owner: &str, poll: &str, url: &str, events: &[&str
 
 /// A new viewer votes for `option` of `poll` (201 expected).
 pub async fn vote_as_new_viewer(poll: &str, option: &str) {
-    let (voter, _) = token_for_account(&[shared::auth::Role::Viewer]).await;
+    let (voter, _) = token_for_account(&[ballot_core::access::Role::Viewer]).await;
     let response = call("POST", &format!("/v1/polls/{poll}/votes"), &voter)
         .json(&serde_json::json!({"option_ids": [option]}))
         .send()

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use shared::{
-    ApiError,
     app::App,
     auth::{
         authorizer,
@@ -91,7 +90,7 @@ async fn verify_own(deps: &Deps, event: &Value) -> Result<AccessClaims, Diagnost
 }
 
 /// The account, if it exists and is not disabled.
-fn active(user: Result<Option<User>, ApiError>) -> Result<User, Diagnostic> {
+fn active(user: Result<Option<User>, ballot_core::Error>) -> Result<User, Diagnostic> {
     match user.map_err(unavailable)? {
         Some(user) if !user.disabled => Ok(user),
         _ => {
@@ -107,7 +106,7 @@ fn unauthorized(refusal: authorizer::Unauthorized) -> Diagnostic {
 }
 
 /// A dependency failed: API Gateway answers 500 (`AUTHORIZER_FAILURE`).
-fn unavailable(err: ApiError) -> Diagnostic {
+fn unavailable(err: impl std::fmt::Display) -> Diagnostic {
     tracing::error!(error = %err, "authorizer dependency unavailable");
     Diagnostic { error_type: "AuthorizerUnavailable".into(), error_message: "authorizer unavailable".into() }
 }

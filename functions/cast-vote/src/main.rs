@@ -1,23 +1,21 @@
 //! `POST /v1/polls/{id}/votes` `{"option_ids": [...]}` (any role; guests where the poll
 //! allows them) → 201 a new ballot, 200 a changed one (or the same picks again)
 //! `{"poll_id","option_ids","cast_at"}`, and `vote.cast` / `vote.changed` on the events
-//! queue. One ballot per voter, counted exactly once (`shared::store::ballots`).
-//! Changing needs `allow_vote_change` (else 409); a closed poll → 409; unknown or
-//! repeated options or the wrong number of picks → 400. Honours `Idempotency-Key`.
+//! queue. The rules and the retry loop are `ballot_core::voting::cast_vote`; one ballot
+//! per voter, counted exactly once (`shared::store::ballots`). Changing needs
+//! `allow_vote_change` (else 409); a closed poll → 409; unknown or repeated options or
+//! the wrong number of picks → 400. Honours `Idempotency-Key`.
 
 use std::time::Duration;
 
+use ballot_core::{
+    access::Principal,
+    ballots::{CastKind, Voter},
+    voting::cast_vote,
+};
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::Deserialize;
-use shared::{
-    ApiError,
-    app::App,
-    body, clock,
-    events::{Event, EventKind},
-    http, idempotency,
-    identity::Caller,
-    store::ballots::{CastKind, Voter},
-};
+use shared::{ApiError, app::App, body, clock::System, http, idempotency, identity::caller_of};
 
 /// Picks are checked against the poll (`Poll::check_ballot`), not here.
 #[derive(Debug, Deserialize, validator::Validate)]
@@ -33,7 +31,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
     let deps = app.writer();
     http::serve_with(app.cors(), deps, |deps, req| async move {
-        let caller = Caller::of(&req)?;
+        let caller = caller_of(&req)?;
         idempotency::once(&deps.store, "cast-vote", &caller.sub, Duration::from_secs(10), &req, || {
             cast(&deps, &caller, &req)
         })
@@ -42,20 +40,12 @@ async fn main() -> Result<(), lambda_http::Error> {
     .await
 }
 
-async fn cast(deps: &Deps, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn cast(deps: &Deps, caller: &Principal, req: &Request) -> Result<Response<Body>, ApiError> {
     let poll_id = http::path_id(req, "id")?;
     let vote: Vote = body::json(req)?;
-    let voter = Voter { sub: &caller.sub, guest: caller.token_kind == "guest" };
-    let cast = deps
-        .store
-        .cast_ballot(&poll_id, voter, clock::epoch_secs(), |poll| poll.check_ballot(&vote.option_ids))
-        .await?;
-    let kind = if cast.kind == CastKind::New { EventKind::VoteCast } else { EventKind::VoteChanged };
-    let data = serde_json::json!({"option_ids": cast.ballot.option_ids, "cast_at": cast.ballot.cast_at});
-    let event = Event { id: cast.event_id, kind, poll_id, occurred_at: cast.ballot.cast_at.clone(), data };
-    // Same picks again: the ballot's event is announced again (same id) in case the
-    // first announcement failed; consumers count it once.
-    deps.events.publish(&event).await?;
+    let voter = Voter { sub: &caller.sub, guest: caller.is_guest() };
+    let store = &deps.store;
+    let cast = cast_vote(store, store, &deps.events, &System, &poll_id, voter, &vote.option_ids).await?;
     let status = if cast.kind == CastKind::New { StatusCode::CREATED } else { StatusCode::OK };
     http::json(status, &cast.ballot)
 }

@@ -1,7 +1,8 @@
 //! `POST /v1/polls/{id}/close` (owner or admin) → 200 the closed poll, and `poll.closed`
 //! on the events queue. Closing a closed poll changes nothing. Honours `Idempotency-Key`.
 
-use shared::{app::App, lifecycle, polls::Status};
+use ballot_core::polls::Status;
+use shared::{app::App, lifecycle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

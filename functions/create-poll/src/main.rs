@@ -4,17 +4,14 @@
 
 use std::time::Duration;
 
+use ballot_core::{
+    access::Principal,
+    clock, ids,
+    polls::{Poll, Settings},
+};
 use lambda_http::{Request, http::StatusCode, http::header};
 use shared::{
-    ApiError,
-    app::App,
-    body, clock,
-    closing::Schedules,
-    http, idempotency,
-    identity::Caller,
-    ids,
-    manage::poll_response,
-    polls::{Poll, Settings},
+    ApiError, app::App, body, closing::Schedules, http, idempotency, identity::caller_of, manage::poll_response,
     store::Store,
 };
 
@@ -28,7 +25,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
     let deps = Deps { store: app.store(), schedules: app.schedules() };
     http::serve_with(app.cors(), deps, |deps, req| async move {
-        let caller = Caller::of(&req)?;
+        let caller = caller_of(&req)?;
         idempotency::once(&deps.store, "create-poll", &caller.sub, Duration::from_secs(10), &req, || {
             create(&deps, &caller, &req)
         })
@@ -39,7 +36,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn create(
     deps: &Deps,
-    caller: &Caller,
+    caller: &Principal,
     req: &Request,
 ) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {
     let settings: Settings = body::json(req)?;

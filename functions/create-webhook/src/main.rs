@@ -6,27 +6,27 @@
 
 use std::time::Duration;
 
+use ballot_core::events::EventKind;
+use ballot_core::webhooks::{check_registration, signature::new_secret};
+use ballot_core::{clock, ids};
 use lambda_http::{
     Body, Request, Response,
     http::{StatusCode, header},
 };
 use serde::Deserialize;
 use shared::{
-    ApiError, FieldError,
+    ApiError,
     app::App,
     aws::secretsmanager,
-    body, clock,
-    events::EventKind,
-    http, idempotency,
-    identity::Caller,
-    ids,
+    body, http, idempotency,
+    identity::caller_of,
     manage::owned_poll,
     secrets::Parsed,
     store::{Store, webhooks::Webhook},
-    webhooks::{address::check_url, sealed::SealKey, signature::new_secret},
+    webhooks::sealed::SealKey,
 };
 
-/// The rules need the configuration (http allowed or not): checked in `create`.
+/// The rules need the configuration (http allowed or not): `check_registration`.
 #[derive(Debug, Deserialize, validator::Validate)]
 #[serde(deny_unknown_fields)]
 struct NewWebhook {
@@ -45,7 +45,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
     let deps = Deps { store: app.store(), key: app.webhook_key(), allow_http: app.config.webhooks.allow_http };
     http::serve_with(app.cors(), deps, |deps, req| async move {
-        let caller = Caller::of(&req)?;
+        let caller = caller_of(&req)?;
         idempotency::once(&deps.store, "create-webhook", &caller.sub, Duration::from_secs(10), &req, || {
             create(&deps, &req)
         })
@@ -56,15 +56,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn create(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     let new: NewWebhook = body::json(req)?;
-    let mut errors = Vec::new();
-    let url = check_url(&new.url, deps.allow_http).map_err(|e| errors.push(FieldError::new("#/url", e))).ok();
-    if new.events.is_empty()
-        || new.events.len() > 4
-        || new.events.iter().enumerate().any(|(i, e)| new.events[..i].contains(e))
-    {
-        errors.push(FieldError::new("#/events", "must list 1 to 4 distinct event types"));
-    }
-    let Some(url) = url.filter(|_| errors.is_empty()) else { return Err(ApiError::Validation(errors)) };
+    let url = check_registration(&new.url, &new.events, deps.allow_http)?;
     let poll = owned_poll(&deps.store, req).await?;
     let webhook = Webhook {
         id: ids::random_id(),

@@ -3,15 +3,11 @@
 //! ballots, counters and statistics. Deleting again while the purge runs answers 204 and
 //! announces it again (the same event id), so a failed announcement can be retried.
 
-use shared::{
-    ApiError,
-    app::App,
-    auth::routes::may_change,
+use ballot_core::{
+    access::may_change,
     events::{Event, EventKind},
-    http,
-    identity::Caller,
-    manage::change_poll,
 };
+use shared::{ApiError, app::App, http, identity::caller_of, manage::change_poll};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -22,7 +18,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             Ok((poll, _)) => poll,
             Err(ApiError::NotFound) => {
                 // Deleted already: the owner may announce it again; nobody else learns it existed.
-                let caller = Caller::of(&req)?;
+                let caller = caller_of(&req)?;
                 let tombstone = deps.store.tombstone(&http::path_id(&req, "id")?).await?;
                 tombstone.filter(|poll| may_change(&caller, &poll.owner_id)).ok_or(ApiError::NotFound)?
             }

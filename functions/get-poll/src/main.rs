@@ -1,8 +1,9 @@
 //! `GET /v1/polls/{id}` (any role): the poll, unlisted ones too (they are shared by id),
 //! with its version as `ETag`. Unknown or deleted → 404.
 
+use ballot_core::clock;
 use lambda_http::http::StatusCode;
-use shared::{ApiError, app::App, clock, http, manage::poll_response};
+use shared::{ApiError, app::App, http, manage::poll_response};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -1,6 +1,7 @@
 //! `POST /v1/auth/guest`: a one-hour access token for an anonymous voter (role `guest`,
 //! a fresh random `sub`, no refresh token), limited per client address.
 
+use ballot_core::ids;
 use lambda_http::{Request, http::StatusCode};
 use shared::{
     ApiError,
@@ -12,7 +13,7 @@ use shared::{
         token::{self, TokenKind, TokenSettings},
     },
     aws::secretsmanager,
-    body, http, ids,
+    body, http,
     store::{Store, limits::Window},
 };
 

@@ -1,10 +1,9 @@
 //! `GET /v1/admin/users?limit&cursor` (admin): accounts newest first. `limit` is 1..=100
 //! (default 20); `cursor` is the opaque `next_cursor` of the previous page.
 
+use ballot_core::access::Role;
 use lambda_http::{Request, http::StatusCode};
-use shared::{
-    ApiError, app::App, auth::Role, aws::secretsmanager, cursor::CursorKeys, http, identity::Caller, store::Store,
-};
+use shared::{ApiError, app::App, aws::secretsmanager, cursor::CursorKeys, http, identity::caller_of, store::Store};
 
 const PURPOSE: &str = "admin-users";
 
@@ -22,7 +21,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn list(deps: &Deps, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {
     // The authorizer's policy already limits this route to admins; this holds without it.
-    if !Caller::of(req)?.has_role(Role::Admin.as_str()) {
+    if !caller_of(req)?.has_role(Role::Admin) {
         return Err(ApiError::Forbidden);
     }
     let limit = http::page_limit(req)?;

@@ -5,6 +5,7 @@
 //! the password is checked (so parallel guesses cannot overrun a limit) and given back
 //! when it was right.
 
+use ballot_core::ids;
 use lambda_http::{Request, http::StatusCode};
 use shared::{
     ApiError,
@@ -16,7 +17,7 @@ use shared::{
         token::{self, TokenKind, TokenSettings},
     },
     aws::secretsmanager,
-    body, http, ids,
+    body, http,
     store::{Store, limits::Window},
 };
 

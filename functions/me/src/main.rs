@@ -2,7 +2,7 @@
 //! `{"id","roles":["guest"]}`.
 
 use lambda_http::{Request, http::StatusCode};
-use shared::{ApiError, app::App, http, identity::Caller, store::Store};
+use shared::{ApiError, app::App, http, identity::caller_of, store::Store};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -11,8 +11,8 @@ async fn main() -> Result<(), lambda_http::Error> {
 }
 
 async fn me(store: &Store, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {
-    let caller = Caller::of(req)?;
-    if caller.token_kind == "guest" {
+    let caller = caller_of(req)?;
+    if caller.is_guest() {
         return http::json(StatusCode::OK, &serde_json::json!({"id": caller.sub, "roles": caller.roles}));
     }
     // The authorizer let the token through, so a missing account was deleted since.

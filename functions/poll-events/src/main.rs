@@ -4,16 +4,21 @@
 //! - counts `vote.cast` / `vote.changed` in the poll's hourly statistics (once per event
 //!   id, however often it is delivered);
 //! - closes a poll when its closing schedule fires, and announces `poll.closed` once
-//!   (`shared::closing`);
+//!   (`ballot_core::managing::close_when_due`);
 //! - purges a deleted poll's items and closing schedules on `poll.deleted` (in pages; a
 //!   crash half way is finished by the retry).
 //!
 //! Failed records alone return to the queue (`shared::queue`).
 
+use ballot_core::{
+    closing::ClosingTime,
+    events::{Event, EventKind, Message},
+    managing::close_when_due,
+};
 use shared::{
     app::App,
-    closing::{self, ClosingTime, Schedules},
-    events::{Event, EventKind, Message},
+    clock::System,
+    closing::Schedules,
     queue::{self, Received},
     store::Store,
     webhooks::delivery::Outbox,
@@ -43,7 +48,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 }
 
 async fn close(deps: &Deps, due: &ClosingTime) -> Result<(), shared::ApiError> {
-    match closing::close(&deps.store, due, shared::clock::epoch_secs()).await? {
+    match close_when_due(&deps.store, &System, due).await? {
         Some(event) => {
             tracing::info!(event = %event.id, poll = %event.poll_id, "poll closed on schedule");
             handle(deps, &event).await

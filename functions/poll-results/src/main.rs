@@ -7,20 +7,19 @@
 //! results are `private` (visibility depends on the caller), `max-age` 5 s while open,
 //! an hour once closed by hand (it may reopen), a day once past `closes_at` (final).
 
-use lambda_http::http::{StatusCode, header};
-use shared::{
-    ApiError,
-    app::App,
-    clock, http,
-    identity::Caller,
+use ballot_core::ports::Ballots;
+use ballot_core::{
+    clock,
     polls::{Results, ResultsVisibility, Status},
 };
+use lambda_http::http::{StatusCode, header};
+use shared::{ApiError, app::App, http, identity::caller_of};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
     http::serve_with(app.cors(), app.store(), |store, req| async move {
-        let caller = Caller::of(&req)?;
+        let caller = caller_of(&req)?;
         let now = clock::epoch_secs();
         let poll_id = http::path_id(&req, "id")?;
         let poll = store.poll(&poll_id, false).await?.ok_or(ApiError::NotFound)?.poll.effective(now);

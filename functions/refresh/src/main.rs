@@ -1,6 +1,7 @@
 //! `POST /v1/auth/refresh` `{refresh_token}` → 200 new tokens; the old refresh token is
 //! spent. Reuse revokes the family; a disabled account cannot refresh.
 
+use ballot_core::ids;
 use lambda_http::{Request, http::StatusCode};
 use shared::{
     ApiError,
@@ -11,7 +12,7 @@ use shared::{
         token::{self, TokenKind, TokenSettings},
     },
     aws::secretsmanager,
-    body, http, ids,
+    body, http,
     store::Store,
 };
 

@@ -1,15 +1,16 @@
 //! `POST /v1/auth/register` `{email, password, display_name}` → 201 `{"user": …}`.
 
+use ballot_core::{FieldError, clock, ids};
 use lambda_http::{Request, http::StatusCode};
 use shared::{
-    ApiError, FieldError,
+    ApiError,
     app::App,
     auth::{
         Role,
         accounts::{Register, normalize_email},
         password,
     },
-    body, clock, http, ids,
+    body, http,
     store::{Store, users::User},
 };
 

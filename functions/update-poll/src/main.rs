@@ -5,16 +5,19 @@
 //! before it is written; the older versions' schedules are removed after
 //! (`shared::closing`). A schedule left behind changes nothing.
 
+use ballot_core::{
+    Error, clock,
+    polls::{Change, Poll, StoredPoll},
+};
 use lambda_http::{Request, http::StatusCode};
 use shared::{
     ApiError,
     app::App,
-    body, clock,
+    body,
     closing::Schedules,
     http,
     manage::{change_poll, owned_stored_poll, poll_response},
-    polls::{Change, Poll},
-    store::{Store, polls::StoredPoll},
+    store::Store,
 };
 
 struct Deps {
@@ -33,7 +36,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         let (now, now_text) = (clock::epoch_secs(), clock::rfc3339_now());
         let apply = |stored: &StoredPoll| {
             if stored.poll.version != version {
-                return Err(ApiError::PreconditionFailed);
+                return Err(Error::PreconditionFailed);
             }
             stored.poll.apply(&change, stored.voting_started, now, &now_text)
         };
@@ -55,7 +58,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 async fn schedule_closing(
     deps: &Deps,
     req: &Request,
-    apply: &impl Fn(&StoredPoll) -> Result<Poll, ApiError>,
+    apply: &impl Fn(&StoredPoll) -> Result<Poll, Error>,
 ) -> Result<bool, ApiError> {
     let before = owned_stored_poll(&deps.store, req).await?;
     let next = apply(&before)?;

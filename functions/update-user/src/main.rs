@@ -2,14 +2,14 @@
 //! disabled account cannot sign in or refresh, and the authorizer refuses its tokens
 //! within its cache TTL. An admin cannot disable or demote themselves (no lock-out).
 
+use ballot_core::access::Role;
 use lambda_http::{Request, RequestExt, http::StatusCode};
 use serde::Deserialize;
 use shared::{
     ApiError,
     app::App,
-    auth::Role,
     body, http,
-    identity::Caller,
+    identity::caller_of,
     store::{Store, users::UserChange},
 };
 use validator::{Validate, ValidationError};
@@ -50,9 +50,9 @@ async fn main() -> Result<(), lambda_http::Error> {
 }
 
 async fn update(store: &Store, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {
-    let caller = Caller::of(req)?;
+    let caller = caller_of(req)?;
     // The authorizer's policy already limits this route to admins; this holds without it.
-    if !caller.has_role(Role::Admin.as_str()) {
+    if !caller.has_role(Role::Admin) {
         return Err(ApiError::Forbidden);
     }
     let id = req.path_parameters_ref().and_then(|p| p.first("id")).ok_or(ApiError::NotFound)?.to_owned();

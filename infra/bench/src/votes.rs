@@ -14,14 +14,11 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
-use shared::{
-    polls::{Poll, Settings},
-    store::{
-        Store,
-        ballots::Voter,
-        polls::{SHARDS, StoredPoll},
-    },
+use ballot_core::{
+    ballots::{Ballot, SHARDS, Voter},
+    polls::{Poll, Settings, StoredPoll},
 };
+use shared::store::Store;
 
 pub struct VoteCosts {
     pub voters: usize,
@@ -92,17 +89,24 @@ pub fn simulate(voters: usize) -> Result<VoteCosts, String> {
         "options": [{"text": "Lisbon"}, {"text": "Kraków"}, {"text": "Tallinn"}, {"text": "Valencia"}],
     }))
     .map_err(|e| e.to_string())?;
-    let now = shared::clock::epoch_secs();
+    let now = ballot_core::clock::epoch_secs();
     let checked = settings.check(now).map_err(|e| format!("{e:?}"))?;
-    let poll = Poll::new(shared::ids::random_id(), "owner".into(), &settings, checked, &shared::clock::rfc3339_now());
+    let poll = Poll::new(
+        ballot_core::ids::random_id(),
+        "owner".into(),
+        &settings,
+        checked,
+        &ballot_core::clock::rfc3339_now(),
+    );
     let stored = StoredPoll { poll: poll.clone(), voting_started: true };
     let mut per_key: HashMap<String, f64> = HashMap::new();
     let (mut total, mut counter_units) = (0.0, 0.0);
     for i in 0..voters {
-        let voter = shared::ids::random_id();
-        let pick = vec![poll.options[i % poll.options.len()].id.clone()];
-        let (_, writes) = store
-            .new_ballot_writes(&stored, Voter { sub: &voter, guest: false }, &pick, now)
+        let voter = ballot_core::ids::random_id();
+        let option_ids = vec![poll.options[i % poll.options.len()].id.clone()];
+        let ballot = Ballot { poll_id: poll.id.clone(), option_ids, cast_at: ballot_core::clock::rfc3339_now() };
+        let writes = store
+            .new_ballot_writes(&stored, Voter { sub: &voter, guest: false }, &ballot, now)
             .map_err(|e| format!("{e:?}"))?;
         for step in &writes {
             let (key, units) = priced(step, &poll);

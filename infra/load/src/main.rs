@@ -9,11 +9,11 @@
 
 use std::time::{Duration, Instant};
 
+use ballot_core::access::Role;
 use ballot_load::percentiles;
 use ballot_tests::{api, client, guest_tokens, token_for};
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
-use shared::auth::Role;
 
 const SEQUENTIAL: usize = 300;
 const CONCURRENT: usize = 600;

@@ -10,13 +10,13 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use ballot_core::{
+    access::Role,
+    events::{Event, EventKind},
+};
 use ballot_load::percentiles;
 use ballot_tests::{Receiver, call, events_queue_url, guest_tokens, token_for};
 use serde_json::{Value, json};
-use shared::{
-    auth::Role,
-    events::{Event, EventKind},
-};
 
 const VOTES: usize = 100;
 const EVENTS: usize = 1_000;
@@ -46,11 +46,11 @@ async fn main() {
     let events: Vec<String> = (0..EVENTS)
         .map(|n| {
             let event = Event {
-                id: format!("evt_load_{n}_{}", shared::ids::random_id()),
+                id: format!("evt_load_{n}_{}", ballot_core::ids::random_id()),
                 kind: EventKind::VoteCast,
                 poll_id: id.clone(),
-                occurred_at: shared::clock::rfc3339_now(),
-                data: json!({"option_ids": [option], "cast_at": shared::clock::rfc3339_now()}),
+                occurred_at: ballot_core::clock::rfc3339_now(),
+                data: json!({"option_ids": [option], "cast_at": ballot_core::clock::rfc3339_now()}),
             };
             serde_json::to_string(&event).unwrap()
         })

@@ -88,7 +88,7 @@ fn mint(query: &HashMap<String, String>, key: &Key, issuer: &str) -> Result<Stri
     let aud = query.get("aud").ok_or("aud is required")?;
     let expires_in: i64 =
         query.get("expires_in").map(|v| v.parse().map_err(|_| "bad expires_in")).transpose()?.unwrap_or(300);
-    let now = shared::clock::epoch_secs() as i64;
+    let now = ballot_core::clock::epoch_secs() as i64;
     let mut claims = json!({"iss": issuer, "sub": sub, "aud": aud, "iat": now, "nbf": now, "exp": now + expires_in});
     if let Some(email) = query.get("email") {
         claims["email"] = json!(email);

@@ -47,14 +47,14 @@ fn new_key() -> Result<(String, serde_json::Value), BoxError> {
     let rng = SystemRandom::new();
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| "cannot generate an Ed25519 key")?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| "generated key does not parse")?;
-    let created_at = shared::clock::epoch_secs();
+    let created_at = ballot_core::clock::epoch_secs();
     let kid = format!("k{created_at}-{}", random_token(4));
     let key = json!({"alg": "EdDSA", "pkcs8": STANDARD.encode(pkcs8.as_ref()),
         "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()), "created_at": created_at});
     Ok((kid, key))
 }
 
-pub use shared::ids::random_token;
+pub use ballot_core::ids::random_token;
 
 #[cfg(test)]
 mod tests {

@@ -2,9 +2,9 @@
 //! rotating the signing keys. They run against the configured endpoint (the local stack
 //! by default; AWS with `--allow-remote`).
 
+use ballot_core::access::Role;
 use shared::{
-    ApiError,
-    auth::{Role, accounts::normalize_email},
+    auth::accounts::normalize_email,
     store::{Store, users::UserChange},
 };
 
@@ -52,9 +52,9 @@ pub async fn rotate_signing_keys(
     Ok(parsed["current"].as_str().unwrap_or_default().to_owned())
 }
 
-fn describe(err: ApiError) -> BoxError {
+fn describe(err: ballot_core::Error) -> BoxError {
     match err {
-        ApiError::Internal(cause) => cause,
+        ballot_core::Error::Internal(cause) => cause,
         other => other.to_string().into(),
     }
 }

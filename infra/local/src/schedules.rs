@@ -77,7 +77,7 @@ impl Player {
     /// Plays the schedules until the runtime stops.
     pub async fn run(mut self) {
         loop {
-            if let Err(err) = self.tick(shared::clock::epoch_secs()).await {
+            if let Err(err) = self.tick(ballot_core::clock::epoch_secs()).await {
                 tracing::warn!(error = %shared::aws::DisplayErrorContext(&*err), "schedules not played");
             }
             tokio::time::sleep(TICK).await;
@@ -154,7 +154,7 @@ impl Player {
         let schedule = self.scheduler.get_schedule().group_name(group).name(name).send().await?;
         let target = schedule.target().ok_or_else(|| format!("schedule {group}/{name} has no target"))?;
         Ok(Plan {
-            at: schedule.schedule_expression().and_then(shared::closing::at_epoch),
+            at: schedule.schedule_expression().and_then(ballot_core::closing::at_epoch),
             enabled: schedule.state() != Some(&ScheduleState::Disabled),
             target: target.arn().to_owned(),
             input: target.input().unwrap_or_default().to_owned(),

@@ -8,10 +8,10 @@
 
 use serde_json::{Value, json};
 
+use ballot_core::access::{self as routes, Role};
+
 use super::{
-    Role,
     keys::KeySet,
-    routes,
     token::{AccessClaims, MAX_TOKEN_BYTES, TokenKind, TokenSettings, verify},
 };
 
@@ -112,7 +112,7 @@ mod tests {
         assert_eq!(answer["context"]["sub"], "g-1");
         assert_eq!(answer["context"]["roles"], "guest");
         assert_eq!(answer["context"]["token_kind"], "guest");
-        assert!(answer["context"]["exp"].as_u64().unwrap() > crate::clock::epoch_secs());
+        assert!(answer["context"]["exp"].as_u64().unwrap() > ballot_core::clock::epoch_secs());
         assert_eq!(answer["policyDocument"]["Statement"][0]["Effect"], "Allow");
     }
 

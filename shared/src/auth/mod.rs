@@ -1,5 +1,5 @@
 //! Identity and access, in one implementation for the authorizer and every function:
-//! roles and the route table ([`routes`]), the signing key set ([`keys`]) and access
+//! (roles and the route table are `ballot_core::access`), the signing key set ([`keys`]) and access
 //! tokens ([`token`]).
 
 pub mod accounts;
@@ -8,7 +8,6 @@ pub mod authorizer;
 pub mod federation;
 pub mod keys;
 pub mod password;
-pub mod routes;
 pub mod token;
 
-pub use routes::Role;
+pub use ballot_core::access::Role;

@@ -10,7 +10,10 @@
 use jsonwebtoken::{Header, Validation, decode, decode_header, encode};
 use serde::{Deserialize, Serialize};
 
-use super::{Role, keys::KeySet};
+use ballot_core::access::Role;
+pub use ballot_core::access::TokenKind;
+
+use super::keys::KeySet;
 
 /// Longest token accepted (the authorizer caps the whole header at this too).
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -18,36 +21,6 @@ pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 pub const LEEWAY_SECS: u64 = 30;
 /// The JOSE `typ` of ballot access tokens.
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
-
-/// What a token was issued for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TokenKind {
-    /// A signed-in user's access token (15 minutes).
-    Access,
-    /// An anonymous voter's token (1 hour, no refresh).
-    Guest,
-    /// Another issuer's ID token (see `federation`); ballot never issues these.
-    Federated,
-}
-
-impl TokenKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Access => "access",
-            Self::Guest => "guest",
-            Self::Federated => "federated",
-        }
-    }
-
-    /// Lifetime in seconds.
-    pub fn ttl_secs(self) -> u64 {
-        match self {
-            Self::Access | Self::Federated => 15 * 60,
-            Self::Guest => 60 * 60,
-        }
-    }
-}
 
 /// The claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,7 +59,7 @@ pub enum TokenError {
     Invalid(String),
 }
 
-pub use crate::clock::epoch_secs as now;
+pub use ballot_core::clock::epoch_secs as now;
 
 /// Signs a token for `sub` with `roles`; returns it and its lifetime in seconds.
 pub fn issue(

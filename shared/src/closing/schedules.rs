@@ -9,8 +9,8 @@ use aws_sdk_scheduler::{
     types::{ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode, Target},
 };
 
-use super::{ClosingTime, at_expression, fires_at, schedule_name, schedule_prefix, schedule_version};
 use crate::{ApiError, config::Closing};
+use ballot_core::closing::{ClosingTime, at_expression, fires_at, schedule_name, schedule_prefix, schedule_version};
 
 /// Puts and removes closing schedules.
 #[derive(Debug, Clone)]

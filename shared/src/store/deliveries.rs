@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use serde::Deserialize;
 
 use super::Store;
-use crate::ApiError;
+use ballot_core::Error;
 
 const KEEP_DAYS: u64 = 14;
 
@@ -54,7 +54,7 @@ impl Store {
         webhook_id: &str,
         now: u64,
         lease_secs: u64,
-    ) -> Result<Attempt, ApiError> {
+    ) -> Result<Attempt, Error> {
         let (pk, sk) = key(event_id, webhook_id);
         let request = self
             .update_item(pk, &sk)
@@ -71,10 +71,10 @@ impl Store {
         let item: Option<DeliveryItem> = match super::condition_held_or_item(request.send().await)? {
             Ok(out) => {
                 let item: DeliveryItem =
-                    serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(ApiError::internal)?;
+                    serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(Error::internal)?;
                 return Ok(Attempt::Send(item.attempts));
             }
-            Err(held) => held.map(serde_dynamo::from_item).transpose().map_err(ApiError::internal)?,
+            Err(held) => held.map(serde_dynamo::from_item).transpose().map_err(Error::internal)?,
         };
         Ok(match item {
             Some(DeliveryItem { finished: Some(_), .. }) | None => Attempt::Finished,
@@ -85,7 +85,7 @@ impl Store {
     }
 
     /// Ends the delivery: no later copy of the message sends it again.
-    pub async fn finish_delivery(&self, event_id: &str, webhook_id: &str, ending: Ending) -> Result<(), ApiError> {
+    pub async fn finish_delivery(&self, event_id: &str, webhook_id: &str, ending: Ending) -> Result<(), Error> {
         let (pk, sk) = key(event_id, webhook_id);
         let finished = match ending {
             Ending::Delivered => "delivered",
@@ -96,12 +96,12 @@ impl Store {
             .expression_attribute_values(":finished", AttributeValue::S(finished.into()))
             .send()
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
         Ok(())
     }
 
     /// Gives the lease back after a failed attempt, so the retry may send at once.
-    pub async fn release_delivery(&self, event_id: &str, webhook_id: &str) -> Result<(), ApiError> {
+    pub async fn release_delivery(&self, event_id: &str, webhook_id: &str) -> Result<(), Error> {
         let (pk, sk) = key(event_id, webhook_id);
         let request = self
             .update_item(pk, &sk)

@@ -5,7 +5,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{Store, condition_held};
-use crate::{ApiError, auth::token::now, ids::sha256_hex};
+use crate::auth::token::now;
+use ballot_core::{Error, ids::sha256_hex};
 
 /// At most `limit` slots per `seconds`-long window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +24,7 @@ pub struct Slot {
 impl Store {
     /// Takes one slot of `window` for `key` in `scope`; `TooManyRequests` (with the seconds
     /// until the window ends) when it is full.
-    pub async fn take_slot(&self, scope: &str, key: &str, window: Window) -> Result<Slot, ApiError> {
+    pub async fn take_slot(&self, scope: &str, key: &str, window: Window) -> Result<Slot, Error> {
         let now = now();
         let seconds = window.seconds.max(1);
         let start = now - now % seconds;
@@ -39,12 +40,12 @@ impl Store {
             .await;
         match condition_held(result)? {
             Some(_) => Ok(Slot { pk }),
-            None => Err(ApiError::TooManyRequests { retry_after_secs: (start + seconds - now).max(1) }),
+            None => Err(Error::TooManyRequests { retry_after_secs: (start + seconds - now).max(1) }),
         }
     }
 
     /// Returns a slot (e.g. a login that succeeded does not count as a failure).
-    pub async fn give_back(&self, slot: Slot) -> Result<(), ApiError> {
+    pub async fn give_back(&self, slot: Slot) -> Result<(), Error> {
         let result = self
             .update_item(slot.pk, "LIMIT")
             .update_expression("ADD slots :minus_one")

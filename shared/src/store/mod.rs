@@ -29,7 +29,7 @@ use aws_sdk_dynamodb::{
     error::SdkError, operation::transact_write_items::TransactWriteItemsError, types::AttributeValue,
 };
 
-use crate::ApiError;
+use ballot_core::Error;
 
 /// The table, and the client to reach it.
 #[derive(Debug, Clone)]
@@ -52,12 +52,12 @@ impl Store {
     }
 
     /// A transaction step that writes `item` only if no item has its key yet.
-    fn put_new<T: serde::Serialize>(&self, item: &T) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, ApiError> {
+    fn put_new<T: serde::Serialize>(&self, item: &T) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, Error> {
         self.put_if(item, Some("attribute_not_exists(pk)"))
     }
 
     /// A transaction step that writes `item`, replacing any item with its key.
-    fn put<T: serde::Serialize>(&self, item: &T) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, ApiError> {
+    fn put<T: serde::Serialize>(&self, item: &T) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, Error> {
         self.put_if(item, None)
     }
 
@@ -65,23 +65,23 @@ impl Store {
         &self,
         item: &T,
         condition: Option<&str>,
-    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, ApiError> {
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, Error> {
         let put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)
-            .set_item(Some(serde_dynamo::to_item(item).map_err(ApiError::internal)?))
+            .set_item(Some(serde_dynamo::to_item(item).map_err(Error::internal)?))
             .set_condition_expression(condition.map(str::to_owned))
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
         Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build())
     }
 
     /// Runs `items` as one transaction: `true` when it committed, `false` when one of its
     /// conditions did not hold or a concurrent transaction won ([`condition_failed`]).
-    async fn transact(&self, items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>) -> Result<bool, ApiError> {
+    async fn transact(&self, items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>) -> Result<bool, Error> {
         match self.db.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(true),
             Err(err) if condition_failed(&err) => Ok(false),
-            Err(err) => Err(ApiError::internal(err)),
+            Err(err) => Err(Error::internal(err)),
         }
     }
 
@@ -99,12 +99,12 @@ impl Store {
         &self,
         pk: String,
         sk: &str,
-    ) -> Result<Option<T>, ApiError> {
+    ) -> Result<Option<T>, Error> {
         self.get(pk, sk).await
     }
 
     /// Reads one item (strongly consistent), converted to `T`.
-    async fn get<T: serde::de::DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, ApiError> {
+    async fn get<T: serde::de::DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, Error> {
         self.get_with(pk, sk, true).await
     }
 
@@ -115,7 +115,7 @@ impl Store {
         pk: String,
         sk: &str,
         consistent: bool,
-    ) -> Result<Option<T>, ApiError> {
+    ) -> Result<Option<T>, Error> {
         let out = self
             .db
             .get_item()
@@ -124,8 +124,8 @@ impl Store {
             .consistent_read(consistent)
             .send()
             .await
-            .map_err(ApiError::internal)?;
-        out.item.map(|item| serde_dynamo::from_item(item).map_err(ApiError::internal)).transpose()
+            .map_err(Error::internal)?;
+        out.item.map(|item| serde_dynamo::from_item(item).map_err(Error::internal)).transpose()
     }
 }
 
@@ -153,8 +153,8 @@ impl Store {
         &self,
         query: &Query<'_>,
         start: Option<serde_json::Value>,
-    ) -> Result<Page<T>, ApiError> {
-        let start = start.map(serde_dynamo::to_item::<_, Item>).transpose().map_err(ApiError::internal)?;
+    ) -> Result<Page<T>, Error> {
+        let start = start.map(serde_dynamo::to_item::<_, Item>).transpose().map_err(Error::internal)?;
         let out = self
             .db
             .query()
@@ -168,27 +168,24 @@ impl Store {
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
         let items = out
             .items
             .unwrap_or_default()
             .into_iter()
             .map(serde_dynamo::from_item)
             .collect::<Result<_, _>>()
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
         let next = out
             .last_evaluated_key
             .map(serde_dynamo::from_item::<_, serde_json::Value>)
             .transpose()
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
         Ok(Page { items, next })
     }
 
     /// Every item of `query`, page after page.
-    pub(crate) async fn query_all<T: serde::de::DeserializeOwned>(
-        &self,
-        query: &Query<'_>,
-    ) -> Result<Vec<T>, ApiError> {
+    pub(crate) async fn query_all<T: serde::de::DeserializeOwned>(&self, query: &Query<'_>) -> Result<Vec<T>, Error> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -204,19 +201,19 @@ impl Store {
 
 /// The outcome of a conditional `UpdateItem`: `None` when its condition did not hold
 /// (an expected answer, not an error), the output otherwise.
-fn condition_held(result: UpdateResult) -> Result<Option<UpdateItemOutput>, ApiError> {
+fn condition_held(result: UpdateResult) -> Result<Option<UpdateItemOutput>, Error> {
     condition_held_or_item(result).map(Result::ok)
 }
 
 /// Like [`condition_held`], but a failed condition yields the item as it stood, when the
 /// request asked for it (`ReturnValuesOnConditionCheckFailure::AllOld`) and there was one.
-fn condition_held_or_item(result: UpdateResult) -> Result<Result<UpdateItemOutput, Option<Item>>, ApiError> {
+fn condition_held_or_item(result: UpdateResult) -> Result<Result<UpdateItemOutput, Option<Item>>, Error> {
     use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
     match result {
         Ok(out) => Ok(Ok(out)),
         Err(err) => match err.as_service_error() {
             Some(UpdateItemError::ConditionalCheckFailedException(failed)) => Ok(Err(failed.item().cloned())),
-            _ => Err(ApiError::internal(err)),
+            _ => Err(Error::internal(err)),
         },
     }
 }

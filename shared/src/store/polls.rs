@@ -24,15 +24,15 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use super::Store;
-use crate::{
-    ApiError,
-    polls::{Poll, Status, Visibility},
+use ballot_core::{
+    Error,
+    polls::{Poll, Status, StoredPoll, Visibility},
 };
 
-/// Counter shards per poll. One partition key takes 1,000 write units/s; a vote costs its
-/// shard 2 (a transactional write of a small item), so a poll takes about
-/// `SHARDS × 500` votes/s before its busiest shard is the limit.
-pub const SHARDS: u32 = 10;
+// Counter shards per poll. One partition key takes 1,000 write units/s; a vote costs its
+// shard 2 (a transactional write of a small item), so a poll takes about
+// `SHARDS × 500` votes/s before its busiest shard is the limit.
+pub use ballot_core::ballots::SHARDS;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct PollItem {
@@ -64,17 +64,17 @@ struct ShardItem {
     allow_vote_change: bool,
 }
 
-/// The last closing of a poll: the version it produced and the poll's `closes_at` then.
+/// The item of the last closing of a poll (`ballot_core::ports::Closing`): the version it produced and the poll's `closes_at` then.
 /// Whoever announces `poll.closed` again (a retry, a repeated close, the schedule of a
 /// poll closed by hand) derives the event id from this version, so every announcement of
 /// one closing has one id, whatever was changed since.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Closing {
+struct Closing {
     pk: String,
     sk: String,
     #[serde(default)]
-    pub closes_at: Option<u64>,
-    pub version: u64,
+    closes_at: Option<u64>,
+    version: u64,
 }
 
 pub(super) const POLL: &str = "POLL";
@@ -111,14 +111,6 @@ impl PollItem {
     }
 }
 
-/// A poll as stored, with what only the server needs.
-#[derive(Debug, Clone)]
-pub struct StoredPoll {
-    pub poll: Poll,
-    /// A ballot exists: the question, options and choice rules are frozen.
-    pub voting_started: bool,
-}
-
 /// One page of polls, newest first, and where the next page starts.
 #[derive(Debug)]
 pub struct PollPage {
@@ -138,13 +130,13 @@ pub enum Listing {
 
 impl Store {
     /// Writes a new poll and its shards in one transaction.
-    pub async fn create_poll(&self, poll: &Poll) -> Result<(), ApiError> {
+    pub async fn create_poll(&self, poll: &Poll) -> Result<(), Error> {
         let mut request =
             self.db.transact_write_items().transact_items(self.put_new(&PollItem::new(poll.clone(), false, false))?);
         for shard in 0..SHARDS {
             request = request.transact_items(self.put_new(&Self::shard_item(poll, shard, false))?);
         }
-        request.send().await.map_err(ApiError::internal)?;
+        request.send().await.map_err(Error::internal)?;
         Ok(())
     }
 
@@ -152,7 +144,7 @@ impl Store {
         ShardItem {
             pk: shard_pk(&poll.id, shard),
             sk: COUNT.into(),
-            closed: deleted || poll.status == crate::polls::Status::Closed,
+            closed: deleted || poll.status == ballot_core::polls::Status::Closed,
             closes_at: poll.closes_at_epoch().unwrap_or(0),
             allow_guests: poll.allow_guests,
             allow_vote_change: poll.allow_vote_change,
@@ -161,7 +153,7 @@ impl Store {
 
     /// The poll `id` unless it does not exist or is deleted (`consistent`: a strongly
     /// consistent read; else eventually consistent, half the read units).
-    pub async fn poll(&self, id: &str, consistent: bool) -> Result<Option<StoredPoll>, ApiError> {
+    pub async fn poll(&self, id: &str, consistent: bool) -> Result<Option<StoredPoll>, Error> {
         let item: Option<PollItem> = self.get_with(poll_pk(id), POLL, consistent).await?;
         Ok(item
             .filter(|item| !item.deleted)
@@ -169,77 +161,13 @@ impl Store {
     }
 
     /// A deleted poll whose purge has not finished yet.
-    pub async fn tombstone(&self, id: &str) -> Result<Option<Poll>, ApiError> {
+    pub async fn tombstone(&self, id: &str) -> Result<Option<Poll>, Error> {
         let item: Option<PollItem> = self.get(poll_pk(id), POLL).await?;
         Ok(item.filter(|item| item.deleted).map(|item| item.poll))
     }
 
-    /// Changes poll `id` with `change` (given the stored poll, it returns the new one,
-    /// `None` when there is nothing to change, or why not) and writes the poll and its
-    /// shards' rules in one transaction, conditional on what was read, with its
-    /// [`Closing`] when the change closes it; a concurrent write makes it read and try
-    /// again. `delete` leaves a tombstone instead. The poll as written (or as read, when
-    /// there was nothing to change) and whether this call changed it; `None` when there is
-    /// no such poll.
-    pub async fn update_poll(
-        &self,
-        id: &str,
-        delete: bool,
-        change: impl Fn(&StoredPoll) -> Result<Option<Poll>, ApiError>,
-    ) -> Result<Option<(Poll, bool)>, ApiError> {
-        for _ in 0..5 {
-            let Some(stored) = self.poll(id, true).await? else { return Ok(None) };
-            let Some(poll) = change(&stored)? else { return Ok(Some((stored.poll, false))) };
-            let item = PollItem::new(poll.clone(), stored.voting_started, delete);
-            let put = aws_sdk_dynamodb::types::Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(serde_dynamo::to_item(&item).map_err(ApiError::internal)?))
-                .condition_expression("poll.version = :version AND voting_started = :started AND deleted = :false")
-                .expression_attribute_values(":version", AttributeValue::N(stored.poll.version.to_string()))
-                .expression_attribute_values(":started", AttributeValue::Bool(stored.voting_started))
-                .expression_attribute_values(":false", AttributeValue::Bool(false))
-                .build()
-                .map_err(ApiError::internal)?;
-            let mut steps = vec![TransactWriteItem::builder().put(put).build()];
-            for shard in 0..SHARDS {
-                steps.push(self.shard_rules(&Self::shard_item(&poll, shard, delete))?);
-            }
-            if poll.status == Status::Closed && stored.poll.status != Status::Closed {
-                let pk = poll_pk(&poll.id);
-                let closing =
-                    Closing { pk, sk: CLOSED.into(), closes_at: poll.closes_at_epoch(), version: poll.version };
-                steps.push(self.put(&closing)?);
-            }
-            if self.transact(steps).await? {
-                return Ok(Some((poll, true)));
-            }
-        }
-        Err(ApiError::Conflict("The poll is changing concurrently; retry.".into()))
-    }
-
-    /// Closes poll `id` for reaching `closes_at` (epoch seconds) with `close` (given the
-    /// open poll, the closed one), if it is open with that closing time. As
-    /// [`Self::update_poll`]: the poll and whether this call closed it.
-    pub async fn close_on_schedule(
-        &self,
-        id: &str,
-        closes_at: u64,
-        close: impl Fn(&Poll) -> Poll,
-    ) -> Result<Option<(Poll, bool)>, ApiError> {
-        let due = |stored: &StoredPoll| {
-            let poll = &stored.poll;
-            Ok((poll.status == Status::Open && poll.closes_at_epoch() == Some(closes_at)).then(|| close(poll)))
-        };
-        self.update_poll(id, false, due).await
-    }
-
-    /// How poll `id` was last closed, if it ever was.
-    pub async fn last_closing(&self, id: &str) -> Result<Option<Closing>, ApiError> {
-        self.get_with(poll_pk(id), CLOSED, true).await
-    }
-
     /// Sets a shard's voting rules, leaving its counts alone.
-    fn shard_rules(&self, shard: &ShardItem) -> Result<TransactWriteItem, ApiError> {
+    fn shard_rules(&self, shard: &ShardItem) -> Result<TransactWriteItem, Error> {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(shard.pk.clone(), COUNT)))
@@ -252,7 +180,7 @@ impl Store {
             .expression_attribute_values(":guests", AttributeValue::Bool(shard.allow_guests))
             .expression_attribute_values(":change", AttributeValue::Bool(shard.allow_vote_change))
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
@@ -262,7 +190,7 @@ impl Store {
         listing: &Listing,
         limit: i32,
         start: Option<serde_json::Value>,
-    ) -> Result<PollPage, ApiError> {
+    ) -> Result<PollPage, Error> {
         let (index, key, value) = match listing {
             Listing::Owner(owner) => ("gsi1", "gsi1pk", format!("OWNER#{owner}")),
             Listing::Public => ("gsi2", "gsi2pk", "PUBLIC".to_owned()),
@@ -274,15 +202,11 @@ impl Store {
 
     /// Ballots and votes per option of poll `id`, summed over its shards (strongly
     /// consistent, so a voter reads their own vote).
-    pub async fn tally(&self, id: &str) -> Result<(u64, HashMap<String, u64>), ApiError> {
+    pub async fn tally(&self, id: &str) -> Result<(u64, HashMap<String, u64>), Error> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let keys: Vec<_> = (0..SHARDS).map(|shard| Self::key(shard_pk(id, shard), COUNT)).collect();
         let mut pending = Some(
-            KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .consistent_read(true)
-                .build()
-                .map_err(ApiError::internal)?,
+            KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(Error::internal)?,
         );
         let (mut total, mut votes) = (0u64, HashMap::new());
         for attempt in 0..5u64 {
@@ -290,13 +214,8 @@ impl Store {
             if attempt > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
             }
-            let out = self
-                .db
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(ApiError::internal)?;
+            let out =
+                self.db.batch_get_item().request_items(&self.table, request).send().await.map_err(Error::internal)?;
             for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
                 for (name, value) in item {
                     let n = match value {
@@ -313,8 +232,44 @@ impl Store {
             pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
         }
         if pending.is_some() {
-            return Err(ApiError::Unavailable("Results are busy; retry shortly.".into()));
+            return Err(Error::Unavailable("Results are busy; retry shortly.".into()));
         }
         Ok((total, votes))
+    }
+}
+
+/// Polls on DynamoDB: each write of a poll is one transaction of the poll, its shards'
+/// rules and (when it closes the poll) its [`Closing`], conditional on what was read.
+impl ballot_core::ports::Polls for Store {
+    async fn poll(&self, id: &str, consistent: bool) -> Result<Option<StoredPoll>, Error> {
+        Store::poll(self, id, consistent).await
+    }
+
+    async fn replace_poll(&self, read: &StoredPoll, next: &Poll, delete: bool) -> Result<bool, Error> {
+        let item = PollItem::new(next.clone(), read.voting_started, delete);
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(&item).map_err(Error::internal)?))
+            .condition_expression("poll.version = :version AND voting_started = :started AND deleted = :false")
+            .expression_attribute_values(":version", AttributeValue::N(read.poll.version.to_string()))
+            .expression_attribute_values(":started", AttributeValue::Bool(read.voting_started))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .build()
+            .map_err(Error::internal)?;
+        let mut steps = vec![TransactWriteItem::builder().put(put).build()];
+        for shard in 0..SHARDS {
+            steps.push(self.shard_rules(&Self::shard_item(next, shard, delete))?);
+        }
+        if next.status == Status::Closed && read.poll.status != Status::Closed {
+            let pk = poll_pk(&next.id);
+            let closing = Closing { pk, sk: CLOSED.into(), closes_at: next.closes_at_epoch(), version: next.version };
+            steps.push(self.put(&closing)?);
+        }
+        self.transact(steps).await
+    }
+
+    async fn last_closing(&self, id: &str) -> Result<Option<ballot_core::ports::Closing>, Error> {
+        let closing: Option<Closing> = self.get_with(poll_pk(id), CLOSED, true).await?;
+        Ok(closing.map(|c| ballot_core::ports::Closing { closes_at: c.closes_at, version: c.version }))
     }
 }

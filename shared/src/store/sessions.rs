@@ -9,9 +9,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWrite
 use serde::{Deserialize, Serialize};
 
 use super::{Store, condition_held};
-use crate::{
-    ApiError,
-    auth::token::now,
+use crate::auth::token::now;
+use ballot_core::{
+    Error,
     ids::{random_id, random_token, sha256_hex},
 };
 
@@ -65,7 +65,7 @@ impl Store {
         family_id: &str,
         user_id: &str,
         expires_at: u64,
-    ) -> Result<TransactWriteItem, ApiError> {
+    ) -> Result<TransactWriteItem, Error> {
         self.put_new(&RefreshItem {
             pk: refresh_pk(token),
             sk: "REFRESH".into(),
@@ -77,7 +77,7 @@ impl Store {
     }
 
     /// Signs `user_id` in: a new family and its first refresh token, which is returned.
-    pub async fn start_session(&self, user_id: &str) -> Result<String, ApiError> {
+    pub async fn start_session(&self, user_id: &str) -> Result<String, Error> {
         let (token, family_id, now) = (random_token(32), random_id(), now());
         let family_expires = now + FAMILY_LIFETIME_SECS;
         let family = FamilyItem {
@@ -89,21 +89,21 @@ impl Store {
         };
         let family_put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(serde_dynamo::to_item(&family).map_err(ApiError::internal)?))
+            .set_item(Some(serde_dynamo::to_item(&family).map_err(Error::internal)?))
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
         self.db
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(family_put).build())
             .transact_items(self.refresh_put(&token, &family_id, user_id, now + IDLE_LIFETIME_SECS)?)
             .send()
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
         Ok(token)
     }
 
     /// Exchanges `token` for a new one of the same family; returns the user id and the new token.
-    pub async fn rotate_session(&self, token: &str) -> Result<Result<(String, String), Refused>, ApiError> {
+    pub async fn rotate_session(&self, token: &str) -> Result<Result<(String, String), Refused>, Error> {
         if !looks_like_refresh_token(token) {
             return Ok(Err(Refused::Invalid));
         }
@@ -131,14 +131,14 @@ impl Store {
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
         let family_live = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(family_pk(&old.family_id), "FAMILY")))
             .condition_expression("revoked = :false")
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
         let expires_at = (now + IDLE_LIFETIME_SECS).min(family.expires_at);
         let steps = vec![
             TransactWriteItem::builder().update(mark_used).build(),
@@ -150,7 +150,7 @@ impl Store {
 
     /// Signs out: revokes the family of `token`, if it is one of ours. Unknown tokens are
     /// ignored, so the answer tells nothing.
-    pub async fn end_session(&self, token: &str) -> Result<(), ApiError> {
+    pub async fn end_session(&self, token: &str) -> Result<(), Error> {
         if !looks_like_refresh_token(token) {
             return Ok(());
         }
@@ -160,7 +160,7 @@ impl Store {
         Ok(())
     }
 
-    async fn revoke_family(&self, family_id: &str) -> Result<(), ApiError> {
+    async fn revoke_family(&self, family_id: &str) -> Result<(), Error> {
         let result = self
             .update_item(family_pk(family_id), "FAMILY")
             .update_expression("SET revoked = :true")

@@ -9,10 +9,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use super::Store;
-use crate::{
-    ApiError,
-    events::{Event, EventKind},
-};
+use ballot_core::Error;
+use ballot_core::events::{Event, EventKind};
 
 const MARK_DAYS: u64 = 14;
 
@@ -41,7 +39,7 @@ struct MarkItem {
 impl Store {
     /// Counts a vote event in its poll's hour; `false` (and nothing written) when it was
     /// counted before. Other events are not counted.
-    pub async fn count_vote_event(&self, event: &Event) -> Result<bool, ApiError> {
+    pub async fn count_vote_event(&self, event: &Event) -> Result<bool, Error> {
         let field = match event.kind {
             EventKind::VoteCast => "votes_cast",
             EventKind::VoteChanged => "votes_changed",
@@ -52,11 +50,11 @@ impl Store {
             .occurred_at
             .get(..13)
             .filter(|h| h.len() == 13 && h.as_bytes()[10] == b'T')
-            .ok_or_else(|| ApiError::BadRequest(format!("event {} has an invalid occurred_at", event.id)))?;
+            .ok_or_else(|| Error::internal(format!("event {} has an invalid occurred_at", event.id)))?;
         let mark = MarkItem {
             pk: format!("EVENT#{}", event.id),
             sk: "STATS".into(),
-            expires_at: crate::clock::epoch_secs() + MARK_DAYS * 86_400,
+            expires_at: ballot_core::clock::epoch_secs() + MARK_DAYS * 86_400,
         };
         let update = Update::builder()
             .table_name(&self.table)
@@ -67,12 +65,12 @@ impl Store {
             .expression_attribute_values(":hour", AttributeValue::S(format!("{hour}:00:00Z")))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
         self.transact(vec![self.put_new(&mark)?, TransactWriteItem::builder().update(update).build()]).await
     }
 
     /// A poll's hours with votes, oldest first.
-    pub async fn hourly_stats(&self, poll_id: &str) -> Result<Vec<HourStats>, ApiError> {
+    pub async fn hourly_stats(&self, poll_id: &str) -> Result<Vec<HourStats>, Error> {
         let query = super::Query { index: None, key: "pk", value: stats_pk(poll_id), limit: None, descending: false };
         self.query_all(&query).await
     }

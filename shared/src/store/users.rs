@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::Store;
-use crate::{ApiError, auth::Role};
+use ballot_core::Error;
+use ballot_core::access::Role;
 
 /// An account as clients see it (`GET /v1/me`, registration, admin listing).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,23 +73,23 @@ pub struct Credentials {
 impl Store {
     /// Creates the account and claims its email in one transaction: of any number of
     /// concurrent registrations of an email, exactly one succeeds; the others get `Conflict`.
-    pub async fn create_user(&self, user: &User, password_hash: String) -> Result<(), ApiError> {
+    pub async fn create_user(&self, user: &User, password_hash: String) -> Result<(), Error> {
         let item = UserItem::new(user.clone(), password_hash);
         let claim = EmailItem { pk: email_pk(&user.email), sk: EMAIL.into(), user_id: user.id.clone() };
         if self.transact(vec![self.put_new(&claim)?, self.put_new(&item)?]).await? {
             Ok(())
         } else {
-            Err(ApiError::Conflict("An account with this email already exists.".into()))
+            Err(Error::Conflict("An account with this email already exists.".into()))
         }
     }
 
     /// The account with `id`.
-    pub async fn user(&self, id: &str) -> Result<Option<User>, ApiError> {
+    pub async fn user(&self, id: &str) -> Result<Option<User>, Error> {
         Ok(self.get::<UserItem>(user_pk(id), PROFILE).await?.map(|item| item.user))
     }
 
     /// The account registered with `email` (already normalised) and its password hash.
-    pub async fn credentials(&self, email: &str) -> Result<Option<Credentials>, ApiError> {
+    pub async fn credentials(&self, email: &str) -> Result<Option<Credentials>, Error> {
         let Some(claim) = self.get::<EmailItem>(email_pk(email), EMAIL).await? else { return Ok(None) };
         let item = self.get::<UserItem>(user_pk(&claim.user_id), PROFILE).await?;
         Ok(item.map(|item| Credentials { user: item.user, password_hash: item.password_hash }))
@@ -112,7 +113,7 @@ pub struct UserChange {
 
 impl Store {
     /// Accounts newest first, `limit` at a time, from `start` (a previous page's `next`).
-    pub async fn list_users(&self, limit: i32, start: Option<serde_json::Value>) -> Result<UserPage, ApiError> {
+    pub async fn list_users(&self, limit: i32, start: Option<serde_json::Value>) -> Result<UserPage, Error> {
         let query = super::Query {
             index: Some("gsi1"),
             key: "gsi1pk",
@@ -125,7 +126,7 @@ impl Store {
     }
 
     /// Applies `change` to account `id`; `None` if there is no such account.
-    pub async fn update_user(&self, id: &str, change: &UserChange) -> Result<Option<User>, ApiError> {
+    pub async fn update_user(&self, id: &str, change: &UserChange) -> Result<Option<User>, Error> {
         use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
         let mut sets = Vec::new();
         let mut request = self.update_item(user_pk(id), PROFILE);
@@ -133,7 +134,7 @@ impl Store {
             sets.push("#roles = :roles");
             request = request.expression_attribute_names("#roles", "roles").expression_attribute_values(
                 ":roles",
-                serde_dynamo::to_attribute_value(roles).map_err(ApiError::internal)?,
+                serde_dynamo::to_attribute_value(roles).map_err(Error::internal)?,
             );
         }
         if let Some(disabled) = change.disabled {
@@ -150,12 +151,12 @@ impl Store {
             .send()
             .await;
         let Some(out) = super::condition_held(result)? else { return Ok(None) };
-        let item: UserItem = serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(ApiError::internal)?;
+        let item: UserItem = serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(Error::internal)?;
         Ok(Some(item.user))
     }
 
     /// The id of the account registered with `email` (already normalised).
-    pub async fn user_id_by_email(&self, email: &str) -> Result<Option<String>, ApiError> {
+    pub async fn user_id_by_email(&self, email: &str) -> Result<Option<String>, Error> {
         Ok(self.get::<EmailItem>(email_pk(email), EMAIL).await?.map(|claim| claim.user_id))
     }
 }
@@ -173,21 +174,18 @@ impl Store {
     /// `viewer`. Concurrent first sights link one account: the link is a conditional
     /// write, and the loser reads the winner's.
     /// `email` is stored only when the issuer verified it (callers pass `None` otherwise).
-    pub async fn linked_user(&self, issuer: &str, subject: &str, email: Option<&str>) -> Result<User, ApiError> {
-        let pk = format!("IDENTITY#{}", crate::ids::sha256_hex(&format!("{issuer}\n{subject}")));
+    pub async fn linked_user(&self, issuer: &str, subject: &str, email: Option<&str>) -> Result<User, Error> {
+        let pk = format!("IDENTITY#{}", ballot_core::ids::sha256_hex(&format!("{issuer}\n{subject}")));
         if let Some(link) = self.get::<IdentityItem>(pk.clone(), "IDENTITY").await? {
-            return self
-                .user(&link.user_id)
-                .await?
-                .ok_or_else(|| ApiError::internal("identity links a missing account"));
+            return self.user(&link.user_id).await?.ok_or_else(|| Error::internal("identity links a missing account"));
         }
         let user = User {
-            id: crate::ids::random_id(),
+            id: ballot_core::ids::random_id(),
             // Not claimed as unique: another issuer's email is not proof of owning it here.
             email: email.unwrap_or_default().trim().to_lowercase(),
             display_name: email.and_then(|e| e.split('@').next()).unwrap_or("member").chars().take(60).collect(),
             roles: vec![Role::Viewer],
-            created_at: crate::clock::rfc3339_now(),
+            created_at: ballot_core::clock::rfc3339_now(),
             disabled: false,
         };
         // No password: this account signs in at its issuer only.
@@ -202,10 +200,10 @@ impl Store {
                 return self
                     .user(&link.user_id)
                     .await?
-                    .ok_or_else(|| ApiError::internal("identity links a missing account"));
+                    .ok_or_else(|| Error::internal("identity links a missing account"));
             }
             tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
         }
-        Err(ApiError::Unavailable("The account is being created; retry.".into()))
+        Err(Error::Unavailable("The account is being created; retry.".into()))
     }
 }

@@ -14,7 +14,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update}
 use serde::{Deserialize, Serialize};
 
 use super::{Query, Store};
-use crate::{ApiError, events::EventKind};
+use ballot_core::Error;
+use ballot_core::events::EventKind;
 
 pub const MAX_PER_POLL: u32 = 5;
 /// Deliveries failing for good in a row that disable a webhook.
@@ -56,12 +57,7 @@ pub(super) fn count_pk(poll_id: &str) -> String {
 
 impl Store {
     /// Adds a webhook to poll `poll_id`; 409 when it has [`MAX_PER_POLL`] already.
-    pub async fn create_webhook(
-        &self,
-        poll_id: &str,
-        webhook: &Webhook,
-        secret_sealed: String,
-    ) -> Result<(), ApiError> {
+    pub async fn create_webhook(&self, poll_id: &str, webhook: &Webhook, secret_sealed: String) -> Result<(), Error> {
         let item = WebhookItem {
             pk: webhooks_pk(poll_id),
             sk: webhook.id.clone(),
@@ -77,40 +73,40 @@ impl Store {
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_values(":max", AttributeValue::N(MAX_PER_POLL.to_string()))
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
         if self.transact(vec![self.put_new(&item)?, TransactWriteItem::builder().update(count).build()]).await? {
             Ok(())
         } else {
-            Err(ApiError::Conflict(format!("A poll has at most {MAX_PER_POLL} webhooks; delete one first.")))
+            Err(Error::Conflict(format!("A poll has at most {MAX_PER_POLL} webhooks; delete one first.")))
         }
     }
 
     /// The webhooks of poll `poll_id`, oldest first (ids are random: by creation time).
-    pub async fn webhooks(&self, poll_id: &str) -> Result<Vec<Webhook>, ApiError> {
+    pub async fn webhooks(&self, poll_id: &str) -> Result<Vec<Webhook>, Error> {
         let mut hooks: Vec<Webhook> = self.webhook_items(poll_id).await?.into_iter().map(|item| item.webhook).collect();
         hooks.sort_by(|a, b| a.created_at.cmp(&b.created_at));
         Ok(hooks)
     }
 
     /// The enabled webhooks of poll `poll_id` that subscribe to `kind`.
-    pub async fn subscribers(&self, poll_id: &str, kind: EventKind) -> Result<Vec<WebhookItem>, ApiError> {
+    pub async fn subscribers(&self, poll_id: &str, kind: EventKind) -> Result<Vec<WebhookItem>, Error> {
         let items = self.webhook_items(poll_id).await?;
         Ok(items.into_iter().filter(|i| i.webhook.disabled_at.is_none() && i.webhook.events.contains(&kind)).collect())
     }
 
     /// Every webhook item of poll `poll_id`.
-    async fn webhook_items(&self, poll_id: &str) -> Result<Vec<WebhookItem>, ApiError> {
+    async fn webhook_items(&self, poll_id: &str) -> Result<Vec<WebhookItem>, Error> {
         let query = Query { index: None, key: "pk", value: webhooks_pk(poll_id), limit: None, descending: false };
         self.query_all(&query).await
     }
 
     /// Webhook `id` of poll `poll_id`, with its health (strongly consistent).
-    pub async fn webhook(&self, poll_id: &str, id: &str) -> Result<Option<WebhookItem>, ApiError> {
+    pub async fn webhook(&self, poll_id: &str, id: &str) -> Result<Option<WebhookItem>, Error> {
         self.get(webhooks_pk(poll_id), id).await
     }
 
     /// Records a delivered event: the run of failures ends.
-    pub async fn webhook_succeeded(&self, poll_id: &str, id: &str) -> Result<(), ApiError> {
+    pub async fn webhook_succeeded(&self, poll_id: &str, id: &str) -> Result<(), Error> {
         let request = self
             .update_item(webhooks_pk(poll_id), id)
             .update_expression("SET consecutive_failures = :zero")
@@ -130,7 +126,7 @@ impl Store {
         error: &str,
         for_good: bool,
         now: &str,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, Error> {
         let expression = if for_good {
             "SET webhook.last_error = :e ADD consecutive_failures :one"
         } else {
@@ -146,8 +142,7 @@ impl Store {
             request = request.expression_attribute_values(":one", AttributeValue::N("1".into()));
         }
         let Some(out) = super::condition_held(request.send().await)? else { return Ok(false) };
-        let item: WebhookItem =
-            serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(ApiError::internal)?;
+        let item: WebhookItem = serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(Error::internal)?;
         if !for_good || item.consecutive_failures < DISABLE_AFTER || item.webhook.disabled_at.is_some() {
             return Ok(false);
         }
@@ -160,20 +155,20 @@ impl Store {
     }
 
     /// Deletes webhook `id` of poll `poll_id`; `false` when there is no such webhook.
-    pub async fn delete_webhook(&self, poll_id: &str, id: &str) -> Result<bool, ApiError> {
+    pub async fn delete_webhook(&self, poll_id: &str, id: &str) -> Result<bool, Error> {
         let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(webhooks_pk(poll_id), id)))
             .condition_expression("attribute_exists(pk)")
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
         let count = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(count_pk(poll_id), "COUNT")))
             .update_expression("ADD n :minus")
             .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
         self.transact(vec![
             TransactWriteItem::builder().delete(delete).build(),
             TransactWriteItem::builder().update(count).build(),

@@ -20,8 +20,6 @@ use super::{
 use crate::{
     ApiError,
     aws::secretsmanager,
-    clock,
-    events::EventKind,
     queue::Received,
     secrets::Parsed,
     store::{
@@ -29,6 +27,8 @@ use crate::{
         deliveries::{Attempt, Ending},
     },
 };
+use ballot_core::clock;
+use ballot_core::events::EventKind;
 
 /// How long an attempt holds its delivery: longer than a request can take.
 const LEASE_SECS: u64 = super::sender::TIMEOUT.as_secs() + 20;

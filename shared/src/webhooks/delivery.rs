@@ -12,7 +12,8 @@ use std::time::Duration;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde::{Deserialize, Serialize};
 
-use crate::{ApiError, events::Event, store::webhooks::WebhookItem};
+use crate::{ApiError, store::webhooks::WebhookItem};
+use ballot_core::events::Event;
 
 /// One event for one webhook: a message of the deliveries queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -16,8 +16,8 @@ use std::{
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use super::{address, signature};
-use crate::events::Event;
+use ballot_core::events::Event;
+use ballot_core::webhooks::{address, signature};
 
 /// How long a delivery may take, connecting included.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -175,7 +175,7 @@ mod tests {
     fn event() -> Event {
         Event {
             id: "evt_1".into(),
-            kind: crate::events::EventKind::VoteCast,
+            kind: ballot_core::events::EventKind::VoteCast,
             poll_id: "p".into(),
             occurred_at: "2027-01-01T00:00:00Z".into(),
             data: serde_json::json!({}),

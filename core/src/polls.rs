@@ -1,6 +1,6 @@
 //! Polls as clients see them and the rules about them: what a valid poll is, what may
-//! change once voting started, whether a ballot is valid, who sees results. Pure: the
-//! store keeps polls ([`crate::store::polls`]), functions serve them.
+//! change once voting started, whether a ballot is valid, who sees results. Pure: an
+//! adapter of [`crate::ports::Polls`] keeps them, functions serve them.
 //!
 //! Invariants:
 //! - text is stored normalised (Unicode NFC, trimmed) and holds no control characters;
@@ -11,7 +11,10 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::{ApiError, FieldError, auth::Role, identity::Caller};
+use crate::{
+    Error, FieldError,
+    access::{Principal, Role},
+};
 
 pub const QUESTION_MAX: usize = 300;
 pub const OPTIONS_MIN: usize = 2;
@@ -177,7 +180,7 @@ pub fn parse_instant(text: &str) -> Option<(String, u64)> {
 
 impl Settings {
     /// Every rule at once, so a client sees all its mistakes in one `errors[]`.
-    pub fn check(&self, now: u64) -> Result<Checked, ApiError> {
+    pub fn check(&self, now: u64) -> Result<Checked, Error> {
         let mut errors = Vec::new();
         let question = normalise(&self.question, QUESTION_MAX)
             .map_err(|e| errors.push(FieldError::new("#/question", e)))
@@ -231,7 +234,7 @@ impl Settings {
             },
         };
         if !errors.is_empty() {
-            return Err(ApiError::Validation(errors));
+            return Err(Error::Validation(errors));
         }
         Ok(Checked { question, options, kind: self.kind, min_choices: min, max_choices: max, closes_at })
     }
@@ -299,9 +302,9 @@ impl Poll {
     /// This poll with `change` applied at `now`, or why not. `voting_started`: a ballot
     /// exists, which freezes the question, the options and the choice rules, and forbids
     /// loosening who may vote or who sees results. The version grows by one.
-    pub fn apply(&self, change: &Change, voting_started: bool, now: u64, now_text: &str) -> Result<Poll, ApiError> {
+    pub fn apply(&self, change: &Change, voting_started: bool, now: u64, now_text: &str) -> Result<Poll, Error> {
         if *change == Change::default() {
-            return Err(ApiError::Validation(vec![FieldError::new("#", "give at least one field to change")]));
+            return Err(Error::Validation(vec![FieldError::new("#", "give at least one field to change")]));
         }
         let frozen = change.question.is_some()
             || change.options.is_some()
@@ -309,18 +312,18 @@ impl Poll {
             || change.min_choices.is_some()
             || change.max_choices.is_some();
         if voting_started && frozen {
-            return Err(ApiError::Conflict(
+            return Err(Error::Conflict(
                 "Voting has started: the question, options and choice rules can no longer change.".into(),
             ));
         }
         if voting_started && change.allow_guests == Some(true) && !self.allow_guests {
-            return Err(ApiError::Conflict("Voting has started: guests cannot be let in now.".into()));
+            return Err(Error::Conflict("Voting has started: guests cannot be let in now.".into()));
         }
         if voting_started && change.results_visibility.is_some_and(|r| r < self.results_visibility) {
-            return Err(ApiError::Conflict("Voting has started: results cannot be shown more widely now.".into()));
+            return Err(Error::Conflict("Voting has started: results cannot be shown more widely now.".into()));
         }
         if change.closes_at.is_some() && self.expired(now) {
-            return Err(ApiError::Conflict("The poll has reached its closing time; it cannot be reopened.".into()));
+            return Err(Error::Conflict("The poll has reached its closing time; it cannot be reopened.".into()));
         }
         let mut settings = self.settings();
         if let Some(question) = &change.question {
@@ -370,7 +373,7 @@ impl Poll {
 
     /// Checks a ballot's picks: known options of this poll, no duplicates, within the
     /// choice rules. Returns them in the poll's option order.
-    pub fn check_ballot(&self, option_ids: &[String]) -> Result<Vec<String>, ApiError> {
+    pub fn check_ballot(&self, option_ids: &[String]) -> Result<Vec<String>, Error> {
         let mut errors = Vec::new();
         for (i, id) in option_ids.iter().enumerate() {
             if !self.options.iter().any(|o| &o.id == id) {
@@ -389,22 +392,22 @@ impl Poll {
             errors.push(FieldError::new("#/option_ids", format!("pick {wanted} options (picked {n})")));
         }
         if !errors.is_empty() {
-            return Err(ApiError::Validation(errors));
+            return Err(Error::Validation(errors));
         }
         Ok(self.options.iter().filter(|o| option_ids.contains(&o.id)).map(|o| o.id.clone()).collect())
     }
 
     /// Why this poll (as of now, see [`Poll::effective`]) refuses a vote, if it does.
     /// `changing`: the voter has a ballot with other picks.
-    pub fn refuses_vote(&self, guest: bool, changing: bool) -> Option<ApiError> {
+    pub fn refuses_vote(&self, guest: bool, changing: bool) -> Option<Error> {
         if self.status == Status::Closed {
-            return Some(ApiError::Conflict("The poll is closed.".into()));
+            return Some(Error::Conflict("The poll is closed.".into()));
         }
         if guest && !self.allow_guests {
-            return Some(ApiError::Forbidden);
+            return Some(Error::Forbidden);
         }
         if changing && !self.allow_vote_change {
-            return Some(ApiError::Conflict(
+            return Some(Error::Conflict(
                 "You have already voted, and this poll does not allow changing votes.".into(),
             ));
         }
@@ -412,8 +415,8 @@ impl Poll {
     }
 
     /// Whether `caller` may see results now; `has_voted` is asked only when it matters.
-    pub fn results_visible_to(&self, caller: &Caller, has_voted: bool) -> bool {
-        if caller.sub == self.owner_id || caller.has_role(Role::Admin.as_str()) {
+    pub fn results_visible_to(&self, caller: &Principal, has_voted: bool) -> bool {
+        if caller.sub == self.owner_id || caller.has_role(Role::Admin) {
             return true;
         }
         match self.results_visibility {
@@ -470,6 +473,25 @@ impl Results {
     }
 }
 
+/// A poll as stored, with what only the server needs.
+#[derive(Debug, Clone)]
+pub struct StoredPoll {
+    pub poll: Poll,
+    /// A ballot exists: the question, options and choice rules are frozen.
+    pub voting_started: bool,
+}
+
+impl Poll {
+    /// This poll after a lifecycle change to `status` at `now` (RFC 3339): version + 1.
+    pub fn next_version(&self, status: Status, now: &str) -> Poll {
+        let mut next = self.clone();
+        next.status = status;
+        next.version += 1;
+        now.clone_into(&mut next.updated_at);
+        next
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,9 +518,9 @@ mod tests {
         Poll::new("p1".into(), "owner".into(), &s, s.check(NOW).unwrap(), "2027-01-15T08:00:00Z")
     }
 
-    fn pointers(err: ApiError) -> Vec<String> {
+    fn pointers(err: Error) -> Vec<String> {
         match err {
-            ApiError::Validation(errors) => errors.into_iter().map(|e| e.pointer).collect(),
+            Error::Validation(errors) => errors.into_iter().map(|e| e.pointer).collect(),
             other => panic!("expected validation errors, got {other:?}"),
         }
     }
@@ -565,15 +587,15 @@ mod tests {
         let p = poll(&["a", "b"]);
         let question = Change { question: Some("Dinner?".into()), ..Change::default() };
         assert_eq!(p.apply(&question, false, NOW, "t").unwrap().question, "Dinner?");
-        assert_eq!(p.apply(&question, true, NOW, "t").unwrap_err().status(), 409);
+        assert!(matches!(p.apply(&question, true, NOW, "t").unwrap_err(), Error::Conflict(_)));
         let guests = Change { allow_guests: Some(true), ..Change::default() };
-        assert_eq!(p.apply(&guests, true, NOW, "t").unwrap_err().status(), 409);
+        assert!(matches!(p.apply(&guests, true, NOW, "t").unwrap_err(), Error::Conflict(_)));
         let hide = Change { results_visibility: Some(ResultsVisibility::Owner), ..Change::default() };
         let hidden = p.apply(&hide, true, NOW, "t").unwrap();
         assert_eq!((hidden.version, hidden.options.clone()), (2, p.options.clone()));
         let show = Change { results_visibility: Some(ResultsVisibility::Always), ..Change::default() };
-        assert_eq!(hidden.apply(&show, true, NOW, "t").unwrap_err().status(), 409);
-        assert_eq!(p.apply(&Change::default(), false, NOW, "t").unwrap_err().status(), 400);
+        assert!(matches!(hidden.apply(&show, true, NOW, "t").unwrap_err(), Error::Conflict(_)));
+        assert!(matches!(p.apply(&Change::default(), false, NOW, "t").unwrap_err(), Error::Validation(_)));
     }
 
     #[test]
@@ -588,8 +610,11 @@ mod tests {
     #[test]
     fn given_visibility_rules_when_asked_then_owner_and_admin_always_see() {
         let mut p = poll(&["a", "b"]);
-        let caller =
-            |sub: &str, role: &str| Caller { sub: sub.into(), roles: vec![role.into()], token_kind: "access".into() };
+        let caller = |sub: &str, role: &str| Principal {
+            sub: sub.into(),
+            roles: Role::parse(role).into_iter().collect(),
+            token_kind: crate::access::TokenKind::Access,
+        };
         p.results_visibility = ResultsVisibility::AfterVote;
         assert!(!p.results_visible_to(&caller("u", "viewer"), false));
         assert!(p.results_visible_to(&caller("u", "viewer"), true));

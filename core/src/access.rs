@@ -1,12 +1,70 @@
-//! The one route table: which roles may call which route. The authorizer turns it into
-//! the IAM policy it returns; a test checks that every route of `template.yaml` is in it.
+//! Access: who a caller is ([`Principal`]), what they may be ([`Role`]), and the one route
+//! table: which roles may call which route. The authorizer turns the table into the IAM
+//! policy it returns; a test checks that every route of `template.yaml` is in it.
 //!
 //! Deny by default: a route missing here is refused to everyone, and a role not listed
 //! for a route is refused it. `admin` may call every route that needs a token.
 
 use serde::{Deserialize, Serialize};
 
-use crate::identity::Caller;
+/// The authenticated caller of a request, as the authorizer vouched for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Stable subject id (user id, or a random id for guests).
+    pub sub: String,
+    /// The roles the token grants; names the authorizer sent that are no role are dropped
+    /// (deny by default).
+    pub roles: Vec<Role>,
+    /// What kind of token authenticated the call.
+    pub token_kind: TokenKind,
+}
+
+impl Principal {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// An anonymous voter.
+    pub fn is_guest(&self) -> bool {
+        self.token_kind == TokenKind::Guest
+    }
+}
+
+/// What kind of token a caller holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    /// A signed-in user's access token (15 minutes).
+    Access,
+    /// An anonymous voter's token (1 hour, no refresh).
+    Guest,
+    /// Another issuer's ID token (federated sign-in); ballot never issues these.
+    Federated,
+}
+
+impl TokenKind {
+    pub const ALL: [TokenKind; 3] = [TokenKind::Access, TokenKind::Guest, TokenKind::Federated];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Access => "access",
+            Self::Guest => "guest",
+            Self::Federated => "federated",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Lifetime in seconds.
+    pub fn ttl_secs(self) -> u64 {
+        match self {
+            Self::Access | Self::Federated => 15 * 60,
+            Self::Guest => 60 * 60,
+        }
+    }
+}
 
 /// What a token holder may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -141,8 +199,8 @@ pub fn policy(method_arn: &str, roles: &[Role]) -> serde_json::Value {
 
 /// Ownership: only a resource's owner or an admin may change it. Every handler that
 /// changes something owned calls this.
-pub fn may_change(caller: &Caller, owner_id: &str) -> bool {
-    caller.sub == owner_id || caller.has_role(Role::Admin.as_str())
+pub fn may_change(caller: &Principal, owner_id: &str) -> bool {
+    caller.sub == owner_id || caller.has_role(Role::Admin)
 }
 
 #[cfg(test)]
@@ -194,10 +252,9 @@ mod tests {
 
     #[test]
     fn given_an_owner_or_admin_when_changing_then_allowed_and_nobody_else() {
-        let caller =
-            |sub: &str, role: &str| Caller { sub: sub.into(), roles: vec![role.into()], token_kind: "access".into() };
-        assert!(may_change(&caller("u1", "editor"), "u1"));
-        assert!(may_change(&caller("u2", "admin"), "u1"));
-        assert!(!may_change(&caller("u2", "editor"), "u1"));
+        let caller = |sub: &str, role| Principal { sub: sub.into(), roles: vec![role], token_kind: TokenKind::Access };
+        assert!(may_change(&caller("u1", Role::Editor), "u1"));
+        assert!(may_change(&caller("u2", Role::Admin), "u1"));
+        assert!(!may_change(&caller("u2", Role::Editor), "u1"));
     }
 }

@@ -1,0 +1,72 @@
+//! Ballots as values: one per voter per poll, the voter's shard, and the stable id of
+//! the event that announces each version of a ballot.
+
+use serde::{Deserialize, Serialize};
+
+/// Partitions of a poll's ballots and counters: a voter's ballot and count live in
+/// shard [`shard_of`]. One partition key takes 1,000 write units/s, so a poll's writes
+/// are spread over this many.
+pub const SHARDS: u32 = 10;
+
+/// A voter's ballot, as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ballot {
+    pub poll_id: String,
+    pub option_ids: Vec<String>,
+    /// When these picks were cast (the latest change), RFC 3339.
+    pub cast_at: String,
+}
+
+impl Ballot {
+    /// Whether `picks` are this ballot's picks, in any order.
+    pub fn has_picks(&self, picks: &[String]) -> bool {
+        self.option_ids.len() == picks.len() && picks.iter().all(|p| self.option_ids.contains(p))
+    }
+}
+
+/// A ballot as stored: 1 for the first cast, +1 per change; the event id of each
+/// version is derived from it ([`ballot_event_id`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBallot {
+    pub ballot: Ballot,
+    pub version: u64,
+}
+
+/// What casting did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CastKind {
+    /// A first ballot (201).
+    New,
+    /// Other picks than the voter's ballot had (200).
+    Changed,
+    /// The same picks as the voter's ballot: nothing written (200).
+    Same,
+}
+
+/// A ballot after a cast, and the id of the event that announces its current version.
+#[derive(Debug, Clone)]
+pub struct Cast {
+    pub kind: CastKind,
+    pub ballot: Ballot,
+    pub event_id: String,
+}
+
+/// Who is voting and how the poll's rules apply to them.
+#[derive(Debug, Clone, Copy)]
+pub struct Voter<'a> {
+    pub sub: &'a str,
+    pub guest: bool,
+}
+
+/// Voter `voter`'s shard of a poll's counters and ballots: the first 4 bytes of
+/// SHA-256(voter), big-endian, mod [`SHARDS`].
+pub fn shard_of(voter: &str) -> u32 {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, voter.as_bytes());
+    let first: [u8; 4] = digest.as_ref()[..4].try_into().expect("SHA-256 has 32 bytes");
+    u32::from_be_bytes(first) % SHARDS
+}
+
+/// The stable id of the event for `version` of `voter`'s ballot on `poll_id`.
+pub fn ballot_event_id(poll_id: &str, voter: &str, version: u64) -> String {
+    crate::events::stable_id(&format!("ballot\n{poll_id}\n{voter}\n{version}"))
+}

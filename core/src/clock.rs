@@ -1,0 +1,50 @@
+//! Time, as the rules see it: a [`Clock`] port, so use cases can be driven by a test's
+//! clock (and sleep without a runtime), and the two text forms ballot uses.
+
+use std::{
+    future::Future,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+/// The time and a way to wait: what a use case needs of the world's clock.
+pub trait Clock: Send + Sync {
+    /// Seconds since the Unix epoch.
+    fn epoch_secs(&self) -> u64;
+    /// RFC 3339 in UTC, second precision.
+    fn rfc3339_now(&self) -> String;
+    /// Waits `duration` (a retry's back-off).
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
+}
+
+/// Seconds since the Unix epoch (token dates, expiries, rate-limit windows).
+pub fn epoch_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
+/// RFC 3339 in UTC with second precision (timestamps in API responses).
+pub fn rfc3339_now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// A clock that stands still at an epoch second, and whose sleeps take no time: for
+/// tests and replays that decide "now" themselves.
+#[derive(Debug)]
+pub struct Fixed(pub std::sync::atomic::AtomicU64);
+
+impl Fixed {
+    pub fn at(epoch: u64) -> Self {
+        Self(std::sync::atomic::AtomicU64::new(epoch))
+    }
+}
+
+impl Clock for Fixed {
+    fn epoch_secs(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn rfc3339_now(&self) -> String {
+        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(self.epoch_secs())).to_string()
+    }
+
+    async fn sleep(&self, _duration: Duration) {}
+}

@@ -1,0 +1,212 @@
+//! In-memory adapters of every port, for the use cases' unit tests. They keep the
+//! stores' conditions exactly (what DynamoDB checks in the same write), and let a test
+//! run a racing writer between a use case's read and its write ([`Memory::before_next_write`])
+//! or make the next write lose a race ([`Memory::race_next_write`]).
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use crate::{
+    ballots::{Ballot, StoredBallot, Voter},
+    clock::{Clock, Fixed},
+    events::Event,
+    polls::{Poll, Status, StoredPoll},
+    ports::{Announce, Ballots, Closing, Polls, Recorded, Result},
+};
+
+/// What the in-memory table holds.
+#[derive(Default)]
+pub struct State {
+    pub polls: HashMap<String, StoredPoll>,
+    pub deleted: HashMap<String, Poll>,
+    pub closings: HashMap<String, Closing>,
+    pub ballots: HashMap<(String, String), StoredBallot>,
+    /// Per poll: ballots counted, and votes per option id.
+    pub counts: HashMap<String, (u64, HashMap<String, u64>)>,
+}
+
+type Hook = Box<dyn FnOnce(&mut State) + Send>;
+
+/// Every port at once, in memory.
+#[derive(Default)]
+pub struct Memory {
+    pub state: Mutex<State>,
+    pub announced: Mutex<Vec<Event>>,
+    hook: Mutex<Option<Hook>>,
+    race: AtomicBool,
+}
+
+impl Memory {
+    pub fn with_poll(poll: Poll) -> Self {
+        let memory = Self::default();
+        memory.state().polls.insert(poll.id.clone(), StoredPoll { poll, voting_started: false });
+        memory
+    }
+
+    pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap()
+    }
+
+    /// Runs `writer` on the table right before the next write: another writer that got
+    /// there between the use case's read and its write.
+    pub fn before_next_write(&self, writer: impl FnOnce(&mut State) + Send + 'static) {
+        *self.hook.lock().unwrap() = Some(Box::new(writer));
+    }
+
+    /// Makes the next write fail as a concurrent transaction would (`TransactionConflict`).
+    pub fn race_next_write(&self) {
+        self.race.store(true, Ordering::SeqCst);
+    }
+
+    pub fn counts(&self, poll_id: &str) -> (u64, HashMap<String, u64>) {
+        self.state().counts.get(poll_id).cloned().unwrap_or_default()
+    }
+
+    pub fn announced_ids(&self) -> Vec<String> {
+        self.announced.lock().unwrap().iter().map(|e| e.id.clone()).collect()
+    }
+
+    /// The table at write time (after any racing writer), or `None` when the write races.
+    fn writing(&self) -> Option<std::sync::MutexGuard<'_, State>> {
+        let hook = self.hook.lock().unwrap().take();
+        let mut state = self.state();
+        if let Some(hook) = hook {
+            hook(&mut state);
+        }
+        (!self.race.swap(false, Ordering::SeqCst)).then_some(state)
+    }
+}
+
+/// Whether the poll's stored rules accept a vote at `now`.
+fn accepts(poll: &Poll, guest: bool, changing: bool, now: u64) -> bool {
+    poll.status == Status::Open
+        && !poll.expired(now)
+        && (!guest || poll.allow_guests)
+        && (!changing || poll.allow_vote_change)
+}
+
+fn count(state: &mut State, poll_id: &str, dropped: &[String], added: &[String], new: bool) {
+    let (total, votes) = state.counts.entry(poll_id.to_owned()).or_default();
+    *total += u64::from(new);
+    for option in dropped.iter().filter(|o| !added.contains(o)) {
+        *votes.entry(option.clone()).or_default() -= 1;
+    }
+    for option in added.iter().filter(|o| !dropped.contains(o)) {
+        *votes.entry(option.clone()).or_default() += 1;
+    }
+}
+
+impl Polls for Memory {
+    async fn poll(&self, id: &str, _consistent: bool) -> Result<Option<StoredPoll>> {
+        Ok(self.state().polls.get(id).cloned())
+    }
+
+    async fn replace_poll(&self, read: &StoredPoll, next: &Poll, delete: bool) -> Result<bool> {
+        let Some(mut state) = self.writing() else { return Ok(false) };
+        let id = &read.poll.id;
+        let unchanged = state
+            .polls
+            .get(id)
+            .is_some_and(|p| p.poll.version == read.poll.version && p.voting_started == read.voting_started);
+        if !unchanged {
+            return Ok(false);
+        }
+        if delete {
+            state.polls.remove(id);
+            state.deleted.insert(id.clone(), next.clone());
+            return Ok(true);
+        }
+        if next.status == Status::Closed && read.poll.status != Status::Closed {
+            let closing = Closing { closes_at: next.closes_at_epoch(), version: next.version };
+            state.closings.insert(id.clone(), closing);
+        }
+        state.polls.insert(id.clone(), StoredPoll { poll: next.clone(), voting_started: read.voting_started });
+        Ok(true)
+    }
+
+    async fn last_closing(&self, id: &str) -> Result<Option<Closing>> {
+        Ok(self.state().closings.get(id).copied())
+    }
+}
+
+impl Ballots for Memory {
+    async fn ballot(&self, poll_id: &str, voter: &str) -> Result<Option<StoredBallot>> {
+        Ok(self.state().ballots.get(&(poll_id.to_owned(), voter.to_owned())).cloned())
+    }
+
+    async fn record_new(&self, poll: &StoredPoll, voter: Voter<'_>, ballot: &Ballot, now: u64) -> Result<Recorded> {
+        let Some(mut state) = self.writing() else { return Ok(Recorded::Raced) };
+        let key = (poll.poll.id.clone(), voter.sub.to_owned());
+        if state.ballots.contains_key(&key) {
+            return Ok(Recorded::Exists);
+        }
+        let Some(current) = state.polls.get_mut(&poll.poll.id) else { return Ok(Recorded::Refused) };
+        if !accepts(&current.poll, voter.guest, false, now) {
+            return Ok(Recorded::Refused);
+        }
+        if !poll.voting_started {
+            if current.poll.version != poll.poll.version {
+                return Ok(Recorded::Raced);
+            }
+            current.voting_started = true;
+        }
+        state.ballots.insert(key, StoredBallot { ballot: ballot.clone(), version: 1 });
+        count(&mut state, &poll.poll.id, &[], &ballot.option_ids, true);
+        Ok(Recorded::Done)
+    }
+
+    async fn record_change(
+        &self,
+        poll: &Poll,
+        voter: Voter<'_>,
+        current: &StoredBallot,
+        ballot: &Ballot,
+        now: u64,
+    ) -> Result<Recorded> {
+        let Some(mut state) = self.writing() else { return Ok(Recorded::Raced) };
+        let key = (poll.id.clone(), voter.sub.to_owned());
+        if state.ballots.get(&key).map(|b| b.version) != Some(current.version) {
+            return Ok(Recorded::Raced);
+        }
+        if !state.polls.get(&poll.id).is_some_and(|p| accepts(&p.poll, voter.guest, true, now)) {
+            return Ok(Recorded::Refused);
+        }
+        state.ballots.insert(key, StoredBallot { ballot: ballot.clone(), version: current.version + 1 });
+        count(&mut state, &poll.id, &current.ballot.option_ids, &ballot.option_ids, false);
+        Ok(Recorded::Done)
+    }
+}
+
+impl Announce for Memory {
+    async fn publish(&self, event: &Event) -> Result<()> {
+        self.announced.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+}
+
+/// When the tests run, by their clock.
+pub const NOW: u64 = 1_800_000_000;
+
+/// An open single-choice poll `p1` of `owner` with these options, made at [`NOW`].
+pub fn open_poll(options: &[&str]) -> Poll {
+    use crate::polls::{Kind, OptionText, ResultsVisibility, Settings, Visibility};
+    let settings = Settings {
+        question: "Lunch?".into(),
+        options: options.iter().map(|t| OptionText { text: (*t).into() }).collect(),
+        kind: Kind::Single,
+        min_choices: None,
+        max_choices: None,
+        visibility: Visibility::Unlisted,
+        allow_guests: false,
+        results_visibility: ResultsVisibility::Always,
+        allow_vote_change: false,
+        closes_at: None,
+    };
+    let checked = settings.check(NOW).expect("valid settings");
+    Poll::new("p1".into(), "owner".into(), &settings, checked, &Fixed::at(NOW).rfc3339_now())
+}
