@@ -11,15 +11,24 @@ use std::{
 };
 
 use ballot_tests::{local_store, repo_root};
-use lambda_http::{Body, Request, Response, http::StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response, http::StatusCode};
 use shared::{ApiError, http, idempotency};
 
+/// A request with `Idempotency-Key: key`, in an invocation that has [`LOCK`] left.
 fn request(key: &str, body: &str) -> Request {
+    request_with(key, body, LOCK)
+}
+
+/// A request in an invocation whose deadline is `left` away (as the Lambda context says).
+fn request_with(key: &str, body: &str, left: Duration) -> Request {
     let sample = std::fs::read_to_string(repo_root().join("events/register.json")).unwrap();
     let mut req = lambda_http::request::from_str(&sample).unwrap();
     req.headers_mut().insert("idempotency-key", key.parse().unwrap());
     *req.body_mut() = Body::Text(body.to_owned());
-    req
+    let mut context = lambda_http::Context::default();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    context.deadline = (now + left).as_millis() as u64;
+    req.with_lambda_context(context)
 }
 
 fn key() -> String {
@@ -48,14 +57,12 @@ const LOCK: Duration = Duration::from_secs(10);
 async fn given_a_repeated_request_when_sent_again_then_the_stored_response_is_replayed() {
     let (store, runs, key) = (local_store().await, Arc::new(AtomicUsize::new(0)), key());
     let req = request(&key, r#"{"a":1}"#);
-    let first =
-        idempotency::once(&store, "test", "u1", LOCK, &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
-            .await
-            .unwrap();
-    let second =
-        idempotency::once(&store, "test", "u1", LOCK, &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
-            .await
-            .unwrap();
+    let first = idempotency::once(&store, "test", "u1", &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
+        .await
+        .unwrap();
+    let second = idempotency::once(&store, "test", "u1", &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
+        .await
+        .unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     assert_eq!((first.status(), second.status()), (StatusCode::CREATED, StatusCode::CREATED));
     assert_eq!(first.body().as_ref(), second.body().as_ref());
@@ -66,12 +73,12 @@ async fn given_a_repeated_request_when_sent_again_then_the_stored_response_is_re
 #[tokio::test]
 async fn given_a_key_reused_with_another_body_then_422() {
     let (store, runs, key) = (local_store().await, Arc::new(AtomicUsize::new(0)), key());
-    idempotency::once(&store, "test", "u1", LOCK, &request(&key, r#"{"a":1}"#), || {
+    idempotency::once(&store, "test", "u1", &request(&key, r#"{"a":1}"#), || {
         handler(&runs, StatusCode::CREATED, Duration::ZERO)
     })
     .await
     .unwrap();
-    let err = idempotency::once(&store, "test", "u1", LOCK, &request(&key, r#"{"a":2}"#), || {
+    let err = idempotency::once(&store, "test", "u1", &request(&key, r#"{"a":2}"#), || {
         handler(&runs, StatusCode::CREATED, Duration::ZERO)
     })
     .await
@@ -88,7 +95,7 @@ async fn given_a_concurrent_duplicate_still_in_flight_then_409_and_one_run() {
             let (store, runs, key) = (store.clone(), Arc::clone(&runs), key.clone());
             tokio::spawn(async move {
                 let req = request(&key, r#"{"a":1}"#);
-                let result = idempotency::once(&store, "test", "u1", LOCK, &req, || {
+                let result = idempotency::once(&store, "test", "u1", &req, || {
                     handler(&runs, StatusCode::CREATED, Duration::from_millis(700))
                 })
                 .await;
@@ -109,16 +116,15 @@ async fn given_a_concurrent_duplicate_still_in_flight_then_409_and_one_run() {
 async fn given_a_5xx_then_the_key_is_released_for_a_retry() {
     let (store, runs, key) = (local_store().await, Arc::new(AtomicUsize::new(0)), key());
     let req = request(&key, r#"{"a":1}"#);
-    let failed = idempotency::once(&store, "test", "u1", LOCK, &req, || {
+    let failed = idempotency::once(&store, "test", "u1", &req, || {
         handler(&runs, StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO)
     })
     .await
     .unwrap();
     assert_eq!(failed.status(), 503);
-    let retried =
-        idempotency::once(&store, "test", "u1", LOCK, &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
-            .await
-            .unwrap();
+    let retried = idempotency::once(&store, "test", "u1", &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
+        .await
+        .unwrap();
     assert_eq!(retried.status(), 201);
     assert_eq!(runs.load(Ordering::SeqCst), 2);
 }
@@ -128,7 +134,7 @@ async fn given_two_callers_with_one_key_then_each_runs_once() {
     let (store, runs, key) = (local_store().await, Arc::new(AtomicUsize::new(0)), key());
     let req = request(&key, r#"{"a":1}"#);
     for caller in ["alice", "bob"] {
-        idempotency::once(&store, "test", caller, LOCK, &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
+        idempotency::once(&store, "test", caller, &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
             .await
             .unwrap();
     }
@@ -142,8 +148,8 @@ async fn given_a_holder_that_died_when_its_lock_lapses_then_a_retry_runs() {
     let dying = {
         let (store, runs, key) = (store.clone(), Arc::clone(&runs), key.clone());
         tokio::spawn(async move {
-            let req = request(&key, r#"{"a":1}"#);
-            let _ = idempotency::once(&store, "test", "u1", short, &req, || {
+            let req = request_with(&key, r#"{"a":1}"#, short);
+            let _ = idempotency::once(&store, "test", "u1", &req, || {
                 handler(&runs, StatusCode::CREATED, Duration::from_secs(30))
             })
             .await;
@@ -153,14 +159,13 @@ async fn given_a_holder_that_died_when_its_lock_lapses_then_a_retry_runs() {
     dying.abort(); // the Lambda timed out mid-request: nothing completes or releases the key
     let req = request(&key, r#"{"a":1}"#);
     let blocked =
-        idempotency::once(&store, "test", "u1", short, &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
-            .await;
+        idempotency::once(&store, "test", "u1", &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO)).await;
     assert_eq!(blocked.unwrap_err().status(), 409);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let retried =
-        idempotency::once(&store, "test", "u1", short, &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
-            .await
-            .unwrap();
+    // The lock lapses once the whole second of the deadline has passed.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let retried = idempotency::once(&store, "test", "u1", &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
+        .await
+        .unwrap();
     assert_eq!(retried.status(), 201);
 }
 
@@ -172,10 +177,9 @@ fn given_a_bad_key_then_400() {
         let runs = Arc::new(AtomicUsize::new(0));
         let mut req = request("x", "{}");
         req.headers_mut().insert("idempotency-key", "a b".parse().unwrap());
-        let err =
-            idempotency::once(&store, "test", "u1", LOCK, &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
-                .await
-                .unwrap_err();
+        let err = idempotency::once(&store, "test", "u1", &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO))
+            .await
+            .unwrap_err();
         assert_eq!(err.status(), 400);
     });
 }

@@ -38,12 +38,18 @@ impl App {
 
     /// The signing key set, cached per the configured TTL (functions that issue tokens).
     pub fn signing_keys(&self) -> SigningKeys<secretsmanager::Client> {
-        SigningKeys::from_config(&self.aws, &self.config)
+        self.signing_keys_at(&self.config.signing_keys_secret_id)
     }
 
     /// The public copy of the key set (functions that only verify or publish keys).
     pub fn verification_keys(&self) -> SigningKeys<secretsmanager::Client> {
-        SigningKeys::verification_from_config(&self.aws, &self.config)
+        self.signing_keys_at(&self.config.verification_keys_secret_id)
+    }
+
+    /// A key set in secret `secret_id`, cached per the configured TTL.
+    fn signing_keys_at(&self, secret_id: &str) -> SigningKeys<secretsmanager::Client> {
+        let cache = crate::secrets::SecretCache::new(self.aws.secrets.clone(), self.config.secrets_ttl);
+        SigningKeys::new(cache, secret_id.to_owned())
     }
 
     /// The key that seals page cursors, cached per the configured TTL (listings).

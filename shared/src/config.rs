@@ -6,6 +6,20 @@
 
 use std::time::Duration;
 
+/// Who issues tokens and for whom (`TOKEN_ISSUER`, `TOKEN_AUDIENCE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSettings {
+    pub issuer: String,
+    pub audience: String,
+}
+
+/// At most `limit` slots per `seconds`-long window (a rate limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub limit: u32,
+    pub seconds: u64,
+}
+
 /// Why configuration could not be loaded. Shown in the init error of a cold start.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -37,7 +51,7 @@ pub struct Config {
     /// How long a warm Lambda keeps a secret before reading it again (`SECRETS_TTL_SECONDS`, default 300).
     pub secrets_ttl: Duration,
     /// `iss` and `aud` of the tokens ballot issues (`TOKEN_ISSUER`, `TOKEN_AUDIENCE`).
-    pub tokens: crate::auth::token::TokenSettings,
+    pub tokens: TokenSettings,
     /// Abuse limits (see [`Limits`]).
     pub limits: Limits,
 }
@@ -53,8 +67,8 @@ pub struct Webhooks {
     /// The queue of deliveries, one event for one webhook (`WEBHOOK_DELIVERIES_QUEUE_URL`).
     pub deliveries_queue_url: String,
     /// When failed deliveries are tried again (`WEBHOOK_RETRY_DELAYS`, seconds, comma
-    /// separated; default [`Backoff::DEFAULT`](crate::webhooks::delivery::Backoff::DEFAULT)).
-    pub retry: crate::webhooks::delivery::Backoff,
+    /// separated; default [`Backoff::DEFAULT`](ballot_core::webhooks::retry::Backoff::DEFAULT)).
+    pub retry: ballot_core::webhooks::retry::Backoff,
     /// Addresses deliveries may reach although internal (`WEBHOOK_ALLOWED_ADDRESSES`,
     /// comma separated; default none): `127.0.0.1` for local tests, never in AWS.
     pub allowed_addresses: Vec<std::net::IpAddr>,
@@ -127,8 +141,8 @@ impl Config {
                     }
                 },
                 deliveries_queue_url: required("WEBHOOK_DELIVERIES_QUEUE_URL")?,
-                retry: crate::webhooks::delivery::Backoff::parse(
-                    lookup("WEBHOOK_RETRY_DELAYS").as_deref().unwrap_or(crate::webhooks::delivery::Backoff::DEFAULT),
+                retry: ballot_core::webhooks::retry::Backoff::parse(
+                    lookup("WEBHOOK_RETRY_DELAYS").as_deref().unwrap_or(ballot_core::webhooks::retry::Backoff::DEFAULT),
                 )
                 .map_err(|reason| ConfigError::Invalid { name: "WEBHOOK_RETRY_DELAYS", reason })?,
                 allowed_addresses: list(&lookup, "WEBHOOK_ALLOWED_ADDRESSES", |entry| entry.parse().ok())?,
@@ -145,10 +159,7 @@ impl Config {
             },
             cors_allowed_origins: parse_origins(&lookup("CORS_ALLOWED_ORIGINS").unwrap_or_default())?,
             secrets_ttl,
-            tokens: crate::auth::token::TokenSettings {
-                issuer: required("TOKEN_ISSUER")?,
-                audience: required("TOKEN_AUDIENCE")?,
-            },
+            tokens: TokenSettings { issuer: required("TOKEN_ISSUER")?, audience: required("TOKEN_AUDIENCE")? },
             limits: Limits {
                 window_secs: number(&lookup, "LIMIT_WINDOW_SECONDS", 900)?,
                 logins_per_account_address: number(&lookup, "LOGIN_LIMIT_PER_ACCOUNT_ADDRESS", 5)?,
@@ -162,8 +173,8 @@ impl Config {
 
 impl Limits {
     /// A window of this length allowing `limit` slots.
-    pub fn window(&self, limit: u32) -> crate::store::limits::Window {
-        crate::store::limits::Window { limit, seconds: self.window_secs }
+    pub fn window(&self, limit: u32) -> Window {
+        Window { limit, seconds: self.window_secs }
     }
 }
 

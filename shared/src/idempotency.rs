@@ -6,15 +6,16 @@
 //! - the same key with the same body within 24 h gets the stored response again, marked
 //!   `Idempotent-Replayed: true`;
 //! - the same key with a different body → 422; while the first is still running → 409;
-//! - a lock whose holder died expires after the function timeout, and expiry is checked in
-//!   code (DynamoDB's TTL deletion can lag by days).
+//! - a lock whose holder died expires at the invocation's deadline (the Lambda context's
+//!   `deadline`: the function's `Timeout` from the start of the invocation), and expiry is
+//!   checked in code (DynamoDB's TTL deletion can lag by days).
 //!
 //! Keys are scoped per function and per caller, so one client cannot replay another's.
 
 use std::{collections::HashMap, future::Future, time::Duration};
 
 use aws_sdk_dynamodb::{operation::put_item::PutItemError, types::AttributeValue};
-use lambda_http::{Body, Request, Response, http::HeaderValue};
+use lambda_http::{Body, Request, RequestExt, Response, http::HeaderValue};
 use serde::{Deserialize, Serialize};
 
 use crate::{ApiError, store::Store};
@@ -48,13 +49,12 @@ struct StoredResponse {
 }
 
 /// Runs `handler` at most once per `Idempotency-Key` of `caller` at `scope` (see the
-/// module). Without the header the handler just runs. `lock` is how long an in-progress
-/// record blocks others: the function's timeout.
+/// module). Without the header the handler just runs. An in-progress record blocks
+/// others until this invocation's deadline, after which its holder is gone for sure.
 pub async fn once<F, Fut>(
     store: &Store,
     scope: &str,
     caller: &str,
-    lock: Duration,
     req: &Request,
     handler: F,
 ) -> Result<Response<Body>, ApiError>
@@ -70,7 +70,7 @@ where
     let pk = format!("IDEMPOTENCY#{}", sha256_hex(&format!("{scope}\n{caller}\n{key}")));
     let payload_hash =
         sha256_hex(&format!("{} {}\n{}", req.method(), req.uri().path(), String::from_utf8_lossy(req.body().as_ref())));
-    if let Some(stored) = begin(store, &pk, &payload_hash, lock).await? {
+    if let Some(stored) = begin(store, &pk, &payload_hash, deadline_secs(req)).await? {
         return Ok(replay(stored));
     }
     match handler().await {
@@ -88,19 +88,20 @@ where
 }
 
 /// Takes the lock, or answers from the existing record (`Some` to replay it).
-async fn begin(
-    store: &Store,
-    pk: &str,
-    payload_hash: &str,
-    lock: Duration,
-) -> Result<Option<StoredResponse>, ApiError> {
+/// The invocation's deadline (epoch seconds, rounded up) from the Lambda context; now
+/// when there is none (the lock then lapses at once).
+fn deadline_secs(req: &Request) -> u64 {
+    req.lambda_context_ref().map_or_else(epoch_secs, |context| context.deadline.div_ceil(1000))
+}
+
+async fn begin(store: &Store, pk: &str, payload_hash: &str, deadline: u64) -> Result<Option<StoredResponse>, ApiError> {
     let now = epoch_secs();
     let record = Record {
         pk: pk.to_owned(),
         sk: "IDEMPOTENCY".into(),
         status: "in_progress".into(),
         payload_hash: payload_hash.to_owned(),
-        lock_expires_at: now + lock.as_secs().max(1),
+        lock_expires_at: deadline.max(now + 1),
         expires_at: now + RETENTION.as_secs(),
         response: None,
     };

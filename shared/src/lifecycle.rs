@@ -9,8 +9,6 @@
 //! close of a poll its schedule closed, repeats that event (the same id, whatever changed
 //! since): receivers get it once.
 
-use std::time::Duration;
-
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::Deserialize;
 
@@ -31,10 +29,7 @@ pub async fn serve(app: &App, scope: &'static str, target: Status) -> Result<(),
     http::serve_with(app.cors(), deps, move |deps, req| async move {
         let caller = caller_of(&req)?;
         body::empty_or_json::<NoFields>(&req)?;
-        idempotency::once(&deps.store, scope, &caller.sub, Duration::from_secs(10), &req, || {
-            transition(&deps, &req, target)
-        })
-        .await
+        idempotency::once(&deps.store, scope, &caller.sub, &req, || transition(&deps, &req, target)).await
     })
     .await
 }

@@ -5,6 +5,8 @@
 //! free ports and passes them here. A test run without them fails with a clear message;
 //! it never skips.
 
+pub mod modules;
+
 use std::path::PathBuf;
 
 use ballot_local::template::Template;

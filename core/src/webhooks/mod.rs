@@ -2,9 +2,11 @@
 //! - [`signature`]: Standard Webhooks signatures (`webhook-id`, `webhook-timestamp`,
 //!   `webhook-signature: v1,<base64 HMAC-SHA256>`), and `whsec_` secrets;
 //! - [`address`]: which URLs may be registered and which addresses may be connected to
-//!   (the SSRF defence that runs at delivery time, on the resolved address).
+//!   (the SSRF defence that runs at delivery time, on the resolved address);
+//! - [`retry`]: when failed deliveries are tried again.
 
 pub mod address;
+pub mod retry;
 pub mod signature;
 
 use crate::{Error, FieldError, events::EventKind};

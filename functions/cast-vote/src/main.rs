@@ -6,8 +6,6 @@
 //! `allow_vote_change` (else 409); a closed poll → 409; unknown or repeated options or
 //! the wrong number of picks → 400. Honours `Idempotency-Key`.
 
-use std::time::Duration;
-
 use ballot_core::{
     access::Principal,
     ballots::{CastKind, Voter},
@@ -32,10 +30,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let deps = app.writer();
     http::serve_with(app.cors(), deps, |deps, req| async move {
         let caller = caller_of(&req)?;
-        idempotency::once(&deps.store, "cast-vote", &caller.sub, Duration::from_secs(10), &req, || {
-            cast(&deps, &caller, &req)
-        })
-        .await
+        idempotency::once(&deps.store, "cast-vote", &caller.sub, &req, || cast(&deps, &caller, &req)).await
     })
     .await
 }

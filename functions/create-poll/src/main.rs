@@ -2,8 +2,6 @@
 //! the poll. Honours `Idempotency-Key`. A `closes_at` is scheduled before the poll is
 //! written (`shared::closing`), so no committed poll lacks its closing schedule.
 
-use std::time::Duration;
-
 use ballot_core::{
     access::Principal,
     clock, ids,
@@ -26,10 +24,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let deps = Deps { store: app.store(), schedules: app.schedules() };
     http::serve_with(app.cors(), deps, |deps, req| async move {
         let caller = caller_of(&req)?;
-        idempotency::once(&deps.store, "create-poll", &caller.sub, Duration::from_secs(10), &req, || {
-            create(&deps, &caller, &req)
-        })
-        .await
+        idempotency::once(&deps.store, "create-poll", &caller.sub, &req, || create(&deps, &caller, &req)).await
     })
     .await
 }

@@ -4,8 +4,6 @@
 //! (unless `WEBHOOK_ALLOW_HTTP`), no user-info, ≤ 2,048 characters; 1 to 4 distinct
 //! events; at most 5 webhooks per poll (409). Honours `Idempotency-Key`.
 
-use std::time::Duration;
-
 use ballot_core::events::EventKind;
 use ballot_core::webhooks::{check_registration, signature::new_secret};
 use ballot_core::{clock, ids};
@@ -46,10 +44,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let deps = Deps { store: app.store(), key: app.webhook_key(), allow_http: app.config.webhooks.allow_http };
     http::serve_with(app.cors(), deps, |deps, req| async move {
         let caller = caller_of(&req)?;
-        idempotency::once(&deps.store, "create-webhook", &caller.sub, Duration::from_secs(10), &req, || {
-            create(&deps, &req)
-        })
-        .await
+        idempotency::once(&deps.store, "create-webhook", &caller.sub, &req, || create(&deps, &req)).await
     })
     .await
 }

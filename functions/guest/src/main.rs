@@ -14,7 +14,7 @@ use shared::{
     },
     aws::secretsmanager,
     body, http,
-    store::{Store, limits::Window},
+    {config::Window, store::Store},
 };
 
 /// The guest endpoint takes no fields: an empty body or `{}`.

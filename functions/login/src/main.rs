@@ -18,7 +18,7 @@ use shared::{
     },
     aws::secretsmanager,
     body, http,
-    store::{Store, limits::Window},
+    {config::Window, store::Store},
 };
 
 struct Deps {

@@ -162,20 +162,6 @@ impl<S: crate::secrets::SecretSource> SigningKeys<S> {
     }
 }
 
-impl SigningKeys<aws_sdk_secretsmanager::Client> {
-    /// The signing keys named by `SIGNING_KEYS_SECRET_ID`, cached for `SECRETS_TTL_SECONDS`.
-    pub fn from_config(aws: &crate::aws::AwsClients, config: &crate::config::Config) -> Self {
-        let cache = crate::secrets::SecretCache::new(aws.secrets.clone(), config.secrets_ttl);
-        Self::new(cache, config.signing_keys_secret_id.clone())
-    }
-
-    /// Their public copy (`VERIFICATION_KEYS_SECRET_ID`): verifies, cannot sign.
-    pub fn verification_from_config(aws: &crate::aws::AwsClients, config: &crate::config::Config) -> Self {
-        let cache = crate::secrets::SecretCache::new(aws.secrets.clone(), config.secrets_ttl);
-        Self::new(cache, config.verification_keys_secret_id.clone())
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

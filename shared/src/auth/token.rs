@@ -14,6 +14,7 @@ use ballot_core::access::Role;
 pub use ballot_core::access::TokenKind;
 
 use super::keys::KeySet;
+pub use crate::config::TokenSettings;
 
 /// Longest token accepted (the authorizer caps the whole header at this too).
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -34,13 +35,6 @@ pub struct AccessClaims {
     pub jti: String,
     pub roles: Vec<Role>,
     pub kind: TokenKind,
-}
-
-/// Who issues tokens and for whom (`TOKEN_ISSUER`, `TOKEN_AUDIENCE`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenSettings {
-    pub issuer: String,
-    pub audience: String,
 }
 
 /// Why a token was refused. The authorizer answers every one of them with the same 401;

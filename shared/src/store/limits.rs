@@ -5,15 +5,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{Store, condition_held};
-use crate::auth::token::now;
-use ballot_core::{Error, ids::sha256_hex};
+use ballot_core::{Error, clock::epoch_secs as now, ids::sha256_hex};
 
-/// At most `limit` slots per `seconds`-long window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    pub limit: u32,
-    pub seconds: u64,
-}
+use crate::config::Window;
 
 /// A slot taken in a window, which can be given back.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 
 use super::{
-    delivery::{Backoff, Delivery},
+    delivery::Delivery,
     sealed::SealKey,
     sender::{Failure, Sender},
 };
@@ -27,8 +27,8 @@ use crate::{
         deliveries::{Attempt, Ending},
     },
 };
-use ballot_core::clock;
 use ballot_core::events::EventKind;
+use ballot_core::{clock, webhooks::retry::Backoff};
 
 /// How long an attempt holds its delivery: longer than a request can take.
 const LEASE_SECS: u64 = super::sender::TIMEOUT.as_secs() + 20;
@@ -120,7 +120,7 @@ impl Deliverer {
             .change_message_visibility()
             .queue_url(&self.queue_url)
             .receipt_handle(&message.receipt_handle)
-            .visibility_timeout(secs.min(super::delivery::MAX_DELAY_SECS) as i32)
+            .visibility_timeout(secs.min(ballot_core::webhooks::retry::MAX_DELAY_SECS) as i32)
             .send()
             .await
             .map_err(ApiError::internal)?;
