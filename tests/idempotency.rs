@@ -16,18 +16,23 @@ use shared::{ApiError, http, idempotency};
 
 /// A request with `Idempotency-Key: key`, in an invocation that has [`LOCK`] left.
 fn request(key: &str, body: &str) -> Request {
-    request_with(key, body, LOCK)
+    request_with(key, body, deadline_in(LOCK))
 }
 
-/// A request in an invocation whose deadline is `left` away (as the Lambda context says).
-fn request_with(key: &str, body: &str, left: Duration) -> Request {
+/// The epoch milliseconds `left` from now.
+fn deadline_in(left: Duration) -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    (now + left).as_millis() as u64
+}
+
+/// A request in an invocation whose Lambda context names `deadline` (epoch ms).
+fn request_with(key: &str, body: &str, deadline: u64) -> Request {
     let sample = std::fs::read_to_string(repo_root().join("events/register.json")).unwrap();
     let mut req = lambda_http::request::from_str(&sample).unwrap();
     req.headers_mut().insert("idempotency-key", key.parse().unwrap());
     *req.body_mut() = Body::Text(body.to_owned());
     let mut context = lambda_http::Context::default();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-    context.deadline = (now + left).as_millis() as u64;
+    context.deadline = deadline;
     req.with_lambda_context(context)
 }
 
@@ -148,7 +153,7 @@ async fn given_a_holder_that_died_when_its_lock_lapses_then_a_retry_runs() {
     let dying = {
         let (store, runs, key) = (store.clone(), Arc::clone(&runs), key.clone());
         tokio::spawn(async move {
-            let req = request_with(&key, r#"{"a":1}"#, short);
+            let req = request_with(&key, r#"{"a":1}"#, deadline_in(short));
             let _ = idempotency::once(&store, "test", "u1", &req, || {
                 handler(&runs, StatusCode::CREATED, Duration::from_secs(30))
             })
@@ -182,4 +187,39 @@ fn given_a_bad_key_then_400() {
             .unwrap_err();
         assert_eq!(err.status(), 400);
     });
+}
+
+#[test]
+fn given_the_template_when_read_then_the_idempotency_fallback_lock_is_the_functions_timeout() {
+    let template = ballot_tests::template();
+    let timeout = template.root.pointer("/Globals/Function/Timeout").and_then(serde_json::Value::as_u64);
+    assert_eq!(timeout, Some(idempotency::FUNCTION_TIMEOUT.as_secs()));
+    for id in
+        ["CastVoteFunction", "CreatePollFunction", "CreateWebhookFunction", "ClosePollFunction", "ReopenPollFunction"]
+    {
+        let function = template.resource(id).unwrap_or_else(|| panic!("{id} in template.yaml"));
+        assert!(function.pointer("/Properties/Timeout").is_none(), "{id} keeps the global Timeout");
+    }
+}
+
+#[tokio::test]
+async fn given_the_deadline_cargo_lambda_watch_sends_when_locking_then_the_lock_lasts_the_function_timeout() {
+    let (store, runs, key) = (local_store().await, Arc::new(AtomicUsize::new(0)), key());
+    // cargo lambda watch answers every invocation with Lambda-Runtime-Deadline-Ms: 600000.
+    let as_watch_sends = || request_with(&key, r#"{"a":1}"#, 600_000);
+    let running = {
+        let (store, runs, req) = (store.clone(), Arc::clone(&runs), as_watch_sends());
+        tokio::spawn(async move {
+            idempotency::once(&store, "test", "u1", &req, || {
+                handler(&runs, StatusCode::CREATED, Duration::from_secs(3))
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let req = as_watch_sends();
+    let blocked = idempotency::once(&store, "test", "u1", &req, || handler(&runs, StatusCode::CREATED, Duration::ZERO));
+    assert_eq!(blocked.await.unwrap_err().status(), 409, "still locked after 2.5 s");
+    assert_eq!(running.await.unwrap().unwrap().status(), 201);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
 }

@@ -6,9 +6,12 @@
 //! - the same key with the same body within 24 h gets the stored response again, marked
 //!   `Idempotent-Replayed: true`;
 //! - the same key with a different body → 422; while the first is still running → 409;
-//! - a lock whose holder died expires at the invocation's deadline (the Lambda context's
-//!   `deadline`: the function's `Timeout` from the start of the invocation), and expiry is
-//!   checked in code (DynamoDB's TTL deletion can lag by days).
+//! - a lock whose holder died expires at the invocation's deadline: the Lambda context's
+//!   `deadline`, which Lambda sets to the start of the invocation plus the function's
+//!   `Timeout`. `cargo lambda watch` hands every invocation the same fixed deadline
+//!   (600,000 ms after the epoch, in 1970), so a deadline that is not ahead counts as
+//!   none and the lock lasts [`FUNCTION_TIMEOUT`]. Expiry is checked in code (DynamoDB's
+//!   TTL deletion can lag by days).
 //!
 //! Keys are scoped per function and per caller, so one client cannot replay another's.
 
@@ -23,6 +26,10 @@ use ballot_core::{clock::epoch_secs, ids::sha256_hex};
 
 /// How long a completed response is replayed.
 pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// The functions' timeout (`Globals.Function.Timeout` in `template.yaml`; a test keeps
+/// them equal): how long a lock lasts when the runtime names no deadline ahead.
+pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The header clients send.
 pub const HEADER: &str = "idempotency-key";
@@ -88,10 +95,14 @@ where
 }
 
 /// Takes the lock, or answers from the existing record (`Some` to replay it).
-/// The invocation's deadline (epoch seconds, rounded up) from the Lambda context; now
-/// when there is none (the lock then lapses at once).
+/// The invocation's deadline (epoch seconds, rounded up) from the Lambda context, or
+/// [`FUNCTION_TIMEOUT`] from now when the context names none ahead (see the module).
 fn deadline_secs(req: &Request) -> u64 {
-    req.lambda_context_ref().map_or_else(epoch_secs, |context| context.deadline.div_ceil(1000))
+    let now = epoch_secs();
+    match req.lambda_context_ref().map(|context| context.deadline.div_ceil(1000)) {
+        Some(deadline) if deadline > now => deadline,
+        _ => now + FUNCTION_TIMEOUT.as_secs(),
+    }
 }
 
 async fn begin(store: &Store, pk: &str, payload_hash: &str, deadline: u64) -> Result<Option<StoredResponse>, ApiError> {
