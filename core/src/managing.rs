@@ -13,8 +13,9 @@ use crate::{
     clock::Clock,
     closing::{ClosingTime, EARLY_GRACE_SECS},
     events::{Event, EventKind},
-    polls::{Poll, Status, StoredPoll},
-    ports::{Announce, Polls, Result},
+    ids,
+    polls::{Change, Poll, Settings, Status, StoredPoll},
+    ports::{Announce, Polls, Result, Schedules},
 };
 
 /// Attempts before a change gives up on a poll that keeps changing under it.
@@ -40,6 +41,88 @@ pub async fn change_poll(
     };
     let (poll, changed) = replace(polls, id, delete, owned).await?.ok_or(Error::NotFound)?;
     Ok((poll.effective(now), changed))
+}
+
+/// Creates a poll of `owner` from `settings` (every rule checked at once). A `closes_at`
+/// is scheduled before the poll is written, so no committed poll lacks its schedule; a
+/// schedule whose poll never got written changes nothing when it runs.
+pub async fn create_poll(
+    polls: &impl Polls,
+    schedules: &impl Schedules,
+    clock: &impl Clock,
+    owner: &Principal,
+    settings: &Settings,
+) -> Result<Poll> {
+    let checked = settings.check(clock.epoch_secs())?;
+    let closes_at = checked.closes_at.as_ref().map(|(_, epoch)| *epoch);
+    let poll = Poll::new(ids::random_id(), owner.sub.clone(), settings, checked, &clock.rfc3339_now());
+    if let Some(at) = closes_at {
+        schedules.schedule(&poll.id, at, poll.version).await?;
+    }
+    polls.create_poll(&poll).await?;
+    Ok(poll)
+}
+
+/// Applies `change` to poll `id` as `caller`, if `version` is still its version (else
+/// 412). Once voting started, the question, options and choice rules are frozen, and
+/// neither guests nor results may be opened up (409). A new `closes_at` is checked with
+/// the whole change (owner, version, every field, one clock), then scheduled before the
+/// write, so no refused change and nobody else puts a schedule; the older versions'
+/// schedules are removed after the write. A schedule left behind changes nothing.
+pub async fn update_poll(
+    polls: &impl Polls,
+    schedules: &impl Schedules,
+    clock: &impl Clock,
+    id: &str,
+    caller: &Principal,
+    version: u64,
+    change: &Change,
+) -> Result<Poll> {
+    let (now, now_text) = (clock.epoch_secs(), clock.rfc3339_now());
+    let apply = |stored: &StoredPoll| {
+        if stored.poll.version != version {
+            return Err(Error::PreconditionFailed);
+        }
+        stored.poll.apply(change, stored.voting_started, now, &now_text)
+    };
+    let rescheduled = change.closes_at.is_some() && {
+        let before = owned_poll(polls, id, caller).await?;
+        let next = apply(&before)?;
+        let closes_at = next.closes_at_epoch();
+        if let Some(at) = closes_at.filter(|at| Some(*at) != before.poll.closes_at_epoch()) {
+            schedules.schedule(&next.id, at, next.version).await?;
+        }
+        closes_at != before.poll.closes_at_epoch()
+    };
+    let (poll, _) = change_poll(polls, clock, id, caller, false, |stored, _| apply(stored).map(Some)).await?;
+    if rescheduled && let Err(err) = schedules.cancel_older(&poll.id, poll.version).await {
+        // Committed already; a stale schedule will find another closing time.
+        tracing::warn!(poll = %poll.id, error = %err, "old closing schedules not removed");
+    }
+    Ok(poll)
+}
+
+/// Deletes poll `id` as its owner or an admin: a tombstone, so it is gone for every
+/// reader at once, and `poll.deleted`, which starts its purge. Deleting again while the
+/// purge runs announces it again (the same event id), so a failed announcement can be
+/// retried; to anyone else a deleted poll is 404, so nobody learns it existed.
+pub async fn delete_poll(
+    polls: &impl Polls,
+    announce: &impl Announce,
+    clock: &impl Clock,
+    id: &str,
+    caller: &Principal,
+) -> Result<Poll> {
+    let poll = match change_poll(polls, clock, id, caller, true, |stored, _| Ok(Some(stored.poll.clone()))).await {
+        Ok((poll, _)) => poll,
+        Err(Error::NotFound) => {
+            let tombstone = polls.tombstone(id).await?;
+            tombstone.filter(|poll| may_change(caller, &poll.owner_id)).ok_or(Error::NotFound)?
+        }
+        Err(err) => return Err(err),
+    };
+    announce.publish(&Event::of_poll(EventKind::PollDeleted, &poll, 0)).await?;
+    Ok(poll)
 }
 
 /// Poll `id`, if `caller` owns it or is an admin (403 otherwise, 404 when there is no
@@ -133,4 +216,107 @@ async fn replace(
         }
     }
     Err(Error::Conflict("The poll is changing concurrently; retry.".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        access::{Role, TokenKind},
+        clock::Fixed,
+        memory::{Memory, NOW, open_poll},
+        polls::parse_instant,
+    };
+
+    fn principal(sub: &str, role: Role) -> Principal {
+        Principal { sub: sub.into(), roles: vec![role], token_kind: TokenKind::Access }
+    }
+
+    fn owner() -> Principal {
+        principal("owner", Role::Editor)
+    }
+
+    fn closing_in(secs: u64) -> Change {
+        let at = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(NOW + secs));
+        Change { closes_at: Some(Some(at.to_string())), ..Change::default() }
+    }
+
+    #[tokio::test]
+    async fn given_a_new_closing_time_when_patched_then_it_is_scheduled_for_the_new_version_and_older_ones_go() {
+        let memory = Memory::with_poll(open_poll(&["a", "b"]));
+        let clock = Fixed::at(NOW);
+        update_poll(&memory, &memory, &clock, "p1", &owner(), 1, &closing_in(3600)).await.unwrap();
+        let poll = update_poll(&memory, &memory, &clock, "p1", &owner(), 2, &closing_in(7200)).await.unwrap();
+        assert_eq!(poll.version, 3);
+        assert_eq!(memory.state().schedules, [("p1".to_owned(), NOW + 7200, 3)]);
+        assert_eq!(poll.closes_at.as_deref().and_then(parse_instant).map(|(_, at)| at), Some(NOW + 7200));
+    }
+
+    #[tokio::test]
+    async fn given_a_refused_change_when_patched_then_nothing_is_scheduled_or_written() {
+        let memory = Memory::with_poll(open_poll(&["a", "b"]));
+        let clock = Fixed::at(NOW);
+        let mut bad = closing_in(3600);
+        bad.question = Some(String::new());
+        let err = update_poll(&memory, &memory, &clock, "p1", &owner(), 1, &bad).await.unwrap_err();
+        assert!(matches!(err, Error::Validation(_)), "{err:?}");
+        let stale = update_poll(&memory, &memory, &clock, "p1", &owner(), 7, &closing_in(3600)).await.unwrap_err();
+        assert!(matches!(stale, Error::PreconditionFailed), "{stale:?}");
+        let stranger = principal("mallory", Role::Editor);
+        let err = update_poll(&memory, &memory, &clock, "p1", &stranger, 1, &closing_in(3600)).await.unwrap_err();
+        assert!(matches!(err, Error::Forbidden), "{err:?}");
+        assert!(memory.state().schedules.is_empty());
+        assert_eq!(memory.state().polls["p1"].poll.version, 1);
+    }
+
+    #[tokio::test]
+    async fn given_a_poll_when_closed_twice_by_hand_then_both_announce_the_same_event() {
+        let memory = Memory::with_poll(open_poll(&["a", "b"]));
+        let clock = Fixed::at(NOW);
+        let closed = move_poll(&memory, &memory, &clock, "p1", &owner(), Status::Closed).await.unwrap();
+        assert_eq!((closed.status, closed.version), (Status::Closed, 2));
+        let admin = principal("root", Role::Admin);
+        move_poll(&memory, &memory, &clock, "p1", &admin, Status::Closed).await.unwrap();
+        let ids = memory.announced_ids();
+        assert_eq!(ids.len(), 2);
+        assert_eq!(ids[0], ids[1]);
+    }
+
+    #[tokio::test]
+    async fn given_a_poll_past_closes_at_when_reopened_then_409() {
+        let mut poll = open_poll(&["a", "b"]);
+        poll.closes_at = Some("2026-01-01T00:00:00Z".into());
+        let memory = Memory::with_poll(poll);
+        let err = move_poll(&memory, &memory, &Fixed::at(NOW), "p1", &owner(), Status::Open).await.unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn given_a_closing_time_when_due_then_it_closes_once_and_a_stale_one_changes_nothing() {
+        let memory = Memory::with_poll(open_poll(&["a", "b"]));
+        update_poll(&memory, &memory, &Fixed::at(NOW), "p1", &owner(), 1, &closing_in(60)).await.unwrap();
+        let due = ClosingTime { closing_poll: "p1".into(), closes_at: NOW + 60 };
+        let early = Fixed::at(NOW + 60 - EARLY_GRACE_SECS - 1);
+        assert!(close_when_due(&memory, &early, &due).await.unwrap().is_none());
+        let stale = ClosingTime { closing_poll: "p1".into(), closes_at: NOW + 30 };
+        assert!(close_when_due(&memory, &Fixed::at(NOW + 60), &stale).await.unwrap().is_none());
+        let first = close_when_due(&memory, &Fixed::at(NOW + 60), &due).await.unwrap().expect("closed");
+        let again = close_when_due(&memory, &Fixed::at(NOW + 61), &due).await.unwrap().expect("announced again");
+        assert_eq!(first.id, again.id);
+        assert_eq!(memory.state().polls["p1"].poll.version, 3, "closed once");
+    }
+
+    #[tokio::test]
+    async fn given_a_deleted_poll_when_its_owner_deletes_again_then_the_same_event_and_strangers_get_404() {
+        let memory = Memory::with_poll(open_poll(&["a", "b"]));
+        let clock = Fixed::at(NOW);
+        delete_poll(&memory, &memory, &clock, "p1", &owner()).await.unwrap();
+        assert!(memory.state().polls.is_empty(), "gone for readers");
+        delete_poll(&memory, &memory, &clock, "p1", &owner()).await.unwrap();
+        let stranger = principal("mallory", Role::Editor);
+        let err = delete_poll(&memory, &memory, &clock, "p1", &stranger).await.unwrap_err();
+        assert!(matches!(err, Error::NotFound), "{err:?}");
+        let ids = memory.announced_ids();
+        assert_eq!((ids.len(), &ids[0]), (2, &ids[1]));
+    }
 }

@@ -16,7 +16,7 @@ use crate::{
     clock::{Clock, Fixed},
     events::Event,
     polls::{Poll, Status, StoredPoll},
-    ports::{Announce, Ballots, Closing, Polls, Recorded, Result},
+    ports::{Announce, Ballots, Closing, Polls, Recorded, Result, Schedules},
 };
 
 /// What the in-memory table holds.
@@ -28,6 +28,8 @@ pub struct State {
     pub ballots: HashMap<(String, String), StoredBallot>,
     /// Per poll: ballots counted, and votes per option id.
     pub counts: HashMap<String, (u64, HashMap<String, u64>)>,
+    /// Closing schedules: (poll, closes_at, version).
+    pub schedules: Vec<(String, u64, u64)>,
 }
 
 type Hook = Box<dyn FnOnce(&mut State) + Send>;
@@ -129,6 +131,19 @@ impl Polls for Memory {
         Ok(true)
     }
 
+    async fn tombstone(&self, id: &str) -> Result<Option<Poll>> {
+        Ok(self.state().deleted.get(id).cloned())
+    }
+
+    async fn create_poll(&self, poll: &Poll) -> Result<()> {
+        let mut state = self.state();
+        if state.polls.contains_key(&poll.id) {
+            return Err(crate::Error::Conflict("A poll has this id.".into()));
+        }
+        state.polls.insert(poll.id.clone(), StoredPoll { poll: poll.clone(), voting_started: false });
+        Ok(())
+    }
+
     async fn last_closing(&self, id: &str) -> Result<Option<Closing>> {
         Ok(self.state().closings.get(id).copied())
     }
@@ -179,6 +194,24 @@ impl Ballots for Memory {
         state.ballots.insert(key, StoredBallot { ballot: ballot.clone(), version: current.version + 1 });
         count(&mut state, &poll.id, &current.ballot.option_ids, &ballot.option_ids, false);
         Ok(Recorded::Done)
+    }
+}
+
+impl Schedules for Memory {
+    async fn schedule(&self, poll_id: &str, closes_at: u64, version: u64) -> Result<()> {
+        let entry = (poll_id.to_owned(), closes_at, version);
+        let mut state = self.state();
+        if !state.schedules.contains(&entry) {
+            state.schedules.push(entry);
+        }
+        Ok(())
+    }
+
+    async fn cancel_older(&self, poll_id: &str, version: u64) -> Result<usize> {
+        let mut state = self.state();
+        let before = state.schedules.len();
+        state.schedules.retain(|(poll, _, v)| poll != poll_id || *v >= version);
+        Ok(before - state.schedules.len())
     }
 }
 

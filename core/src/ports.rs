@@ -38,6 +38,12 @@ pub trait Polls: Send + Sync {
 
     /// How poll `id` was last closed, if it ever was.
     fn last_closing(&self, id: &str) -> impl Future<Output = Result<Option<Closing>>> + Send;
+
+    /// Poll `id` if it is deleted and its purge has not finished yet.
+    fn tombstone(&self, id: &str) -> impl Future<Output = Result<Option<Poll>>> + Send;
+
+    /// Writes a new poll, only if no poll has its id.
+    fn create_poll(&self, poll: &Poll) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// What a ballot write came to.
@@ -80,6 +86,16 @@ pub trait Ballots: Send + Sync {
         ballot: &Ballot,
         now: u64,
     ) -> impl Future<Output = Result<Recorded>> + Send;
+}
+
+/// The closing schedules: one per (poll, closing time, poll version that sets it).
+pub trait Schedules: Send + Sync {
+    /// Schedules the closing of poll `poll_id` at `closes_at` (epoch seconds, ahead)
+    /// that its version `version` sets; one already there is kept.
+    fn schedule(&self, poll_id: &str, closes_at: u64, version: u64) -> impl Future<Output = Result<()>> + Send;
+
+    /// Removes poll `poll_id`'s schedules set by versions older than `version`; how many.
+    fn cancel_older(&self, poll_id: &str, version: u64) -> impl Future<Output = Result<usize>> + Send;
 }
 
 /// Where committed changes are announced (the events queue).

@@ -1,16 +1,13 @@
 //! `POST /v1/polls` (editor, admin) with the poll's settable fields → 201, `Location` and
 //! the poll. Honours `Idempotency-Key`. A `closes_at` is scheduled before the poll is
-//! written (`shared::closing`), so no committed poll lacks its closing schedule.
+//! written (`ballot_core::managing::create_poll`), so no committed poll lacks its
+//! closing schedule.
 
-use ballot_core::{
-    access::Principal,
-    clock, ids,
-    polls::{Poll, Settings},
-};
+use ballot_core::{access::Principal, managing::create_poll, polls::Settings};
 use lambda_http::{Request, http::StatusCode, http::header};
 use shared::{
-    ApiError, app::App, body, closing::Schedules, http, idempotency, identity::caller_of, manage::poll_response,
-    store::Store,
+    ApiError, app::App, body, clock::System, closing::Schedules, http, idempotency, identity::caller_of,
+    manage::poll_response, store::Store,
 };
 
 struct Deps {
@@ -35,13 +32,7 @@ async fn create(
     req: &Request,
 ) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {
     let settings: Settings = body::json(req)?;
-    let checked = settings.check(clock::epoch_secs())?;
-    let closes_at = checked.closes_at.as_ref().map(|(_, epoch)| *epoch);
-    let poll = Poll::new(ids::random_id(), caller.sub.clone(), &settings, checked, &clock::rfc3339_now());
-    if let Some(at) = closes_at {
-        deps.schedules.schedule(&poll.id, at, poll.version).await?;
-    }
-    deps.store.create_poll(&poll).await?;
+    let poll = create_poll(&deps.store, &deps.schedules, &System, caller, &settings).await?;
     tracing::info!(poll = %poll.id, "poll created");
     http::with_header(poll_response(StatusCode::CREATED, &poll)?, header::LOCATION, &format!("/v1/polls/{}", poll.id))
 }

@@ -268,6 +268,14 @@ impl ballot_core::ports::Polls for Store {
         self.transact(steps).await
     }
 
+    async fn tombstone(&self, id: &str) -> Result<Option<Poll>, Error> {
+        Store::tombstone(self, id).await
+    }
+
+    async fn create_poll(&self, poll: &Poll) -> Result<(), Error> {
+        Store::create_poll(self, poll).await
+    }
+
     async fn last_closing(&self, id: &str) -> Result<Option<ballot_core::ports::Closing>, Error> {
         let closing: Option<Closing> = self.get_with(poll_pk(id), CLOSED, true).await?;
         Ok(closing.map(|c| ballot_core::ports::Closing { closes_at: c.closes_at, version: c.version }))
