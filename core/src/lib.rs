@@ -2,12 +2,13 @@
 //! event are ([`polls`], [`ballots`], [`events`]), when polls close ([`closing`]), where
 //! webhooks may go and how they are signed ([`webhooks`]), who may do what ([`access`]),
 //! what can go wrong ([`Error`]); the [`ports`] the rules need of storage and messaging;
-//! and the use cases over them ([`voting`], [`managing`]).
+//! and the use cases over them ([`voting`], [`managing`], [`results`]).
 //!
 //! `shared` implements the ports on AWS and maps [`Error`] to HTTP; the function crates
 //! wire both. Arrows point one way: functions → shared → core.
 
 pub mod access;
+pub mod accounts;
 pub mod ballots;
 pub mod clock;
 pub mod closing;
@@ -17,6 +18,7 @@ pub mod ids;
 pub mod managing;
 pub mod polls;
 pub mod ports;
+pub mod results;
 pub mod voting;
 pub mod webhooks;
 

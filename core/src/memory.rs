@@ -16,7 +16,7 @@ use crate::{
     clock::{Clock, Fixed},
     events::Event,
     polls::{Poll, Status, StoredPoll},
-    ports::{Announce, Ballots, Closing, Polls, Recorded, Result, Schedules},
+    ports::{Announce, Ballots, Closing, Polls, Recorded, Result, Schedules, Tallies, Tally},
 };
 
 /// What the in-memory table holds.
@@ -194,6 +194,13 @@ impl Ballots for Memory {
         state.ballots.insert(key, StoredBallot { ballot: ballot.clone(), version: current.version + 1 });
         count(&mut state, &poll.id, &current.ballot.option_ids, &ballot.option_ids, false);
         Ok(Recorded::Done)
+    }
+}
+
+impl Tallies for Memory {
+    async fn tally(&self, poll_id: &str) -> Result<Tally> {
+        let (total, votes) = self.counts(poll_id);
+        Ok(Tally { total, votes })
     }
 }
 

@@ -88,6 +88,19 @@ pub trait Ballots: Send + Sync {
     ) -> impl Future<Output = Result<Recorded>> + Send;
 }
 
+/// What a poll's counters say: ballots counted and votes per option id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub total: u64,
+    pub votes: std::collections::HashMap<String, u64>,
+}
+
+/// The counts of polls.
+pub trait Tallies: Send + Sync {
+    /// Poll `poll_id`'s counts, including every ballot whose write has been answered.
+    fn tally(&self, poll_id: &str) -> impl Future<Output = Result<Tally>> + Send;
+}
+
 /// The closing schedules: one per (poll, closing time, poll version that sets it).
 pub trait Schedules: Send + Sync {
     /// Schedules the closing of poll `poll_id` at `closes_at` (epoch seconds, ahead)

@@ -281,3 +281,10 @@ impl ballot_core::ports::Polls for Store {
         Ok(closing.map(|c| ballot_core::ports::Closing { closes_at: c.closes_at, version: c.version }))
     }
 }
+
+impl ballot_core::ports::Tallies for Store {
+    async fn tally(&self, poll_id: &str) -> Result<ballot_core::ports::Tally, Error> {
+        let (total, votes) = Store::tally(self, poll_id).await?;
+        Ok(ballot_core::ports::Tally { total, votes })
+    }
+}

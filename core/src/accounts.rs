@@ -1,0 +1,85 @@
+//! The rules of changing accounts: what roles an account may hold, and that an admin
+//! cannot lock themselves out.
+
+use serde::Deserialize;
+use validator::{Validate, ValidationError};
+
+use crate::{
+    Error,
+    access::{Principal, Role},
+};
+
+/// The body of `PATCH /v1/admin/users/{id}`: new roles, a new disabled flag, or both.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+#[validate(schema(function = "some_change"))]
+pub struct AccountChange {
+    #[validate(custom(function = "account_roles"))]
+    pub roles: Option<Vec<Role>>,
+    pub disabled: Option<bool>,
+}
+
+fn some_change(change: &AccountChange) -> Result<(), ValidationError> {
+    match (&change.roles, change.disabled) {
+        (None, None) => Err(ValidationError::new("empty").with_message("give roles, disabled or both".into())),
+        _ => Ok(()),
+    }
+}
+
+/// Accounts hold 1..=3 distinct roles; `guest` belongs to anonymous tokens only.
+fn account_roles(roles: &[Role]) -> Result<(), ValidationError> {
+    let mut sorted = roles.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    if roles.is_empty() || sorted.len() != roles.len() || roles.contains(&Role::Guest) {
+        return Err(
+            ValidationError::new("roles").with_message("must be distinct roles among admin, editor, viewer".into())
+        );
+    }
+    Ok(())
+}
+
+impl AccountChange {
+    /// Whether `caller` may make this change to account `account_id`: admins only (the
+    /// route table already says so; this holds without it), and never disabling or
+    /// demoting themselves (no lock-out).
+    pub fn allowed_for(&self, caller: &Principal, account_id: &str) -> Result<(), Error> {
+        if !caller.has_role(Role::Admin) {
+            return Err(Error::Forbidden);
+        }
+        let demotes_self = self.roles.as_ref().is_some_and(|roles| !roles.contains(&Role::Admin));
+        if account_id == caller.sub && (self.disabled == Some(true) || demotes_self) {
+            return Err(Error::Conflict("You cannot disable your own account or remove your own admin role.".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::TokenKind;
+
+    fn admin() -> Principal {
+        Principal { sub: "a1".into(), roles: vec![Role::Admin], token_kind: TokenKind::Access }
+    }
+
+    #[test]
+    fn given_role_lists_when_validated_then_only_distinct_account_roles_pass() {
+        let change = |roles: Vec<Role>| AccountChange { roles: Some(roles), disabled: None }.validate().is_ok();
+        assert!(change(vec![Role::Editor, Role::Viewer]));
+        assert!(!change(vec![]) && !change(vec![Role::Guest]) && !change(vec![Role::Editor, Role::Editor]));
+        assert!(AccountChange { roles: None, disabled: None }.validate().is_err());
+    }
+
+    #[test]
+    fn given_an_admin_when_changing_their_own_account_then_no_lock_out() {
+        let disable = AccountChange { roles: None, disabled: Some(true) };
+        assert!(matches!(disable.allowed_for(&admin(), "a1"), Err(Error::Conflict(_))));
+        assert!(disable.allowed_for(&admin(), "u2").is_ok());
+        let demote = AccountChange { roles: Some(vec![Role::Editor]), disabled: None };
+        assert!(matches!(demote.allowed_for(&admin(), "a1"), Err(Error::Conflict(_))));
+        let editor = Principal { sub: "e".into(), roles: vec![Role::Editor], token_kind: TokenKind::Access };
+        assert!(matches!(disable.allowed_for(&editor, "u2"), Err(Error::Forbidden)));
+    }
+}
