@@ -15,7 +15,7 @@ use crate::{
     ballots::{Ballot, StoredBallot, Voter},
     clock::{Clock, Fixed},
     events::Event,
-    polls::{Poll, Status, StoredPoll},
+    polls::{Kind, OptionText, Poll, ResultsVisibility, Settings, Status, StoredPoll, Visibility},
     ports::{Announce, Ballots, Closing, Polls, Recorded, Result, Schedules, Tallies, Tally},
 };
 
@@ -232,10 +232,9 @@ impl Announce for Memory {
 /// When the tests run, by their clock.
 pub const NOW: u64 = 1_800_000_000;
 
-/// An open single-choice poll `p1` of `owner` with these options, made at [`NOW`].
-pub fn open_poll(options: &[&str]) -> Poll {
-    use crate::polls::{Kind, OptionText, ResultsVisibility, Settings, Visibility};
-    let settings = Settings {
+/// The settings of a single-choice poll "Lunch?" with these options, defaults otherwise.
+pub fn settings(options: &[&str]) -> Settings {
+    Settings {
         question: "Lunch?".into(),
         options: options.iter().map(|t| OptionText { text: (*t).into() }).collect(),
         kind: Kind::Single,
@@ -246,7 +245,12 @@ pub fn open_poll(options: &[&str]) -> Poll {
         results_visibility: ResultsVisibility::Always,
         allow_vote_change: false,
         closes_at: None,
-    };
+    }
+}
+
+/// An open single-choice poll `p1` of `owner` with these options, made at [`NOW`].
+pub fn open_poll(options: &[&str]) -> Poll {
+    let settings = settings(options);
     let checked = settings.check(NOW).expect("valid settings");
     Poll::new("p1".into(), "owner".into(), &settings, checked, &Fixed::at(NOW).rfc3339_now())
 }

@@ -495,23 +495,9 @@ impl Poll {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::settings;
 
     const NOW: u64 = 1_790_000_000;
-
-    fn settings(options: &[&str]) -> Settings {
-        Settings {
-            question: "Lunch?".into(),
-            options: options.iter().map(|t| OptionText { text: (*t).into() }).collect(),
-            kind: Kind::Single,
-            min_choices: None,
-            max_choices: None,
-            visibility: Visibility::Unlisted,
-            allow_guests: false,
-            results_visibility: ResultsVisibility::Always,
-            allow_vote_change: false,
-            closes_at: None,
-        }
-    }
 
     fn poll(options: &[&str]) -> Poll {
         let s = settings(options);

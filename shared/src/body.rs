@@ -55,10 +55,13 @@ pub fn parse<T: DeserializeOwned + Validate>(
         return Err(ApiError::UnsupportedMediaType);
     }
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::Validation(vec![FieldError::new("#", "a JSON body is required")]));
+        return Err(ApiError::Domain(ballot_core::Error::Validation(vec![FieldError::new(
+            "#",
+            "a JSON body is required",
+        )])));
     }
     let value: T = deserialize(body)?;
-    value.validate().map_err(|errors| ApiError::Validation(field_errors(&errors)))?;
+    value.validate().map_err(|errors| ApiError::Domain(ballot_core::Error::Validation(field_errors(&errors))))?;
     Ok(value)
 }
 
@@ -93,7 +96,7 @@ fn shape_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
         }
         None => readable(&message),
     };
-    ApiError::Validation(vec![FieldError::new(pointer, detail)])
+    ApiError::Domain(ballot_core::Error::Validation(vec![FieldError::new(pointer, detail)]))
 }
 
 /// serde_json ends data errors with " at line L column C"; the pointer says where instead.
@@ -226,7 +229,7 @@ mod tests {
 
     fn single_error(result: Result<NewPoll, ApiError>) -> FieldError {
         match result {
-            Err(ApiError::Validation(errors)) if errors.len() == 1 => errors[0].clone(),
+            Err(ApiError::Domain(ballot_core::Error::Validation(errors))) if errors.len() == 1 => errors[0].clone(),
             other => panic!("expected one field error, got {other:?}"),
         }
     }
@@ -300,7 +303,7 @@ mod tests {
     #[test]
     fn given_rule_violations_when_parsed_then_every_field_is_reported() {
         let err = parse_poll(r#"{"question":"","options":[{"text":"a"},{"text":""}]}"#).unwrap_err();
-        let ApiError::Validation(errors) = err else { panic!() };
+        let ApiError::Domain(ballot_core::Error::Validation(errors)) = err else { panic!() };
         let pointers: Vec<_> = errors.iter().map(|e| e.pointer.as_str()).collect();
         assert_eq!(pointers, ["#/options/1/text", "#/question"]);
         assert_eq!(errors[1].detail, "length must be between 1 and 300");

@@ -70,10 +70,10 @@ impl CursorKey {
     /// The position sealed in `cursor`, or 400 for anything that is not a live cursor of `purpose`.
     pub fn open(&self, purpose: &str, cursor: &str) -> Result<Value, ApiError> {
         let invalid = || {
-            ApiError::Validation(vec![ballot_core::FieldError::parameter(
+            ApiError::Domain(ballot_core::Error::Validation(vec![ballot_core::FieldError::parameter(
                 "cursor",
                 "is invalid or expired; start from the first page",
-            )])
+            )]))
         };
         if cursor.len() > 4096 {
             return Err(invalid());

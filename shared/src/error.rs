@@ -1,9 +1,10 @@
 //! The one error type of ballot's HTTP functions and its RFC 9457 rendering.
 //!
 //! Invariant: a response body never carries more than [`ApiError::detail`], which for
-//! [`ApiError::Internal`] is a fixed sentence. The cause of an internal error is logged
+//! an internal error ([`ballot_core::Error::Internal`]) is a fixed sentence. The cause of an internal error is logged
 //! (under the request id the response also carries), never returned.
 
+use ballot_core::Error;
 pub use ballot_core::FieldError;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -14,14 +15,15 @@ pub const PROBLEM_TYPE_PREFIX: &str = "urn:ballot:problem:";
 /// Media type of every error body.
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
-/// Everything that can go wrong in a request, as the client may see it.
+/// Everything that can go wrong in a request, as the client may see it: what the edge
+/// refuses itself (the body, the media type, the token, the method, `If-Match`), and the
+/// domain's refusals and failures ([`ballot_core::Error`]), each mapped here, in one
+/// place, to a status, a problem type and a sentence.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// serde_json's syntax error, with its line and column.
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
-    #[error("request failed validation")]
-    Validation(Vec<FieldError>),
     /// A full sentence for the client.
     #[error("{0}")]
     BadRequest(String),
@@ -31,79 +33,46 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("authentication required")]
     Unauthorized,
-    #[error("not allowed")]
-    Forbidden,
-    #[error("not found")]
-    NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// `If-Match` names another version than the current one.
-    #[error("precondition failed")]
-    PreconditionFailed,
     /// A change needs `If-Match`.
     #[error("precondition required")]
     PreconditionRequired,
-    /// The poll's `results_visibility` hides its results from this caller for now.
-    #[error("results hidden")]
-    ResultsHidden,
-    /// A full sentence for the client.
-    #[error("{0}")]
-    Conflict(String),
-    /// Well-formed but cannot be processed (e.g. an idempotency key reused for another
-    /// request). A full sentence for the client.
-    #[error("{0}")]
-    Unprocessable(String),
-    #[error("too many requests")]
-    TooManyRequests { retry_after_secs: u64 },
-    /// A full sentence for the client, naming no internal detail.
-    #[error("service unavailable: {0}")]
-    Unavailable(String),
-    #[error("internal error: {0}")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-/// The one map of the domain's refusals and failures onto the API's: each to the
-/// variant of the same meaning, so its status, problem type and sentence are decided here.
-impl From<ballot_core::Error> for ApiError {
-    fn from(err: ballot_core::Error) -> Self {
-        use ballot_core::Error as E;
-        match err {
-            E::Validation(errors) => Self::Validation(errors),
-            E::Forbidden => Self::Forbidden,
-            E::NotFound => Self::NotFound,
-            E::PreconditionFailed => Self::PreconditionFailed,
-            E::ResultsHidden => Self::ResultsHidden,
-            E::Conflict(sentence) => Self::Conflict(sentence),
-            E::Unprocessable(sentence) => Self::Unprocessable(sentence),
-            E::TooManyRequests { retry_after_secs } => Self::TooManyRequests { retry_after_secs },
-            E::Unavailable(sentence) => Self::Unavailable(sentence),
-            E::Internal(cause) => Self::Internal(cause),
-        }
-    }
+    /// A refusal by the rules, or a failure of a port.
+    #[error(transparent)]
+    Domain(#[from] Error),
 }
 
 impl ApiError {
     /// Wraps any failure the client must not see the details of.
     pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self::Internal(err.into())
+        Self::Domain(Error::internal(err))
+    }
+
+    /// Invalid fields, each named.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        Self::Domain(Error::Validation(errors))
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MalformedJson(_) | Self::Validation(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::MalformedJson(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::ResultsHidden => StatusCode::FORBIDDEN,
-            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
-            Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            Self::Domain(err) => match err {
+                Error::Validation(_) => StatusCode::BAD_REQUEST,
+                Error::Forbidden | Error::ResultsHidden => StatusCode::FORBIDDEN,
+                Error::NotFound => StatusCode::NOT_FOUND,
+                Error::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+                Error::Conflict(_) => StatusCode::CONFLICT,
+                Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+                Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
         }
     }
 
@@ -111,49 +80,53 @@ impl ApiError {
     pub fn slug(&self) -> &'static str {
         match self {
             Self::MalformedJson(_) => "malformed-json",
-            Self::Validation(_) => "validation-failed",
             Self::BadRequest(_) => "bad-request",
             Self::PayloadTooLarge { .. } => "payload-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::Unauthorized => "unauthorized",
-            Self::Forbidden => "forbidden",
-            Self::NotFound => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
-            Self::PreconditionFailed => "precondition-failed",
             Self::PreconditionRequired => "precondition-required",
-            Self::ResultsHidden => "results-hidden",
-            Self::Conflict(_) => "conflict",
-            Self::Unprocessable(_) => "unprocessable",
-            Self::TooManyRequests { .. } => "throttled",
-            Self::Unavailable(_) => "unavailable",
-            Self::Internal(_) => "internal",
+            Self::Domain(err) => match err {
+                Error::Validation(_) => "validation-failed",
+                Error::Forbidden => "forbidden",
+                Error::NotFound => "not-found",
+                Error::PreconditionFailed => "precondition-failed",
+                Error::ResultsHidden => "results-hidden",
+                Error::Conflict(_) => "conflict",
+                Error::Unprocessable(_) => "unprocessable",
+                Error::TooManyRequests { .. } => "throttled",
+                Error::Unavailable(_) => "unavailable",
+                Error::Internal(_) => "internal",
+            },
         }
     }
 
     /// The human explanation returned to the client; never the cause of an internal error.
     pub fn detail(&self) -> String {
         match self {
-            Self::Validation(_) => "The request has invalid fields; see errors.".into(),
             Self::Unauthorized => "A valid bearer token is required.".into(),
-            Self::Forbidden => "You are not allowed to do this.".into(),
-            Self::NotFound => "No such resource.".into(),
             Self::MethodNotAllowed => "This resource does not support that method.".into(),
-            Self::PreconditionFailed => {
-                "The resource has changed since you read it: read it again and resend with its current ETag.".into()
-            }
             Self::PreconditionRequired => "Send If-Match with the ETag of the version you are changing.".into(),
-            Self::ResultsHidden => "This poll does not show its results to you yet.".into(),
             Self::UnsupportedMediaType => "Send the body as application/json.".into(),
-            Self::TooManyRequests { retry_after_secs } => {
-                format!("Too many requests; retry after {retry_after_secs} s.")
-            }
-            Self::Internal(_) => "The server failed to handle this request.".into(),
             Self::PayloadTooLarge { limit } => format!("The request body exceeds the limit of {limit} bytes."),
             Self::MalformedJson(message) => format!("The body is not valid JSON: {message}."),
-            Self::BadRequest(sentence)
-            | Self::Conflict(sentence)
-            | Self::Unprocessable(sentence)
-            | Self::Unavailable(sentence) => sentence.clone(),
+            Self::BadRequest(sentence) => sentence.clone(),
+            Self::Domain(err) => match err {
+                Error::Validation(_) => "The request has invalid fields; see errors.".into(),
+                Error::Forbidden => "You are not allowed to do this.".into(),
+                Error::NotFound => "No such resource.".into(),
+                Error::PreconditionFailed => {
+                    "The resource has changed since you read it: read it again and resend with its current ETag.".into()
+                }
+                Error::ResultsHidden => "This poll does not show its results to you yet.".into(),
+                Error::TooManyRequests { retry_after_secs } => {
+                    format!("Too many requests; retry after {retry_after_secs} s.")
+                }
+                Error::Internal(_) => "The server failed to handle this request.".into(),
+                Error::Conflict(sentence) | Error::Unprocessable(sentence) | Error::Unavailable(sentence) => {
+                    sentence.clone()
+                }
+            },
         }
     }
 
@@ -166,7 +139,7 @@ impl ApiError {
             status: status.as_u16(),
             detail: self.detail(),
             errors: match self {
-                Self::Validation(errors) => errors.clone(),
+                Self::Domain(Error::Validation(errors)) => errors.clone(),
                 _ => Vec::new(),
             },
             request_id: request_id.map(str::to_owned),
@@ -176,7 +149,7 @@ impl ApiError {
     /// Seconds a client should wait before retrying, when that is known.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            Self::Domain(Error::TooManyRequests { retry_after_secs }) => Some(*retry_after_secs),
             _ => None,
         }
     }
@@ -214,7 +187,7 @@ mod tests {
 
     #[test]
     fn given_validation_errors_when_rendered_then_each_field_is_listed() {
-        let err = ApiError::Validation(vec![FieldError::new("#/question", "must not be empty")]);
+        let err = ApiError::validation(vec![FieldError::new("#/question", "must not be empty")]);
         let problem = err.to_problem(None);
         assert_eq!(problem.status, 400);
         assert_eq!(problem.title, "Bad Request");
@@ -223,7 +196,7 @@ mod tests {
 
     #[test]
     fn given_a_conflict_when_rendered_then_the_detail_is_a_sentence() {
-        let problem = ApiError::Conflict("The poll is closed.".into()).to_problem(None);
+        let problem = ApiError::from(Error::Conflict("The poll is closed.".into())).to_problem(None);
         assert_eq!(problem.detail, "The poll is closed.");
         assert_eq!(problem.kind, "urn:ballot:problem:conflict");
     }

@@ -132,8 +132,12 @@ pub fn respond(result: Result<Response<Body>, ApiError>, request_id: &str) -> Re
         Ok(response) => response,
         Err(err) => {
             match &err {
-                ApiError::Internal(cause) => tracing::error!(error = %cause_chain(cause.as_ref()), "request failed"),
-                ApiError::Unavailable(_) => tracing::warn!(error = %err, "dependency unavailable"),
+                ApiError::Domain(ballot_core::Error::Internal(cause)) => {
+                    tracing::error!(error = %cause_chain(cause.as_ref()), "request failed")
+                }
+                ApiError::Domain(ballot_core::Error::Unavailable(_)) => {
+                    tracing::warn!(error = %err, "dependency unavailable")
+                }
                 _ => tracing::info!(status = err.status().as_u16(), problem = err.slug(), "request refused"),
             }
             problem(&err, request_id)
@@ -227,7 +231,10 @@ pub fn page_limit(req: &Request) -> Result<i32, ApiError> {
     match query(req, "limit") {
         None => Ok(20),
         Some(raw) => raw.parse::<i32>().ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| {
-            ApiError::Validation(vec![FieldError::parameter("limit", "must be a whole number from 1 to 100")])
+            ApiError::Domain(ballot_core::Error::Validation(vec![FieldError::parameter(
+                "limit",
+                "must be a whole number from 1 to 100",
+            )]))
         }),
     }
 }
@@ -241,15 +248,18 @@ pub fn path_id(req: &Request, name: &str) -> Result<String, ApiError> {
             !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
         .map(str::to_owned)
-        .ok_or(ApiError::NotFound)
+        .ok_or(ApiError::Domain(ballot_core::Error::NotFound))
 }
 
 /// The version an `If-Match` header names (`"3"`, `W/"3"` or `3`): 428 without one,
 /// 412 when it is not a version.
 pub fn if_match_version(req: &Request) -> Result<u64, ApiError> {
     let raw = req.headers().get(header::IF_MATCH).ok_or(ApiError::PreconditionRequired)?;
-    let raw = raw.to_str().map_err(|_| ApiError::PreconditionFailed)?.trim();
-    raw.trim_start_matches("W/").trim_matches('"').parse().map_err(|_| ApiError::PreconditionFailed)
+    let raw = raw.to_str().map_err(|_| ApiError::Domain(ballot_core::Error::PreconditionFailed))?.trim();
+    raw.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map_err(|_| ApiError::Domain(ballot_core::Error::PreconditionFailed))
 }
 
 /// The strong ETag of a version number.
@@ -328,7 +338,8 @@ mod tests {
 
     #[test]
     fn given_an_error_when_responded_then_problem_json_with_request_id() {
-        let response = respond(Err(ApiError::TooManyRequests { retry_after_secs: 3 }), "req-1");
+        let response =
+            respond(Err(ApiError::Domain(ballot_core::Error::TooManyRequests { retry_after_secs: 3 })), "req-1");
         assert_eq!(response.status(), 429);
         assert_eq!(response.headers()["content-type"], "application/problem+json");
         assert_eq!(response.headers()["retry-after"], "3");

@@ -133,16 +133,20 @@ async fn begin(store: &Store, pk: &str, payload_hash: &str, deadline: u64) -> Re
         Ok(_) => Ok(None),
         Err(err) if matches!(err.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => {
             let existing: Record = store.get_item_as(pk.to_owned(), "IDEMPOTENCY").await?.ok_or_else(|| {
-                ApiError::Conflict("A request with this Idempotency-Key is still in progress.".into())
+                ApiError::Domain(ballot_core::Error::Conflict(
+                    "A request with this Idempotency-Key is still in progress.".into(),
+                ))
             })?;
             if existing.payload_hash != payload_hash {
-                return Err(ApiError::Unprocessable(
+                return Err(ApiError::Domain(ballot_core::Error::Unprocessable(
                     "This Idempotency-Key was used with a different request; use a new key.".into(),
-                ));
+                )));
             }
             match existing.response {
                 Some(stored) if existing.status == "completed" => Ok(Some(stored)),
-                _ => Err(ApiError::Conflict("A request with this Idempotency-Key is still in progress.".into())),
+                _ => Err(ApiError::Domain(ballot_core::Error::Conflict(
+                    "A request with this Idempotency-Key is still in progress.".into(),
+                ))),
             }
         }
         Err(err) => Err(ApiError::internal(err)),

@@ -115,7 +115,11 @@ mod tests {
             record("m5", &event("e5")),
         ];
         let response = process_batch(records, 2, |m: Received<Event>| async move {
-            if m.body.id == "fail" { Err(ApiError::Unavailable("down".into())) } else { Ok(()) }
+            if m.body.id == "fail" {
+                Err(ApiError::Domain(ballot_core::Error::Unavailable("down".into())))
+            } else {
+                Ok(())
+            }
         })
         .await;
         let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();

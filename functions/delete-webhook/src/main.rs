@@ -10,7 +10,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         let poll = owned_poll(&store, &req).await?;
         let webhook_id = http::path_id(&req, "webhook_id")?;
         if !store.delete_webhook(&poll.id, &webhook_id).await? {
-            return Err(ApiError::NotFound);
+            return Err(ApiError::Domain(ballot_core::Error::NotFound));
         }
         tracing::info!(poll = %poll.id, webhook = %webhook_id, "webhook deleted");
         Ok(http::no_content())

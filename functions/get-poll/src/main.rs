@@ -3,14 +3,14 @@
 
 use ballot_core::clock;
 use lambda_http::http::StatusCode;
-use shared::{ApiError, app::App, http, manage::poll_response};
+use shared::{app::App, http, manage::poll_response};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
     http::serve_with(app.cors(), app.store(), |store, req| async move {
         let id = http::path_id(&req, "id")?;
-        let stored = store.poll(&id, true).await?.ok_or(ApiError::NotFound)?;
+        let stored = store.poll(&id, true).await?.ok_or(ballot_core::Error::NotFound)?;
         poll_response(StatusCode::OK, &stored.poll.effective(clock::epoch_secs()))
     })
     .await

@@ -92,7 +92,10 @@ async fn deep_check(probes: &impl Probe) -> Result<Checks, ApiError> {
     if down.is_empty() {
         Ok(Checks { database: "ok", queue: "ok" })
     } else {
-        Err(ApiError::Unavailable(format!("A dependency is unreachable: {}.", down.join(", "))))
+        Err(ApiError::Domain(ballot_core::Error::Unavailable(format!(
+            "A dependency is unreachable: {}.",
+            down.join(", ")
+        ))))
     }
 }
 

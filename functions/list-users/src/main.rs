@@ -22,7 +22,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 async fn list(deps: &Deps, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {
     // The authorizer's policy already limits this route to admins; this holds without it.
     if !caller_of(req)?.has_role(Role::Admin) {
-        return Err(ApiError::Forbidden);
+        return Err(ApiError::Domain(ballot_core::Error::Forbidden));
     }
     let limit = http::page_limit(req)?;
     let cursors = deps.cursors.get().await?;

@@ -16,6 +16,6 @@ async fn me(store: &Store, req: &Request) -> Result<lambda_http::Response<lambda
         return http::json(StatusCode::OK, &serde_json::json!({"id": caller.sub, "roles": caller.roles}));
     }
     // The authorizer let the token through, so a missing account was deleted since.
-    let user = store.user(&caller.sub).await?.ok_or(ApiError::NotFound)?;
+    let user = store.user(&caller.sub).await?.ok_or(ballot_core::Error::NotFound)?;
     http::json(StatusCode::OK, &user)
 }

@@ -3,7 +3,7 @@
 
 use ballot_core::ports::Ballots;
 use lambda_http::http::StatusCode;
-use shared::{ApiError, app::App, http, identity::caller_of};
+use shared::{app::App, http, identity::caller_of};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -11,8 +11,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     http::serve_with(app.cors(), app.store(), |store, req| async move {
         let caller = caller_of(&req)?;
         let poll_id = http::path_id(&req, "id")?;
-        store.poll(&poll_id, false).await?.ok_or(ApiError::NotFound)?;
-        let stored = store.ballot(&poll_id, &caller.sub).await?.ok_or(ApiError::NotFound)?;
+        store.poll(&poll_id, false).await?.ok_or(ballot_core::Error::NotFound)?;
+        let stored = store.ballot(&poll_id, &caller.sub).await?.ok_or(ballot_core::Error::NotFound)?;
         http::json(StatusCode::OK, &stored.ballot)
     })
     .await

@@ -24,7 +24,7 @@ async fn register(store: &Store, req: &Request) -> Result<lambda_http::Response<
     let input: Register = body::json(req)?;
     let email = normalize_email(&input.email);
     if let Some(problem) = password::policy_violation(&input.password, &email) {
-        return Err(ApiError::Validation(vec![FieldError::new("#/password", problem)]));
+        return Err(ApiError::Domain(ballot_core::Error::Validation(vec![FieldError::new("#/password", problem)])));
     }
     let user = User {
         id: ids::random_id(),

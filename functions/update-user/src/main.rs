@@ -22,15 +22,15 @@ async fn update(store: &Store, req: &Request) -> Result<lambda_http::Response<la
     let caller = caller_of(req)?;
     // Before the body is read: a non-admin learns nothing of the rules.
     if !caller.has_role(Role::Admin) {
-        return Err(ApiError::Forbidden);
+        return Err(ApiError::Domain(ballot_core::Error::Forbidden));
     }
-    let id = req.path_parameters_ref().and_then(|p| p.first("id")).ok_or(ApiError::NotFound)?.to_owned();
+    let id = req.path_parameters_ref().and_then(|p| p.first("id")).ok_or(ballot_core::Error::NotFound)?.to_owned();
     let change: AccountChange = body::json(req)?;
     change.allowed_for(&caller, &id)?;
     let user = store
         .update_user(&id, &UserChange { roles: change.roles, disabled: change.disabled })
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ballot_core::Error::NotFound)?;
     tracing::info!(by = %caller.sub, user = %user.id, disabled = user.disabled, "account changed");
     http::json(StatusCode::OK, &user)
 }

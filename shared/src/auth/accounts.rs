@@ -92,7 +92,7 @@ mod tests {
     #[test]
     fn given_bad_fields_when_parsed_then_each_is_named() {
         let err = register(r#"{"email":"nope","password":"x","display_name":"bad\u0007name"}"#).unwrap_err();
-        let ApiError::Validation(errors) = err else { panic!("{err:?}") };
+        let ApiError::Domain(ballot_core::Error::Validation(errors)) = err else { panic!("{err:?}") };
         let pointers: Vec<_> = errors.iter().map(|e| e.pointer.as_str()).collect();
         assert_eq!(pointers, ["#/display_name", "#/email"]);
         assert_eq!(errors[0].detail, "must not contain control characters");

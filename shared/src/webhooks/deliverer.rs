@@ -70,7 +70,9 @@ impl Deliverer {
             }
             Attempt::Busy(secs) => {
                 self.hold_back(&message, secs).await?;
-                return Err(ApiError::Unavailable(format!("delivery in progress elsewhere; back in {secs} s")));
+                return Err(ApiError::Domain(ballot_core::Error::Unavailable(format!(
+                    "delivery in progress elsewhere; back in {secs} s"
+                ))));
             }
         };
         let outcome = match self.key.get().await?.open(&delivery.secret_sealed, webhook_id) {
@@ -109,7 +111,7 @@ impl Deliverer {
                 self.store.release_delivery(&event.id, webhook_id).await?;
                 self.hold_back(&message, delay.as_secs()).await?;
                 tracing::warn!(event = %event.id, webhook = %webhook_id, attempt, %reason, retry_in = delay.as_secs(), "delivery failed; will retry");
-                Err(ApiError::Unavailable(format!("attempt {attempt} failed: {reason}")))
+                Err(ApiError::Domain(ballot_core::Error::Unavailable(format!("attempt {attempt} failed: {reason}"))))
             }
         }
     }

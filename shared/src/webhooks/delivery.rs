@@ -70,7 +70,10 @@ impl Outbox {
                 .await
                 .map_err(ApiError::internal)?;
             if !out.failed.is_empty() {
-                return Err(ApiError::Unavailable(format!("{} deliveries were not queued", out.failed.len())));
+                return Err(ApiError::Domain(ballot_core::Error::Unavailable(format!(
+                    "{} deliveries were not queued",
+                    out.failed.len()
+                ))));
             }
         }
         Ok(deliveries.len())
