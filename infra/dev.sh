@@ -2,19 +2,24 @@
 # `make dev`: the whole API on http://127.0.0.1:3000, like API Gateway, with every
 # function running from source under `cargo lambda watch` (it rebuilds on change).
 # Uses moto on 127.0.0.1:4566, or whatever already answers at AWS_ENDPOINT_URL (e.g.
-# LocalStack). Ctrl-C stops everything it started.
+# LocalStack). It prints a line per stage with the time since it started, and cargo's own
+# progress while it builds. Ctrl-C stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash infra/install.sh
 source infra/stack.sh
 trap stack_down EXIT
 trap 'exit 130' INT TERM
 
+stage "install: checking the pinned tools in .venv (moto, cargo-lambda, sam, cfn-lint)"
+bash infra/install.sh
+
 export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}"
-cargo build --workspace --bins --quiet
+stage "build: cargo build --workspace --bins (a fresh clone takes minutes: about 8 on 2 cores)"
+cargo build --workspace --bins
 port=${AWS_ENDPOINT_URL#*://}; port=${port%%/*}; port=${port##*:}
 aws_up "$port"
 functions_up "${BALLOT_INVOKE_PORT:-9000}" "${BALLOT_PORT:-3000}"
+stage "ready"
 
 cat <<MSG
 

@@ -51,6 +51,12 @@ port_free() {
   fi
 }
 
+# stage WHAT: one line per stage of starting the stack, with the time since the script
+# started, so a long first build or a slow start shows where it is.
+stage() {
+  printf '==> [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"
+}
+
 # start NAME CMD...: runs CMD in its own process group, logging to $BALLOT_STATE_DIR/NAME.log.
 start() {
   local name=$1; shift
@@ -63,14 +69,14 @@ start() {
 aws_up() {
   local port=$1
   if [ -n "${AWS_ENDPOINT_URL:-}" ] && answers "$AWS_ENDPOINT_URL"; then
-    echo "==> using the AWS endpoint already at $AWS_ENDPOINT_URL"
+    stage "moto: not started, using the AWS endpoint already at $AWS_ENDPOINT_URL"
     return 0
   fi
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  stage "moto: starting on $AWS_ENDPOINT_URL"
   start moto python3 infra/moto_server.py -H 127.0.0.1 -p "$port"
   MOTO_PID=$LAST_PID
   wait_for "$AWS_ENDPOINT_URL" 60 moto "$BALLOT_STATE_DIR/moto.log" "$MOTO_PID"
-  echo "==> moto on $AWS_ENDPOINT_URL"
 }
 
 aws_down() {
@@ -101,20 +107,23 @@ functions_up() {
     WebhookHosts="$BALLOT_WEBHOOK_HOSTS")
   port_free "$invoke_port" "cargo lambda watch"
   port_free "$gateway_port" "local gateway"
+  stage "bootstrap: the tables, queues, secrets and schedule group of template.yaml"
   cargo run --quiet -p ballot-local -- bootstrap --stack "$BALLOT_STACK" \
     --parameter-overrides "${overrides[@]}" --env-out "$BALLOT_STATE_DIR/functions.env"
   # Up to $BALLOT_INSTANCES instances per function, as Lambda scales out: concurrent
   # requests really run concurrently (an instance serves one request at a time, like
   # Lambda). They are started up front: `cargo lambda watch` starts one with `cargo run`.
+  export BALLOT_INVOKE_URL="http://127.0.0.1:$invoke_port"
+  stage "cargo lambda watch: starting on $BALLOT_INVOKE_URL"
   start watch cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
     --concurrency "$BALLOT_INSTANCES" --env-file "$BALLOT_STATE_DIR/functions.env" "$@"
-  export BALLOT_INVOKE_URL="http://127.0.0.1:$invoke_port"
   wait_for "$BALLOT_INVOKE_URL" 120 "cargo lambda watch" "$BALLOT_STATE_DIR/watch.log" "$LAST_PID"
-  echo "==> starting $BALLOT_INSTANCES instances of each function"
+  stage "warming: starting the instances of every function ($BALLOT_INSTANCES each)"
   cargo run --quiet -p ballot-local -- warm --invoke-url "$BALLOT_INVOKE_URL" --instances "$BALLOT_INSTANCES"
+  export BALLOT_API_URL="http://127.0.0.1:$gateway_port"
+  stage "gateway: starting on $BALLOT_API_URL"
   start gateway cargo run --quiet -p ballot-local -- gateway --stack "$BALLOT_STACK" \
     --parameter-overrides "${overrides[@]}" --listen "127.0.0.1:$gateway_port" --invoke-url "$BALLOT_INVOKE_URL"
-  export BALLOT_API_URL="http://127.0.0.1:$gateway_port"
   wait_for "$BALLOT_API_URL" 60 gateway "$BALLOT_STATE_DIR/gateway.log" "$LAST_PID"
 }
 
