@@ -3,16 +3,14 @@
 # function running from source under `cargo lambda watch` (it rebuilds on change).
 # Uses moto on 127.0.0.1:4566, or whatever already answers at AWS_ENDPOINT_URL (e.g.
 # LocalStack). It prints a line per stage with the time since it started, and cargo's own
-# progress while it builds. Ctrl-C stops everything it started.
+# progress while it builds. However it is stopped (Ctrl-C, TERM or HUP to its process
+# group, or the end of the script), it stops everything it started: see infra/stack.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source infra/stack.sh
-trap stack_down EXIT
-trap 'exit 130' INT TERM
 
 stage "install: checking the pinned tools in .venv (moto, cargo-lambda, sam, cfn-lint)"
 bash infra/install.sh
-
 export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}"
 stage "build: cargo build --workspace --bins (a fresh clone takes minutes: about 8 on 2 cores)"
 cargo build --workspace --bins
@@ -29,4 +27,5 @@ ballot is running at $BALLOT_API_URL   (try: curl $BALLOT_API_URL/v1/health)
   logs:      $BALLOT_STATE_DIR/{moto,watch,gateway}.log
 Ctrl-C stops everything.
 MSG
-wait
+# Until a signal (its trap stops the stack), or until everything started has exited.
+wait "${STACK_PIDS[@]}"

@@ -1,6 +1,15 @@
 # Starting and stopping the local stack: moto, `cargo lambda watch`, the local gateway.
-# Sourced by infra/dev.sh and infra/test.sh. Every process gets its own process group and
-# is stopped by stack_down (which both scripts run on exit, also after a failure).
+# Sourced by infra/dev.sh, infra/test.sh and infra/bench.sh. Every process gets a session
+# (and so a process group) of its own, and stack_down stops them all, with everything
+# below them: `cargo lambda watch` runs each function instance in a session of its own.
+#
+# Sourcing this file arms the traps that run stack_down however the script ends: at its
+# end, after a failure, on Ctrl-C (INT), on TERM (an IDE's stop button, `timeout`, a
+# supervisor, all of which signal the whole process group) or a closed terminal (HUP).
+# stack_down ignores further signals, so it always runs to its end: `make` forwards the
+# TERM it gets to its child, so under `make dev` the script gets TERM twice, and the
+# second used to cut stack_down short after its first process. A watchdog in a session of
+# its own stops the stack when the script dies without running its traps (SIGKILL).
 # Logs go to $BALLOT_STATE_DIR, outside the repo, so `cargo lambda watch` never sees them.
 
 export PATH="$PWD/.venv/bin:$PATH"
@@ -57,12 +66,23 @@ stage() {
   printf '==> [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"
 }
 
-# start NAME CMD...: runs CMD in its own process group, logging to $BALLOT_STATE_DIR/NAME.log.
+# start NAME CMD...: runs CMD in a session of its own, logging to $BALLOT_STATE_DIR/NAME.log.
 start() {
   local name=$1; shift
+  stack_guard
   setsid "$@" > "$BALLOT_STATE_DIR/$name.log" 2>&1 < /dev/null &
   STACK_PIDS+=("$!")
   LAST_PID=$!
+  stack_pids_saved
+}
+
+# What runs, for the watchdog: one pid a line in $BALLOT_STATE_DIR/stack.pids.
+stack_pids_saved() {
+  if [ ${#STACK_PIDS[@]} -gt 0 ]; then
+    printf '%s\n' "${STACK_PIDS[@]}" > "$BALLOT_STATE_DIR/stack.pids"
+  else
+    : > "$BALLOT_STATE_DIR/stack.pids"
+  fi
 }
 
 # moto on $1, unless something (moto, LocalStack) already answers at AWS_ENDPOINT_URL.
@@ -81,21 +101,75 @@ aws_up() {
 
 aws_down() {
   if [ -n "$MOTO_PID" ]; then
-    stop_group "$MOTO_PID"
+    stop_groups "$MOTO_PID"
+    local pid kept=()
+    for pid in "${STACK_PIDS[@]}"; do
+      [ "$pid" = "$MOTO_PID" ] || kept+=("$pid")
+    done
+    STACK_PIDS=(${kept[@]+"${kept[@]}"})
+    stack_pids_saved
     MOTO_PID=""
   fi
 }
 
-# stop_group PID: TERM the process group, KILL it if it is still there after 5 s.
-stop_group() {
-  local pid=$1
-  kill -TERM -- "-$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 50); do
-    kill -0 -- "-$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+# stack_groups PID...: the process groups of PIDs and of every live process below them.
+stack_groups() {
+  ps -eo pid=,ppid=,pgid=,stat= | awk -v roots="$*" '
+    $4 !~ /^Z/ { kids[$2] = kids[$2] " " $1; group[$1] = $3 }
+    END {
+      n = split(roots, queue, " ")
+      for (i = 1; i <= n; i++) {
+        if (queue[i] in group) print group[queue[i]]
+        m = split(kids[queue[i]], k, " ")
+        for (j = 1; j <= m; j++) queue[++n] = k[j]
+      }
+    }'
+}
+
+# stop_groups PID...: TERMs the process groups of PIDs (each leads one: `start` gives it a
+# session) and of everything below them, also what starts meanwhile, all at once; KILLs
+# whatever is left after 10 s. A group whose processes are all zombies counts as gone.
+stop_groups() {
+  local -A stopping=() live=()
+  local group
+  for _ in $(seq 1 100); do
+    for group in "$@" $(stack_groups "$@"); do
+      [ "$group" -gt 1 ] && [ -z "${stopping[$group]:-}" ] || continue
+      stopping[$group]=1
+      kill -TERM -- "-$group" 2> /dev/null || true
+    done
+    live=()
+    while read -r group; do live[$group]=1; done < <(ps -eo pgid=,stat= | awk '$2 !~ /^Z/ { print $1 }')
+    for group in "${!stopping[@]}"; do
+      [ -n "${live[$group]:-}" ] || unset "stopping[$group]"
+    done
+    [ ${#stopping[@]} -gt 0 ] || return 0
     sleep 0.1
   done
-  kill -KILL -- "-$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  for group in "${!stopping[@]}"; do kill -KILL -- "-$group" 2> /dev/null || true; done
+}
+
+# stack_guard: once, a watchdog in a session of its own, for when this script ends
+# without running its traps (SIGKILL of its process group, which an IDE or supervisor
+# sends when TERM took too long). stack_down ends it.
+stack_guard() {
+  [ -z "${STACK_GUARD_PID:-}" ] || return 0
+  setsid bash -c "$(declare -f stack_groups stop_groups stack_guard_watch); stack_guard_watch \"\$@\"" \
+    stack-guard "$$" "$BALLOT_STATE_DIR/stack.pids" > "$BALLOT_STATE_DIR/guard.log" 2>&1 < /dev/null &
+  STACK_GUARD_PID=$!
+}
+
+# stack_guard_watch PARENT PIDS_FILE: (the watchdog) once a second, checks that PARENT is
+# still its parent (a reused pid cannot fake that); once it is not, stops what PIDS_FILE
+# lists.
+stack_guard_watch() {
+  local parent=$1 pids=$2 stat fields
+  while read -r stat < "/proc/$$/stat"; do
+    read -ra fields <<< "${stat##*) }"  # fields from the 3rd on: state ppid ...
+    [ "${fields[1]}" = "$parent" ] || break
+    sleep 1
+  done
+  [ ! -s "$pids" ] || stop_groups $(cat "$pids")
 }
 
 # functions_up INVOKE_PORT GATEWAY_PORT [watch flags...]: bootstrap, watch, gateway.
@@ -127,13 +201,34 @@ functions_up() {
   wait_for "$BALLOT_API_URL" 60 gateway "$BALLOT_STATE_DIR/gateway.log" "$LAST_PID"
 }
 
+# stack_down: stops everything started, all at once, and then the watchdog. Nothing
+# interrupts it: it ignores INT, TERM and HUP (a second signal used to end the script
+# half way), and PIPE (a closed terminal or pipe must not end it either).
 stack_down() {
-  local pid
-  for pid in "${STACK_PIDS[@]}"; do
-    stop_group "$pid"
-  done
-  STACK_PIDS=()
+  trap '' INT TERM HUP PIPE
+  if [ ${#STACK_PIDS[@]} -gt 0 ]; then
+    stop_groups "${STACK_PIDS[@]}"
+    STACK_PIDS=()
+    stack_pids_saved
+  fi
+  if [ -n "${STACK_GUARD_PID:-}" ]; then
+    kill "$STACK_GUARD_PID" 2> /dev/null || true
+    STACK_GUARD_PID=""
+  fi
 }
+
+# stack_signaled STATUS: the trap of INT, TERM and HUP. It ignores them first, so a
+# second signal (make forwards TERM to its child) cannot run it again, then exits, which
+# runs stack_down.
+stack_signaled() {
+  trap '' INT TERM HUP
+  exit "$1"
+}
+
+trap stack_down EXIT
+trap 'stack_signaled 130' INT
+trap 'stack_signaled 143' TERM
+trap 'stack_signaled 129' HUP
 
 export BALLOT_STACK="${BALLOT_STACK:-ballot}"
 # Instances per function in `cargo lambda watch` (Lambda's concurrency, locally).

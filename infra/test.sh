@@ -23,6 +23,9 @@ echo "==> build"
 cargo build --workspace --bins --quiet
 cargo nextest run --workspace --no-run --cargo-quiet
 
+echo "==> make dev: TERM to its process group stops everything it started"
+bash infra/tests/dev_stop.sh TERM
+
 echo "==> local stack (logs in $BALLOT_STATE_DIR)"
 unset AWS_ENDPOINT_URL  # tests always get a stack of their own, on free ports
 export BALLOT_LIMIT_WINDOW=6  # short rate-limit windows, so tests can wait one out
