@@ -154,16 +154,18 @@ stop_groups() {
 # sends when TERM took too long). stack_down ends it.
 stack_guard() {
   [ -z "${STACK_GUARD_PID:-}" ] || return 0
+  local shell=$BASHPID  # this shell, the watchdog's parent (expanded here, not in the fork)
   setsid bash -c "$(declare -f stack_groups stop_groups stack_guard_watch); stack_guard_watch \"\$@\"" \
-    stack-guard "$$" "$BALLOT_STATE_DIR/stack.pids" > "$BALLOT_STATE_DIR/guard.log" 2>&1 < /dev/null &
+    stack-guard "$shell" "$BALLOT_STATE_DIR/stack.pids" > "$BALLOT_STATE_DIR/guard.log" 2>&1 < /dev/null &
   STACK_GUARD_PID=$!
 }
 
-# stack_guard_watch PARENT PIDS_FILE: (the watchdog) once a second, checks that PARENT is
-# still its parent (a reused pid cannot fake that); once it is not, stops what PIDS_FILE
-# lists.
+# stack_guard_watch PARENT PIDS_FILE: (the watchdog) once a second, checks that PARENT (the
+# shell that started it) is still its parent (a reused pid cannot fake that); once it is
+# not, stops what PIDS_FILE lists.
 stack_guard_watch() {
   local parent=$1 pids=$2 stat fields
+  [ -r "/proc/$$/stat" ] || return 0  # no /proc: no watchdog, rather than a wrong stop
   while read -r stat < "/proc/$$/stat"; do
     read -ra fields <<< "${stat##*) }"  # fields from the 3rd on: state ppid ...
     [ "${fields[1]}" = "$parent" ] || break
