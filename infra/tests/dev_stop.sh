@@ -126,18 +126,34 @@ running=$(ps -o pid=,ppid=,args= -p "$(IFS=,; echo "${!started[*]}")" |
 echo "    up in ${SECONDS}s: ${#started[@]} processes ($running function instances), state dir $state_dir"
 [ "$running" -gt 0 ] || fail "found no function instance below make dev"
 
+# The sessions make dev started (moto, cargo lambda watch, every instance, the gateway):
+# the processes below it that lead a session of their own.
+sessions=()
+for pid in $(ps -o pid=,sid= -p "$(IFS=,; echo "${!started[*]}")" | awk -v leader="$leader" '$1 == $2 && $1 != leader { print $1 }'); do
+  sessions+=("$pid")
+done
+[ ${#sessions[@]} -gt 0 ] || fail "make dev started no session of its own"
+# a_session_gone: one of those sessions' leaders has exited.
+a_session_gone() {
+  local pid
+  for pid in "${sessions[@]}"; do
+    [ "$(starttime "$pid")" = "${started[$pid]}" ] || return 0
+  done
+  return 1
+}
+
 # Stop: SIGNAL to the process group, as an IDE, timeout or a supervisor does; and once
-# the stop is under way (one of its processes has gone), SIGNAL again, as an impatient
+# the stop is under way (one of those sessions has gone), SIGNAL again, as an impatient
 # user or a supervisor repeats it (and as make itself does: it passes a TERM on to its
 # child, which may reach dev.sh after the group's TERM already started the stop).
 SECONDS=0
-total=${#started[@]} repeated=""
+repeated=""
 kill "-$signal" -- "-$leader"
 while :; do
   mapfile -t left < <(leftovers | sort -un)
   mapfile -t busy < <(busy_ports)
   [ ${#left[@]} -gt 0 ] || [ ${#busy[@]} -gt 0 ] || break
-  if [ -z "$repeated" ] && [ ${#left[@]} -lt "$total" ]; then
+  if [ -z "$repeated" ] && a_session_gone; then
     kill "-$signal" -- "-$leader" 2> /dev/null || true
     repeated="after ${SECONDS}s"
   fi
