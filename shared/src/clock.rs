@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-pub use ballot_core::clock::{epoch_secs, rfc3339_now};
+use ballot_core::clock::{epoch_secs, rfc3339_now};
 
 /// The system clock.
 #[derive(Debug, Clone, Copy, Default)]
