@@ -4,13 +4,7 @@
 
 use ballot_core::{access::Role, accounts::AccountChange};
 use lambda_http::{Request, RequestExt, http::StatusCode};
-use shared::{
-    ApiError,
-    app::App,
-    body, http,
-    identity::caller_of,
-    store::{Store, users::UserChange},
-};
+use shared::{ApiError, app::App, body, http, identity::caller_of, store::Store};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -27,10 +21,7 @@ async fn update(store: &Store, req: &Request) -> Result<lambda_http::Response<la
     let id = req.path_parameters_ref().and_then(|p| p.first("id")).ok_or(ballot_core::Error::NotFound)?.to_owned();
     let change: AccountChange = body::json(req)?;
     change.allowed_for(&caller, &id)?;
-    let user = store
-        .update_user(&id, &UserChange { roles: change.roles, disabled: change.disabled })
-        .await?
-        .ok_or(ballot_core::Error::NotFound)?;
+    let user = store.update_user(&id, &change).await?.ok_or(ballot_core::Error::NotFound)?;
     tracing::info!(by = %caller.sub, user = %user.id, disabled = user.disabled, "account changed");
     http::json(StatusCode::OK, &user)
 }

@@ -3,10 +3,7 @@
 //! by default; AWS with `--allow-remote`).
 
 use ballot_core::access::Role;
-use shared::{
-    auth::accounts::normalize_email,
-    store::{Store, users::UserChange},
-};
+use shared::{auth::accounts::normalize_email, store::Store};
 
 use crate::keys;
 
@@ -25,7 +22,10 @@ pub async fn make_admin(store: &Store, email: &str) -> Result<String, BoxError> 
     if !roles.contains(&Role::Admin) {
         roles.insert(0, Role::Admin);
     }
-    store.update_user(&id, &UserChange { roles: Some(roles), disabled: None }).await.map_err(describe)?;
+    store
+        .update_user(&id, &ballot_core::accounts::AccountChange { roles: Some(roles), disabled: None })
+        .await
+        .map_err(describe)?;
     Ok(id)
 }
 

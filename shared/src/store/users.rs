@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::Store;
 use ballot_core::Error;
 use ballot_core::access::Role;
+use ballot_core::accounts::AccountChange;
 
 /// An account as clients see it (`GET /v1/me`, registration, admin listing).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,13 +105,6 @@ pub struct UserPage {
     pub next: Option<serde_json::Value>,
 }
 
-/// A change an admin makes to an account.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct UserChange {
-    pub roles: Option<Vec<Role>>,
-    pub disabled: Option<bool>,
-}
-
 impl Store {
     /// Accounts newest first, `limit` at a time, from `start` (a previous page's `next`).
     pub async fn list_users(&self, limit: i32, start: Option<serde_json::Value>) -> Result<UserPage, Error> {
@@ -126,7 +120,7 @@ impl Store {
     }
 
     /// Applies `change` to account `id`; `None` if there is no such account.
-    pub async fn update_user(&self, id: &str, change: &UserChange) -> Result<Option<User>, Error> {
+    pub async fn update_user(&self, id: &str, change: &AccountChange) -> Result<Option<User>, Error> {
         use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
         let mut sets = Vec::new();
         let mut request = self.update_item(user_pk(id), PROFILE);
