@@ -91,7 +91,7 @@ async fn given_20_parallel_registrations_of_one_email_then_exactly_one_succeeds(
 #[tokio::test]
 async fn given_weak_passwords_when_registering_then_400_naming_the_password() {
     let email = unique_email("weak");
-    let common = include_str!("../shared/data/common-passwords.txt").lines().find(|p| p.len() >= 12).unwrap();
+    let common = include_str!("../core/data/common-passwords.txt").lines().find(|p| p.len() >= 12).unwrap();
     for password in ["short", common, email.as_str(), &"x".repeat(129)] {
         let body = json!({"email": email, "password": password, "display_name": "Ann"});
         let problem =

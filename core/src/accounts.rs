@@ -1,13 +1,86 @@
-//! The rules of changing accounts: what roles an account may hold, and that an admin
-//! cannot lock themselves out.
+//! Accounts: what one is ([`User`]), what register, login and refresh accept and the
+//! rules on them, what roles an account may hold, and that an admin cannot lock
+//! themselves out.
 
-use serde::Deserialize;
-use validator::{Validate, ValidationError};
+use serde::{Deserialize, Serialize};
+use validator::{Validate, ValidateEmail, ValidationError};
 
 use crate::{
     Error,
     access::{Principal, Role},
 };
+
+/// An account as clients see it (`GET /v1/me`, registration, admin listing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+    pub created_at: String,
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// An account and its password hash, as login needs them.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+/// `POST /v1/auth/register`.
+#[derive(Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    #[validate(length(max = 254), custom(function = "email_after_trim"))]
+    pub email: String,
+    /// Checked against [`crate::passwords::policy_violation`] once the email is known.
+    pub password: String,
+    #[validate(length(min = 1, max = 60), custom(function = "no_control_characters"))]
+    pub display_name: String,
+}
+
+/// `POST /v1/auth/login`.
+#[derive(Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    #[validate(length(min = 1, max = 254))]
+    pub email: String,
+    #[validate(length(min = 1, max = 1024))]
+    pub password: String,
+}
+
+/// `POST /v1/auth/refresh` and `POST /v1/auth/logout`.
+#[derive(Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshToken {
+    #[validate(length(min = 1, max = 512))]
+    pub refresh_token: String,
+}
+
+/// Emails are unique after trimming and lower-casing.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+fn email_after_trim(email: &str) -> Result<(), ValidationError> {
+    if email.trim().validate_email() {
+        Ok(())
+    } else {
+        Err(ValidationError::new("email").with_message("must be an email address".into()))
+    }
+}
+
+fn no_control_characters(text: &str) -> Result<(), ValidationError> {
+    if text.chars().any(char::is_control) {
+        return Err(ValidationError::new("control").with_message("must not contain control characters".into()));
+    }
+    if text.trim().is_empty() {
+        return Err(ValidationError::new("blank").with_message("must not be blank".into()));
+    }
+    Ok(())
+}
 
 /// The body of `PATCH /v1/admin/users/{id}`: new roles, a new disabled flag, or both.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Validate)]

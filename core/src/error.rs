@@ -37,6 +37,9 @@ impl FieldError {
 pub enum Error {
     #[error("request failed validation")]
     Validation(Vec<FieldError>),
+    /// No valid credentials: a wrong password, a spent refresh token, a disabled account.
+    #[error("authentication required")]
+    Unauthenticated,
     #[error("not allowed")]
     Forbidden,
     #[error("not found")]

@@ -1,8 +1,9 @@
 //! ballot's rules, with no AWS, Lambda or HTTP in them: what a poll, a ballot and an
 //! event are ([`polls`], [`ballots`], [`events`]), when polls close ([`closing`]), where
 //! webhooks may go and how they are signed ([`webhooks`]), who may do what ([`access`]),
-//! what can go wrong ([`Error`]); the [`ports`] the rules need of storage and messaging;
-//! and the use cases over them ([`voting`], [`managing`], [`results`]).
+//! accounts and passwords ([`accounts`], [`passwords`]), what can go wrong ([`Error`]);
+//! the [`ports`] the rules need of storage and messaging; and the use cases over them
+//! ([`voting`], [`managing`], [`results`], [`signing_in`]).
 //!
 //! `shared` implements the ports on AWS and maps [`Error`] to HTTP; the function crates
 //! wire both. Arrows point one way: functions → shared → core.
@@ -16,9 +17,11 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod managing;
+pub mod passwords;
 pub mod polls;
 pub mod ports;
 pub mod results;
+pub mod signing_in;
 pub mod voting;
 pub mod webhooks;
 

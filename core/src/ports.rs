@@ -9,9 +9,12 @@ use std::future::Future;
 
 use crate::{
     Error,
+    access::{Role, TokenKind},
+    accounts::{Credentials, User},
     ballots::{Ballot, StoredBallot, Voter},
     events::Event,
     polls::{Poll, StoredPoll},
+    webhooks::Webhook,
 };
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -115,4 +118,110 @@ pub trait Schedules: Send + Sync {
 pub trait Announce: Send + Sync {
     /// Publishes `event`; consumers de-duplicate on its id, so publishing again is safe.
     fn publish(&self, event: &Event) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Accounts as stored.
+pub trait Accounts: Send + Sync {
+    /// Creates `user` with `password_hash`, claiming its email: of any number of
+    /// concurrent registrations of one email exactly one succeeds, the others get
+    /// [`Error::Conflict`].
+    fn create_user(&self, user: &User, password_hash: String) -> impl Future<Output = Result<()>> + Send;
+
+    /// The account with `id`.
+    fn user(&self, id: &str) -> impl Future<Output = Result<Option<User>>> + Send;
+
+    /// The account registered with `email` (normalised) and its password hash.
+    fn credentials(&self, email: &str) -> impl Future<Output = Result<Option<Credentials>>> + Send;
+
+    /// The account linked to `subject` at `issuer`; at first sight, one is created (as
+    /// `viewer`) and linked, or an existing account with the same verified `email` is.
+    fn linked_user(
+        &self,
+        issuer: &str,
+        subject: &str,
+        email: Option<&str>,
+    ) -> impl Future<Output = Result<User>> + Send;
+}
+
+/// Why a refresh token was refused; every case is the same 401 to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionRefused {
+    /// Unknown, malformed, expired, revoked, or lost a concurrent race.
+    Invalid,
+    /// Already used: its family is now revoked.
+    Reused,
+}
+
+/// Refresh-token families.
+pub trait Sessions: Send + Sync {
+    /// Signs `user_id` in: a new family and its first refresh token, which is returned.
+    fn start_session(&self, user_id: &str) -> impl Future<Output = Result<String>> + Send;
+
+    /// Spends refresh token `token` for the next of its family: the account id and the
+    /// new token, or why it was refused (a reuse revokes the family).
+    fn rotate_session(
+        &self,
+        token: &str,
+    ) -> impl Future<Output = Result<std::result::Result<(String, String), SessionRefused>>> + Send;
+}
+
+/// The rate limits of signing in; the adapter knows each one's size and window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Limit {
+    /// Failed logins from one client address.
+    LoginAddress,
+    /// Failed logins to one account from one client address (the tight one).
+    LoginAccountAddress,
+    /// Failed logins to one account from anywhere (a ceiling).
+    LoginAccount,
+    /// Guest tokens for one client address.
+    GuestAddress,
+}
+
+impl Limit {
+    /// The name of its counters.
+    pub fn scope(self) -> &'static str {
+        match self {
+            Self::LoginAddress => "login-address",
+            Self::LoginAccountAddress => "login-account-address",
+            Self::LoginAccount => "login-account",
+            Self::GuestAddress => "guest-address",
+        }
+    }
+}
+
+/// Fixed-window rate limits that hold under any number of parallel requests.
+pub trait Limits: Send + Sync {
+    /// A slot taken, which can be given back.
+    type Slot: Send;
+
+    /// Takes one slot of `limit` for `key`; [`Error::TooManyRequests`] when it is full.
+    fn take_slot(&self, limit: Limit, key: &str) -> impl Future<Output = Result<Self::Slot>> + Send;
+
+    /// Gives a slot back (a login that succeeded does not count as a failure).
+    fn give_back(&self, slot: Self::Slot) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Password hashing.
+pub trait Passwords: Send + Sync {
+    /// The stored form of `password` (salted, slow).
+    fn hash(&self, password: String) -> impl Future<Output = Result<String>> + Send;
+
+    /// Whether `password` matches `hash`; with no hash, as much work is wasted and the
+    /// answer is `false`, so timing does not tell which accounts exist.
+    fn verify_or_waste(&self, password: String, hash: Option<String>) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// Access-token signing.
+pub trait Tokens: Send + Sync {
+    /// A signed token of `kind` for `sub` with `roles`, and its lifetime in seconds.
+    fn issue(&self, sub: &str, roles: &[Role], kind: TokenKind) -> impl Future<Output = Result<(String, u64)>> + Send;
+}
+
+/// Webhooks as stored.
+pub trait Webhooks: Send + Sync {
+    /// Adds `webhook` to poll `poll_id` with its signing `secret` (which the adapter keeps
+    /// sealed); [`Error::Conflict`] when the poll has its most webhooks already.
+    fn create_webhook(&self, poll_id: &str, webhook: &Webhook, secret: &str)
+    -> impl Future<Output = Result<()>> + Send;
 }

@@ -41,6 +41,16 @@ impl App {
         self.signing_keys_at(&self.config.signing_keys_secret_id)
     }
 
+    /// Signs access tokens with the signing key set (login, refresh, guest).
+    pub fn issuer(&self) -> crate::auth::issuer::Issuer<secretsmanager::Client> {
+        crate::auth::issuer::Issuer { keys: self.signing_keys(), settings: self.config.tokens.clone() }
+    }
+
+    /// The limits of signing in, sized by configuration.
+    pub fn rate_limits(&self) -> crate::store::limits::RateLimits {
+        crate::store::limits::RateLimits { store: self.store(), limits: self.config.limits.clone() }
+    }
+
     /// The public copy of the key set (functions that only verify or publish keys).
     pub fn verification_keys(&self) -> SigningKeys<secretsmanager::Client> {
         self.signing_keys_at(&self.config.verification_keys_secret_id)

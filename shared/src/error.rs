@@ -31,8 +31,6 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("unsupported media type")]
     UnsupportedMediaType,
-    #[error("authentication required")]
-    Unauthorized,
     #[error("method not allowed")]
     MethodNotAllowed,
     /// A change needs `If-Match`.
@@ -49,6 +47,15 @@ impl ApiError {
         Self::Domain(Error::internal(err))
     }
 
+    /// The domain error this is; what the edge refuses itself becomes an internal error
+    /// (an adapter that speaks HTTP types failed in a way the rules do not name).
+    pub fn into_domain(self) -> Error {
+        match self {
+            Self::Domain(err) => err,
+            other => Error::internal(other.to_string()),
+        }
+    }
+
     /// Invalid fields, each named.
     pub fn validation(errors: Vec<FieldError>) -> Self {
         Self::Domain(Error::Validation(errors))
@@ -59,11 +66,11 @@ impl ApiError {
             Self::MalformedJson(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::Domain(err) => match err {
                 Error::Validation(_) => StatusCode::BAD_REQUEST,
+                Error::Unauthenticated => StatusCode::UNAUTHORIZED,
                 Error::Forbidden | Error::ResultsHidden => StatusCode::FORBIDDEN,
                 Error::NotFound => StatusCode::NOT_FOUND,
                 Error::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -83,11 +90,11 @@ impl ApiError {
             Self::BadRequest(_) => "bad-request",
             Self::PayloadTooLarge { .. } => "payload-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
-            Self::Unauthorized => "unauthorized",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::PreconditionRequired => "precondition-required",
             Self::Domain(err) => match err {
                 Error::Validation(_) => "validation-failed",
+                Error::Unauthenticated => "unauthorized",
                 Error::Forbidden => "forbidden",
                 Error::NotFound => "not-found",
                 Error::PreconditionFailed => "precondition-failed",
@@ -104,7 +111,6 @@ impl ApiError {
     /// The human explanation returned to the client; never the cause of an internal error.
     pub fn detail(&self) -> String {
         match self {
-            Self::Unauthorized => "A valid bearer token is required.".into(),
             Self::MethodNotAllowed => "This resource does not support that method.".into(),
             Self::PreconditionRequired => "Send If-Match with the ETag of the version you are changing.".into(),
             Self::UnsupportedMediaType => "Send the body as application/json.".into(),
@@ -113,6 +119,7 @@ impl ApiError {
             Self::BadRequest(sentence) => sentence.clone(),
             Self::Domain(err) => match err {
                 Error::Validation(_) => "The request has invalid fields; see errors.".into(),
+                Error::Unauthenticated => "A valid bearer token is required.".into(),
                 Error::Forbidden => "You are not allowed to do this.".into(),
                 Error::NotFound => "No such resource.".into(),
                 Error::PreconditionFailed => {

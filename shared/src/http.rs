@@ -101,7 +101,7 @@ where
         async move {
             let result = match work {
                 Some(work) => work.instrument(span.clone()).await,
-                None => Err(ApiError::Unauthorized),
+                None => Err(ApiError::Domain(ballot_core::Error::Unauthenticated)),
             };
             let response = span.in_scope(|| {
                 let response = respond(result, &meta.request_id);
@@ -184,7 +184,7 @@ pub fn problem(err: &ApiError, request_id: &str) -> Response<Body> {
     if let Some(seconds) = err.retry_after() {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
-    if matches!(err, ApiError::Unauthorized) {
+    if matches!(err, ApiError::Domain(ballot_core::Error::Unauthenticated)) {
         headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     response

@@ -17,9 +17,9 @@ use crate::error::ApiError;
 /// authorizer context is present (a route without an authorizer must not call this).
 /// Role names that are no [`Role`] are dropped; an unknown token kind is refused.
 pub fn caller_of(req: &Request) -> Result<Principal, ApiError> {
-    let fields = authorizer_fields(req).ok_or(ApiError::Unauthorized)?;
+    let fields = authorizer_fields(req).ok_or(ballot_core::Error::Unauthenticated)?;
     let text = |name: &str| fields.get(name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
-    let sub = text("sub").ok_or(ApiError::Unauthorized)?.to_owned();
+    let sub = text("sub").ok_or(ballot_core::Error::Unauthenticated)?.to_owned();
     let names: Vec<&str> = match fields.get("roles") {
         Some(Value::String(list)) => list.split(',').map(str::trim).collect(),
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
@@ -28,7 +28,7 @@ pub fn caller_of(req: &Request) -> Result<Principal, ApiError> {
     let roles = names.into_iter().filter_map(Role::parse).collect();
     let token_kind = match text("token_kind") {
         None => TokenKind::Access,
-        Some(name) => TokenKind::parse(name).ok_or(ApiError::Unauthorized)?,
+        Some(name) => TokenKind::parse(name).ok_or(ballot_core::Error::Unauthenticated)?,
     };
     Ok(Principal { sub, roles, token_kind })
 }
@@ -105,6 +105,6 @@ mod tests {
             "resource": "/v1/me", "path": "/v1/me", "httpMethod": "GET", "headers": {"x-sub": "forged"}, "multiValueHeaders": {},
             "requestContext": {"requestId": "r3", "httpMethod": "GET", "identity": {}}
         }));
-        assert!(matches!(caller_of(&req), Err(ApiError::Unauthorized)));
+        assert!(matches!(caller_of(&req), Err(ApiError::Domain(ballot_core::Error::Unauthenticated))));
     }
 }

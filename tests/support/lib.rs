@@ -124,7 +124,7 @@ pub async fn token_for_account(roles: &[ballot_core::access::Role]) -> (String, 
     let id = ballot_core::ids::random_id();
     let kind = if roles == [Role::Guest] { TokenKind::Guest } else { TokenKind::Access };
     if kind == TokenKind::Access {
-        let user = shared::store::users::User {
+        let user = ballot_core::accounts::User {
             id: id.clone(),
             email: unique_email("role"),
             display_name: "Test".into(),

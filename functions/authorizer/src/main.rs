@@ -1,15 +1,22 @@
 //! The Lambda `REQUEST` authorizer of every route that needs a token.
 //!
 //! - ballot's own tokens (EdDSA) are verified by `shared::auth::authorizer`; an account's
-//!   token is also checked against the account, so a disabled account is refused and role
-//!   changes apply within the authorizer's cache TTL. Guests have no account.
+//!   token is also checked against the account (`ballot_core::signing_in::own_token_roles`),
+//!   so a disabled account is refused and role changes apply within the authorizer's
+//!   cache TTL. Guests have no account.
 //! - ID tokens of trusted issuers (RS256/ES256, `OIDC_ISSUERS`) are verified by
-//!   `shared::auth::federation` and linked to an account (created as `viewer`).
+//!   `shared::auth::federation` and linked to an account, created as `viewer`
+//!   (`ballot_core::signing_in::federated_account`).
 //!
 //! Every refusal is `Unauthorized` (401); a dependency failure is a 500, never a 401.
 
+// The future of one authorization (use case → store → SDK) nests deeper than rustc's
+// default layout query depth of 128.
+#![recursion_limit = "256"]
+
 use std::sync::Arc;
 
+use ballot_core::signing_in;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use shared::{
@@ -21,7 +28,7 @@ use shared::{
         token::{AccessClaims, TokenKind, TokenSettings},
     },
     aws::secretsmanager,
-    store::{Store, users::User},
+    store::Store,
     telemetry,
 };
 use tracing::Instrument;
@@ -59,18 +66,16 @@ async fn authorize(deps: &Deps, event: &Value) -> Result<Value, Diagnostic> {
             tracing::info!(%reason, "federated token refused");
             unauthorized(authorizer::Unauthorized)
         })?;
-        let user = deps.store.linked_user(&identity.issuer, &identity.subject, identity.email.as_deref()).await;
-        let user = active(user.map(Some))?;
-        (user.id, user.roles, TokenKind::Federated, identity.exp)
+        let account =
+            signing_in::federated_account(&deps.store, &identity.issuer, &identity.subject, identity.email.as_deref())
+                .await
+                .map_err(refused)?;
+        (account.id, account.roles, TokenKind::Federated, identity.exp)
     } else {
         let claims = verify_own(deps, event).await?;
-        match claims.kind {
-            TokenKind::Access => {
-                let roles = active(deps.store.user(&claims.sub).await)?.roles;
-                (claims.sub, roles, claims.kind, claims.exp)
-            }
-            _ => (claims.sub, claims.roles, claims.kind, claims.exp),
-        }
+        let roles =
+            signing_in::own_token_roles(&deps.store, &claims.sub, claims.kind, claims.roles).await.map_err(refused)?;
+        (claims.sub, roles, claims.kind, claims.exp)
     };
     authorizer::answer(event, &sub, &roles, kind, exp).map_err(unauthorized)
 }
@@ -89,14 +94,11 @@ async fn verify_own(deps: &Deps, event: &Value) -> Result<AccessClaims, Diagnost
     }
 }
 
-/// The account, if it exists and is not disabled.
-fn active(user: Result<Option<User>, ballot_core::Error>) -> Result<User, Diagnostic> {
-    match user.map_err(unavailable)? {
-        Some(user) if !user.disabled => Ok(user),
-        _ => {
-            tracing::info!("token of a disabled or unknown account");
-            Err(unauthorized(authorizer::Unauthorized))
-        }
+/// A refusal by the rules is a 401; a failed dependency is not.
+fn refused(err: ballot_core::Error) -> Diagnostic {
+    match err {
+        ballot_core::Error::Unauthenticated => unauthorized(authorizer::Unauthorized),
+        other => unavailable(other),
     }
 }
 

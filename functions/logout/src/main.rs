@@ -1,7 +1,8 @@
 //! `POST /v1/auth/logout` `{refresh_token}` → 204; the token's whole family is revoked.
 //! An unknown token also gets 204, so the answer tells nothing about it.
 
-use shared::{ApiError, app::App, auth::accounts::RefreshToken, body, http};
+use ballot_core::accounts::RefreshToken;
+use shared::{ApiError, app::App, body, http};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -1,18 +1,10 @@
-//! `POST /v1/auth/register` `{email, password, display_name}` → 201 `{"user": …}`.
+//! `POST /v1/auth/register` `{email, password, display_name}` → 201 `{"user": …}`. The
+//! rules (password policy, role `editor`, one account per email) are
+//! `ballot_core::signing_in::register`.
 
-use ballot_core::{FieldError, clock, ids};
+use ballot_core::signing_in;
 use lambda_http::{Request, http::StatusCode};
-use shared::{
-    ApiError,
-    app::App,
-    auth::{
-        Role,
-        accounts::{Register, normalize_email},
-        password,
-    },
-    body, http,
-    store::{Store, users::User},
-};
+use shared::{ApiError, app::App, auth::password::Argon2id, body, clock::System, http, store::Store};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -21,20 +13,6 @@ async fn main() -> Result<(), lambda_http::Error> {
 }
 
 async fn register(store: &Store, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {
-    let input: Register = body::json(req)?;
-    let email = normalize_email(&input.email);
-    if let Some(problem) = password::policy_violation(&input.password, &email) {
-        return Err(ApiError::Domain(ballot_core::Error::Validation(vec![FieldError::new("#/password", problem)])));
-    }
-    let user = User {
-        id: ids::random_id(),
-        email,
-        display_name: input.display_name.trim().to_owned(),
-        roles: vec![Role::Editor],
-        created_at: clock::rfc3339_now(),
-        disabled: false,
-    };
-    store.create_user(&user, password::hash(input.password).await?).await?;
-    tracing::info!(user = %user.id, "account created");
+    let user = signing_in::register(store, &Argon2id, &System, body::json(req)?).await?;
     http::json(StatusCode::CREATED, &serde_json::json!({ "user": user }))
 }

@@ -3,7 +3,8 @@
 //! by default; AWS with `--allow-remote`).
 
 use ballot_core::access::Role;
-use shared::{auth::accounts::normalize_email, store::Store};
+use ballot_core::accounts::normalize_email;
+use shared::store::Store;
 
 use crate::keys;
 

@@ -1,38 +1,9 @@
-//! Account requests: what register, login, refresh and logout accept, the rules on them,
-//! and the token response they share.
+//! The token response login, refresh and guest share. What they accept, and the rules
+//! on it, are `ballot_core::accounts`.
 
 use serde::{Deserialize, Serialize};
-use validator::{Validate, ValidateEmail, ValidationError};
 
-/// `POST /v1/auth/register`.
-#[derive(Debug, Deserialize, Serialize, Validate)]
-#[serde(deny_unknown_fields)]
-pub struct Register {
-    #[validate(length(max = 254), custom(function = "email_after_trim"))]
-    pub email: String,
-    /// Checked against [`super::password::policy_violation`] once the email is known.
-    pub password: String,
-    #[validate(length(min = 1, max = 60), custom(function = "no_control_characters"))]
-    pub display_name: String,
-}
-
-/// `POST /v1/auth/login`.
-#[derive(Debug, Deserialize, Serialize, Validate)]
-#[serde(deny_unknown_fields)]
-pub struct Login {
-    #[validate(length(min = 1, max = 254))]
-    pub email: String,
-    #[validate(length(min = 1, max = 1024))]
-    pub password: String,
-}
-
-/// `POST /v1/auth/refresh` and `POST /v1/auth/logout`.
-#[derive(Debug, Deserialize, Serialize, Validate)]
-#[serde(deny_unknown_fields)]
-pub struct RefreshToken {
-    #[validate(length(min = 1, max = 512))]
-    pub refresh_token: String,
-}
+use ballot_core::signing_in::Issued;
 
 /// What login and refresh answer.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -44,41 +15,23 @@ pub struct Tokens {
     pub refresh_token: Option<String>,
 }
 
-impl Tokens {
-    pub fn bearer(access_token: String, expires_in: u64, refresh_token: Option<String>) -> Self {
-        Self { access_token, token_type: "Bearer".into(), expires_in, refresh_token }
+impl From<Issued> for Tokens {
+    fn from(issued: Issued) -> Self {
+        Self {
+            access_token: issued.access_token,
+            token_type: "Bearer".into(),
+            expires_in: issued.expires_in,
+            refresh_token: issued.refresh_token,
+        }
     }
-}
-
-/// Emails are unique after trimming and lower-casing.
-pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
-fn email_after_trim(email: &str) -> Result<(), ValidationError> {
-    if email.trim().validate_email() {
-        Ok(())
-    } else {
-        Err(ValidationError::new("email").with_message("must be an email address".into()))
-    }
-}
-
-fn no_control_characters(text: &str) -> Result<(), ValidationError> {
-    if text.chars().any(char::is_control) {
-        return Err(ValidationError::new("control").with_message("must not contain control characters".into()));
-    }
-    if text.trim().is_empty() {
-        return Err(ValidationError::new("blank").with_message("must not be blank".into()));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::{ApiError, body};
+    use ballot_core::accounts::{NewAccount, normalize_email};
 
-    fn register(json: &str) -> Result<Register, ApiError> {
+    fn register(json: &str) -> Result<NewAccount, ApiError> {
         body::parse(Some("application/json"), json.as_bytes(), body::DEFAULT_LIMIT)
     }
 

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod authorizer;
 #[cfg(feature = "federation")]
 pub mod federation;
+pub mod issuer;
 pub mod keys;
 pub mod password;
 pub mod token;

@@ -1,4 +1,4 @@
-//! Passwords: the registration policy, and argon2id hashing (m = 19 MiB, t = 2, p = 1,
+//! Passwords: argon2id hashing (m = 19 MiB, t = 2, p = 1,
 //! OWASP's minimum) run on the blocking pool so a hash never stalls the async threads.
 //!
 //! Invariants: a password is never logged or returned; only its PHC hash is stored;
@@ -12,14 +12,7 @@ use argon2::{
     password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
 };
 
-use crate::ApiError;
-
-/// Length bounds, in characters.
-pub const MIN_LEN: usize = 12;
-pub const MAX_LEN: usize = 128;
-
-/// The common-password list (see `shared/data/README.md`), sorted, one per line.
-static COMMON: &str = include_str!("../../data/common-passwords.txt");
+use ballot_core::Error;
 
 /// A fresh 16-byte random salt.
 fn salt() -> SaltString {
@@ -34,35 +27,12 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// Why a password may not be used, as a sentence for the client; `None` if it may.
-pub fn policy_violation(password: &str, email: &str) -> Option<&'static str> {
-    let length = password.chars().count();
-    if length < MIN_LEN {
-        return Some("must be at least 12 characters");
-    }
-    if length > MAX_LEN {
-        return Some("must be at most 128 characters");
-    }
-    if password.trim().eq_ignore_ascii_case(email.trim()) {
-        return Some("must not be the email address");
-    }
-    if is_common(password) {
-        return Some("is one of the most common passwords; choose another");
-    }
-    None
-}
-
-fn is_common(password: &str) -> bool {
-    static LIST: LazyLock<Vec<&'static str>> = LazyLock::new(|| COMMON.lines().collect());
-    LIST.binary_search(&password.to_lowercase().as_str()).is_ok()
-}
-
 /// The PHC string of `password` (a fresh random salt each time).
-pub async fn hash(password: String) -> Result<String, ApiError> {
+pub async fn hash(password: String) -> Result<String, Error> {
     tokio::task::spawn_blocking(move || hasher().hash_password(password.as_bytes(), &salt()).map(|h| h.to_string()))
         .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::internal(e.to_string()))
+        .map_err(Error::internal)?
+        .map_err(|e| Error::internal(e.to_string()))
 }
 
 /// Builds the dummy hash of [`verify_or_waste`] now (call at cold start), so the first
@@ -76,7 +46,7 @@ static DUMMY: LazyLock<String> =
 
 /// Whether `password` matches `phc`; with no hash (unknown account, or one that signs in
 /// elsewhere) a dummy hash is verified instead so the answer takes as long, and is `false`.
-pub async fn verify_or_waste(password: String, phc: Option<String>) -> Result<bool, ApiError> {
+pub async fn verify_or_waste(password: String, phc: Option<String>) -> Result<bool, Error> {
     tokio::task::spawn_blocking(move || {
         let (phc, real) = match phc {
             Some(phc) => (phc, true),
@@ -86,37 +56,26 @@ pub async fn verify_or_waste(password: String, phc: Option<String>) -> Result<bo
         Ok::<_, String>(hasher().verify_password(password.as_bytes(), &parsed).is_ok() && real)
     })
     .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)
+    .map_err(Error::internal)?
+    .map_err(Error::internal)
+}
+
+/// argon2id as the use cases' [`ballot_core::ports::Passwords`].
+pub struct Argon2id;
+
+impl ballot_core::ports::Passwords for Argon2id {
+    async fn hash(&self, password: String) -> Result<String, Error> {
+        hash(password).await
+    }
+
+    async fn verify_or_waste(&self, password: String, phc: Option<String>) -> Result<bool, Error> {
+        verify_or_waste(password, phc).await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn given_the_shipped_list_then_it_is_sorted_and_large() {
-        let lines: Vec<&str> = COMMON.lines().collect();
-        assert!(lines.len() >= 10_000, "{}", lines.len());
-        assert!(lines.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
-    }
-
-    #[test]
-    fn given_candidate_passwords_when_checked_then_the_policy_applies() {
-        assert_eq!(policy_violation("short", "a@b.c"), Some("must be at least 12 characters"));
-        assert_eq!(policy_violation(&"x".repeat(129), "a@b.c"), Some("must be at most 128 characters"));
-        assert_eq!(policy_violation("Alice@Example.com", "alice@example.com"), Some("must not be the email address"));
-        assert!(policy_violation("1234567890123", "a@b.c").is_some() || is_common("1234567890"));
-        assert_eq!(policy_violation("PASSWORD1234", "a@b.c"), policy_violation("password1234", "a@b.c"));
-        assert_eq!(policy_violation("correct horse battery staple", "a@b.c"), None);
-    }
-
-    #[test]
-    fn given_common_passwords_of_length_when_checked_then_refused() {
-        let long_common = COMMON.lines().find(|p| p.chars().count() >= MIN_LEN).expect("a long common password");
-        assert!(policy_violation(long_common, "a@b.c").is_some());
-        assert!(policy_violation(&long_common.to_uppercase(), "a@b.c").is_some());
-    }
 
     #[tokio::test]
     async fn given_a_hash_when_verified_then_only_the_password_matches() {

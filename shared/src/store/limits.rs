@@ -5,9 +5,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{Store, condition_held};
-use ballot_core::{Error, clock::epoch_secs as now, ids::sha256_hex};
+use ballot_core::{Error, clock::epoch_secs as now, ids::sha256_hex, ports::Limit};
 
-use crate::config::Window;
+use crate::config::{Limits, Window};
 
 /// A slot taken in a window, which can be given back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,5 +50,35 @@ impl Store {
             .await;
         // Already at zero: nothing to give back.
         condition_held(result).map(drop)
+    }
+}
+
+/// The limits of signing in on the table, each sized by configuration.
+pub struct RateLimits {
+    pub store: Store,
+    pub limits: Limits,
+}
+
+impl RateLimits {
+    fn window(&self, limit: Limit) -> Window {
+        let limits = &self.limits;
+        limits.window(match limit {
+            Limit::LoginAddress => limits.logins_per_address,
+            Limit::LoginAccountAddress => limits.logins_per_account_address,
+            Limit::LoginAccount => limits.logins_per_account,
+            Limit::GuestAddress => limits.guests_per_address,
+        })
+    }
+}
+
+impl ballot_core::ports::Limits for RateLimits {
+    type Slot = Slot;
+
+    async fn take_slot(&self, limit: Limit, key: &str) -> Result<Slot, Error> {
+        self.store.take_slot(limit.scope(), key, self.window(limit)).await
+    }
+
+    async fn give_back(&self, slot: Slot) -> Result<(), Error> {
+        self.store.give_back(slot).await
     }
 }

@@ -13,6 +13,7 @@ use crate::auth::token::now;
 use ballot_core::{
     Error,
     ids::{random_id, random_token, sha256_hex},
+    ports::SessionRefused,
 };
 
 pub const FAMILY_LIFETIME_SECS: u64 = 30 * 24 * 3600;
@@ -35,15 +36,6 @@ struct FamilyItem {
     user_id: String,
     revoked: bool,
     expires_at: u64,
-}
-
-/// Why a refresh token was refused; every case is the same 401 to the client.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Refused {
-    /// Unknown, malformed, expired, revoked, or lost a concurrent race.
-    Invalid,
-    /// Already used: its family is now revoked.
-    Reused,
 }
 
 fn refresh_pk(token: &str) -> String {
@@ -103,24 +95,24 @@ impl Store {
     }
 
     /// Exchanges `token` for a new one of the same family; returns the user id and the new token.
-    pub async fn rotate_session(&self, token: &str) -> Result<Result<(String, String), Refused>, Error> {
+    pub async fn rotate_session(&self, token: &str) -> Result<Result<(String, String), SessionRefused>, Error> {
         if !looks_like_refresh_token(token) {
-            return Ok(Err(Refused::Invalid));
+            return Ok(Err(SessionRefused::Invalid));
         }
         let Some(old) = self.get::<RefreshItem>(refresh_pk(token), "REFRESH").await? else {
-            return Ok(Err(Refused::Invalid));
+            return Ok(Err(SessionRefused::Invalid));
         };
         let Some(family) = self.get::<FamilyItem>(family_pk(&old.family_id), "FAMILY").await? else {
-            return Ok(Err(Refused::Invalid));
+            return Ok(Err(SessionRefused::Invalid));
         };
         let now = now();
         if old.used {
             self.revoke_family(&old.family_id).await?;
             tracing::warn!(family = %old.family_id, "refresh token reused: family revoked");
-            return Ok(Err(Refused::Reused));
+            return Ok(Err(SessionRefused::Reused));
         }
         if family.revoked || now >= old.expires_at || now >= family.expires_at {
-            return Ok(Err(Refused::Invalid));
+            return Ok(Err(SessionRefused::Invalid));
         }
         let new_token = random_token(32);
         let mark_used = Update::builder()
@@ -145,7 +137,7 @@ impl Store {
             TransactWriteItem::builder().condition_check(family_live).build(),
             self.refresh_put(&new_token, &old.family_id, &old.user_id, expires_at)?,
         ];
-        Ok(if self.transact(steps).await? { Ok((old.user_id, new_token)) } else { Err(Refused::Invalid) })
+        Ok(if self.transact(steps).await? { Ok((old.user_id, new_token)) } else { Err(SessionRefused::Invalid) })
     }
 
     /// Signs out: revokes the family of `token`, if it is one of ours. Unknown tokens are
@@ -170,5 +162,15 @@ impl Store {
             .await;
         // TTL already removed the family: nothing is left to revoke.
         condition_held(result).map(drop)
+    }
+}
+
+impl ballot_core::ports::Sessions for Store {
+    async fn start_session(&self, user_id: &str) -> Result<String, Error> {
+        Store::start_session(self, user_id).await
+    }
+
+    async fn rotate_session(&self, token: &str) -> Result<Result<(String, String), SessionRefused>, Error> {
+        Store::rotate_session(self, token).await
     }
 }

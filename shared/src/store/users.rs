@@ -5,19 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::Store;
 use ballot_core::Error;
 use ballot_core::access::Role;
-use ballot_core::accounts::AccountChange;
-
-/// An account as clients see it (`GET /v1/me`, registration, admin listing).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
-    pub id: String,
-    pub email: String,
-    pub display_name: String,
-    pub roles: Vec<Role>,
-    pub created_at: String,
-    #[serde(default)]
-    pub disabled: bool,
-}
+use ballot_core::accounts::{AccountChange, Credentials, User};
 
 /// The stored item: the account plus what never leaves the server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,13 +50,6 @@ fn user_pk(id: &str) -> String {
 
 fn email_pk(email: &str) -> String {
     format!("EMAIL#{email}")
-}
-
-/// An account and its password hash, as login needs them.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    pub user: User,
-    pub password_hash: String,
 }
 
 impl Store {
@@ -199,5 +180,23 @@ impl Store {
             tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
         }
         Err(Error::Unavailable("The account is being created; retry.".into()))
+    }
+}
+
+impl ballot_core::ports::Accounts for Store {
+    async fn create_user(&self, user: &User, password_hash: String) -> Result<(), Error> {
+        Store::create_user(self, user, password_hash).await
+    }
+
+    async fn user(&self, id: &str) -> Result<Option<User>, Error> {
+        Store::user(self, id).await
+    }
+
+    async fn credentials(&self, email: &str) -> Result<Option<Credentials>, Error> {
+        Store::credentials(self, email).await
+    }
+
+    async fn linked_user(&self, issuer: &str, subject: &str, email: Option<&str>) -> Result<User, Error> {
+        Store::linked_user(self, issuer, subject, email).await
     }
 }

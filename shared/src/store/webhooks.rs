@@ -16,24 +16,11 @@ use serde::{Deserialize, Serialize};
 use super::{Query, Store};
 use ballot_core::Error;
 use ballot_core::events::EventKind;
+use ballot_core::webhooks::Webhook;
 
 pub const MAX_PER_POLL: u32 = 5;
 /// Deliveries failing for good in a row that disable a webhook.
 pub const DISABLE_AFTER: u32 = 20;
-
-/// A webhook as its owner sees it (never with its secret, which is shown once, at creation).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Webhook {
-    pub id: String,
-    pub url: String,
-    pub events: Vec<EventKind>,
-    pub created_at: String,
-    /// Set when deliveries kept failing; the endpoint gets nothing more.
-    #[serde(default)]
-    pub disabled_at: Option<String>,
-    #[serde(default)]
-    pub last_error: Option<String>,
-}
 
 /// A webhook as its deliveries need it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -52,6 +52,26 @@ impl SealKey {
     }
 }
 
+/// The table's webhooks with their secrets sealed under the master key: the use cases'
+/// [`ballot_core::ports::Webhooks`].
+pub struct SealedWebhooks<S> {
+    pub store: crate::store::Store,
+    pub key: crate::secrets::Parsed<S, SealKey>,
+}
+
+impl<S: crate::secrets::SecretSource + Send + Sync> ballot_core::ports::Webhooks for SealedWebhooks<S> {
+    async fn create_webhook(
+        &self,
+        poll_id: &str,
+        webhook: &ballot_core::webhooks::Webhook,
+        secret: &str,
+    ) -> Result<(), ballot_core::Error> {
+        let key = self.key.get().await.map_err(ApiError::into_domain)?;
+        let sealed = key.seal(secret, &webhook.id).map_err(ApiError::into_domain)?;
+        self.store.create_webhook(poll_id, webhook, sealed).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,8 @@
 //! run a racing writer between a use case's read and its write ([`Memory::before_next_write`])
 //! or make the next write lose a race ([`Memory::race_next_write`]).
 
+pub mod identity;
+
 use std::{
     collections::HashMap,
     sync::{
@@ -16,7 +18,8 @@ use crate::{
     clock::{Clock, Fixed},
     events::Event,
     polls::{Kind, OptionText, Poll, ResultsVisibility, Settings, Status, StoredPoll, Visibility},
-    ports::{Announce, Ballots, Closing, Polls, Recorded, Result, Schedules, Tallies, Tally},
+    ports::{Announce, Ballots, Closing, Polls, Recorded, Result, Schedules, Tallies, Tally, Webhooks},
+    webhooks::Webhook,
 };
 
 /// What the in-memory table holds.
@@ -30,6 +33,8 @@ pub struct State {
     pub counts: HashMap<String, (u64, HashMap<String, u64>)>,
     /// Closing schedules: (poll, closes_at, version).
     pub schedules: Vec<(String, u64, u64)>,
+    /// Webhooks: (poll, webhook, secret).
+    pub webhooks: Vec<(String, Webhook, String)>,
 }
 
 type Hook = Box<dyn FnOnce(&mut State) + Send>;
@@ -225,6 +230,20 @@ impl Schedules for Memory {
 impl Announce for Memory {
     async fn publish(&self, event: &Event) -> Result<()> {
         self.announced.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+}
+
+/// Webhooks a poll may have, as in the table.
+pub const WEBHOOKS_PER_POLL: usize = 5;
+
+impl Webhooks for Memory {
+    async fn create_webhook(&self, poll_id: &str, webhook: &Webhook, secret: &str) -> Result<()> {
+        let mut state = self.state();
+        if state.webhooks.iter().filter(|(poll, ..)| poll == poll_id).count() >= WEBHOOKS_PER_POLL {
+            return Err(crate::Error::Conflict("A poll has at most 5 webhooks; delete one first.".into()));
+        }
+        state.webhooks.push((poll_id.to_owned(), webhook.clone(), secret.to_owned()));
         Ok(())
     }
 }

@@ -1,0 +1,275 @@
+//! Signing in: registering, logging in, refreshing, guest tokens, and whose roles a
+//! verified token speaks for (the authorizer's account check).
+//!
+//! Invariants: every refusal of credentials is the same [`Error::Unauthenticated`], after
+//! the same password work, so neither the answer nor its timing tells which emails have
+//! accounts; a failed login holds a slot of each of its limits, taken before the password
+//! is checked (parallel guesses cannot overrun a limit) and given back when it was right;
+//! a disabled account gets no token of any kind.
+
+use crate::{
+    Error, FieldError,
+    access::{Role, TokenKind},
+    accounts::{Login, NewAccount, User, normalize_email},
+    clock::Clock,
+    ids, passwords,
+    ports::{Accounts, Limit, Limits, Passwords, Result, Sessions, Tokens},
+};
+
+/// Tokens handed to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    pub access_token: String,
+    /// Seconds the access token lives.
+    pub expires_in: u64,
+    /// None for guests.
+    pub refresh_token: Option<String>,
+}
+
+/// `POST /v1/auth/register`: a new `editor` account, if the password passes the policy
+/// and the email is free.
+pub async fn register(
+    accounts: &impl Accounts,
+    hasher: &impl Passwords,
+    clock: &impl Clock,
+    new: NewAccount,
+) -> Result<User> {
+    let email = normalize_email(&new.email);
+    if let Some(problem) = passwords::policy_violation(&new.password, &email) {
+        return Err(Error::Validation(vec![FieldError::new("#/password", problem)]));
+    }
+    let user = User {
+        id: ids::random_id(),
+        email,
+        display_name: new.display_name.trim().to_owned(),
+        roles: vec![Role::Editor],
+        created_at: clock.rfc3339_now(),
+        disabled: false,
+    };
+    accounts.create_user(&user, hasher.hash(new.password).await?).await?;
+    tracing::info!(user = %user.id, "account created");
+    Ok(user)
+}
+
+/// What login needs.
+pub struct SignIn<'a, A, L, P, T, S> {
+    pub accounts: &'a A,
+    pub limits: &'a L,
+    pub passwords: &'a P,
+    pub tokens: &'a T,
+    pub sessions: &'a S,
+}
+
+impl<A: Accounts, L: Limits, P: Passwords, T: Tokens, S: Sessions> SignIn<'_, A, L, P, T, S> {
+    /// `POST /v1/auth/login` from client `address`: an access and a refresh token.
+    pub async fn login(&self, login: Login, address: &str) -> Result<Issued> {
+        let email = normalize_email(&login.email);
+        let slots = [
+            self.limits.take_slot(Limit::LoginAddress, address).await?,
+            self.limits.take_slot(Limit::LoginAccountAddress, &format!("{email}\n{address}")).await?,
+            self.limits.take_slot(Limit::LoginAccount, &email).await?,
+        ];
+        let credentials = self.accounts.credentials(&email).await?;
+        let hash = credentials.as_ref().filter(|c| !c.user.disabled).map(|c| c.password_hash.clone());
+        let accepted = self.passwords.verify_or_waste(login.password, hash).await?;
+        let Some(credentials) = credentials.filter(|_| accepted) else { return Err(Error::Unauthenticated) };
+        for slot in slots {
+            self.limits.give_back(slot).await?;
+        }
+        let user = credentials.user;
+        let (access_token, expires_in) = self.tokens.issue(&user.id, &user.roles, TokenKind::Access).await?;
+        let refresh_token = self.sessions.start_session(&user.id).await?;
+        tracing::info!(user = %user.id, "signed in");
+        Ok(Issued { access_token, expires_in, refresh_token: Some(refresh_token) })
+    }
+}
+
+/// `POST /v1/auth/refresh`: spends `refresh_token` for new tokens, unless it is spent,
+/// unknown or its account is disabled.
+pub async fn refresh(
+    sessions: &impl Sessions,
+    accounts: &impl Accounts,
+    tokens: &impl Tokens,
+    refresh_token: &str,
+) -> Result<Issued> {
+    let (user_id, refresh_token) = match sessions.rotate_session(refresh_token).await? {
+        Ok(rotated) => rotated,
+        Err(refused) => {
+            tracing::info!(?refused, "refresh refused");
+            return Err(Error::Unauthenticated);
+        }
+    };
+    let user = active(accounts.user(&user_id).await?)?;
+    let (access_token, expires_in) = tokens.issue(&user.id, &user.roles, TokenKind::Access).await?;
+    Ok(Issued { access_token, expires_in, refresh_token: Some(refresh_token) })
+}
+
+/// `POST /v1/auth/guest` from client `address`: a guest token (role `guest`, a fresh
+/// random `sub`, no refresh token), limited per address.
+pub async fn guest(limits: &impl Limits, tokens: &impl Tokens, address: &str) -> Result<Issued> {
+    limits.take_slot(Limit::GuestAddress, address).await?;
+    let sub = format!("guest-{}", ids::random_id());
+    let (access_token, expires_in) = tokens.issue(&sub, &[Role::Guest], TokenKind::Guest).await?;
+    Ok(Issued { access_token, expires_in, refresh_token: None })
+}
+
+/// The roles a verified token of ballot's own speaks for: an account's token carries the
+/// account's roles as stored now (so a disabled account is refused and role changes apply
+/// at once); other kinds (guests) have no account and carry their own.
+pub async fn own_token_roles(
+    accounts: &impl Accounts,
+    sub: &str,
+    kind: TokenKind,
+    roles: Vec<Role>,
+) -> Result<Vec<Role>> {
+    match kind {
+        TokenKind::Access => Ok(active(accounts.user(sub).await?)?.roles),
+        _ => Ok(roles),
+    }
+}
+
+/// The account a verified federated identity speaks for (linked, or created at first
+/// sight), unless it is disabled.
+pub async fn federated_account(
+    accounts: &impl Accounts,
+    issuer: &str,
+    subject: &str,
+    email: Option<&str>,
+) -> Result<User> {
+    active(Some(accounts.linked_user(issuer, subject, email).await?))
+}
+
+fn active(user: Option<User>) -> Result<User> {
+    match user {
+        Some(user) if !user.disabled => Ok(user),
+        _ => {
+            tracing::info!("token or session of a disabled or unknown account");
+            Err(Error::Unauthenticated)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{clock::Fixed, memory::NOW, memory::identity::*};
+
+    const PASSWORD: &str = "correct horse battery staple";
+
+    fn ann() -> Identity {
+        Identity::default().with_account("u1", "ann@example.com", PASSWORD, false)
+    }
+
+    fn sign_in(identity: &Identity) -> SignIn<'_, Identity, Identity, Identity, Identity, Identity> {
+        SignIn { accounts: identity, limits: identity, passwords: identity, tokens: identity, sessions: identity }
+    }
+
+    fn login(email: &str, password: &str) -> Login {
+        Login { email: email.into(), password: password.into() }
+    }
+
+    #[tokio::test]
+    async fn given_the_right_password_when_logging_in_then_tokens_and_every_slot_back() {
+        let identity = ann();
+        let issued = sign_in(&identity).login(login(" Ann@Example.com ", PASSWORD), "203.0.113.9").await.unwrap();
+        assert_eq!(issued.access_token, "access:u1:viewer");
+        assert_eq!(issued.refresh_token.as_deref(), Some("refresh-1"));
+        assert_eq!(identity.slots(Limit::LoginAccount, "ann@example.com"), 0);
+        assert_eq!(identity.slots(Limit::LoginAccountAddress, "ann@example.com\n203.0.113.9"), 0);
+        assert_eq!(identity.slots(Limit::LoginAddress, "203.0.113.9"), 0);
+    }
+
+    #[tokio::test]
+    async fn given_a_wrong_password_an_unknown_email_or_a_disabled_account_then_the_same_refusal_after_the_same_work() {
+        let identity = ann().with_account("u2", "bob@example.com", PASSWORD, true);
+        for (email, password) in [
+            ("ann@example.com", "wrong password here"),
+            ("nobody@example.com", PASSWORD),
+            ("bob@example.com", PASSWORD),
+        ] {
+            let refused = sign_in(&identity).login(login(email, password), "203.0.113.9").await;
+            assert!(matches!(refused, Err(Error::Unauthenticated)), "{email}: {refused:?}");
+        }
+        let state = identity.state();
+        assert_eq!((state.verified, state.wasted), (1, 2), "every refusal verified one hash");
+        assert!(state.sessions.is_empty());
+    }
+
+    #[tokio::test]
+    async fn given_failures_fill_a_limit_when_logging_in_then_refused_before_the_password_is_checked() {
+        let identity = ann();
+        for _ in 0..LIMIT {
+            let _ = sign_in(&identity).login(login("ann@example.com", "wrong password here"), "198.51.100.1").await;
+        }
+        let verified = identity.state().verified;
+        let refused = sign_in(&identity).login(login("ann@example.com", PASSWORD), "198.51.100.1").await;
+        assert!(matches!(refused, Err(Error::TooManyRequests { .. })), "{refused:?}");
+        assert_eq!(identity.state().verified, verified, "no password work once limited");
+        // The tight limit is per account and address: the owner elsewhere still signs in.
+        assert!(sign_in(&identity).login(login("ann@example.com", PASSWORD), "192.0.2.7").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn given_a_registration_when_registered_then_an_editor_with_a_hashed_password() {
+        let identity = Identity::default();
+        let new =
+            NewAccount { email: " Cy@Example.com".into(), password: PASSWORD.into(), display_name: " Cy ".into() };
+        let user = register(&identity, &identity, &Fixed::at(NOW), new).await.unwrap();
+        assert_eq!((user.email.as_str(), user.display_name.as_str()), ("cy@example.com", "Cy"));
+        assert_eq!(user.roles, [Role::Editor]);
+        assert_eq!(identity.state().accounts[&user.id].password_hash, format!("hash:{PASSWORD}"));
+    }
+
+    #[tokio::test]
+    async fn given_a_weak_password_or_a_taken_email_when_registering_then_refused_and_nothing_written() {
+        let identity = ann();
+        let weak = NewAccount { email: "cy@example.com".into(), password: "short".into(), display_name: "Cy".into() };
+        let refused = register(&identity, &identity, &Fixed::at(NOW), weak).await;
+        assert!(matches!(&refused, Err(Error::Validation(e)) if e[0].pointer == "#/password"), "{refused:?}");
+        let taken = NewAccount { email: "ANN@example.com".into(), password: PASSWORD.into(), display_name: "A".into() };
+        assert!(matches!(register(&identity, &identity, &Fixed::at(NOW), taken).await, Err(Error::Conflict(_))));
+        assert_eq!(identity.state().accounts.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn given_a_refresh_token_when_spent_twice_or_for_a_disabled_account_then_refused() {
+        let identity = ann();
+        let first = sign_in(&identity).login(login("ann@example.com", PASSWORD), "192.0.2.7").await.unwrap();
+        let spent = first.refresh_token.unwrap();
+        let next = refresh(&identity, &identity, &identity, &spent).await.unwrap();
+        assert_ne!(next.refresh_token.as_deref(), Some(spent.as_str()));
+        assert!(matches!(refresh(&identity, &identity, &identity, &spent).await, Err(Error::Unauthenticated)));
+        identity.state().accounts.get_mut("u1").unwrap().user.disabled = true;
+        let disabled = refresh(&identity, &identity, &identity, next.refresh_token.as_deref().unwrap()).await;
+        assert!(matches!(disabled, Err(Error::Unauthenticated)));
+    }
+
+    #[tokio::test]
+    async fn given_guests_when_tokens_are_asked_then_fresh_subjects_no_refresh_and_a_limit_per_address() {
+        let identity = Identity::default();
+        let a = guest(&identity, &identity, "192.0.2.7").await.unwrap();
+        let b = guest(&identity, &identity, "192.0.2.7").await.unwrap();
+        assert!(a.access_token.starts_with("guest:guest-") && a.access_token.ends_with(":guest"));
+        assert_ne!(a.access_token, b.access_token);
+        assert_eq!(a.refresh_token, None);
+        guest(&identity, &identity, "192.0.2.7").await.unwrap();
+        assert!(matches!(guest(&identity, &identity, "192.0.2.7").await, Err(Error::TooManyRequests { .. })));
+        assert!(guest(&identity, &identity, "192.0.2.8").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn given_verified_tokens_when_admitted_then_accounts_speak_with_their_stored_roles() {
+        let identity = ann();
+        identity.state().accounts.get_mut("u1").unwrap().user.roles = vec![Role::Admin];
+        let roles = own_token_roles(&identity, "u1", TokenKind::Access, vec![Role::Viewer]).await.unwrap();
+        assert_eq!(roles, [Role::Admin], "the account's roles now, not the token's");
+        let guest = own_token_roles(&identity, "guest-1", TokenKind::Guest, vec![Role::Guest]).await.unwrap();
+        assert_eq!(guest, [Role::Guest]);
+        let unknown = own_token_roles(&identity, "gone", TokenKind::Access, vec![Role::Admin]).await;
+        assert!(matches!(unknown, Err(Error::Unauthenticated)));
+        let linked = federated_account(&identity, "https://idp.example", "s1", None).await.unwrap();
+        identity.state().accounts.get_mut(&linked.id).unwrap().user.disabled = true;
+        let disabled = federated_account(&identity, "https://idp.example", "s1", None).await;
+        assert!(matches!(disabled, Err(Error::Unauthenticated)));
+    }
+}

@@ -1,0 +1,24 @@
+//! Signing access tokens for the use cases ([`ballot_core::ports::Tokens`]): the current
+//! key of the cached signing key set, ballot's `iss` and `aud`, a fresh random `jti`.
+
+use ballot_core::{
+    Error,
+    access::{Role, TokenKind},
+    ids,
+};
+
+use super::{keys::SigningKeys, token};
+use crate::{ApiError, config::TokenSettings, secrets::SecretSource};
+
+/// Issues ballot's access tokens.
+pub struct Issuer<S> {
+    pub keys: SigningKeys<S>,
+    pub settings: TokenSettings,
+}
+
+impl<S: SecretSource + Send + Sync> ballot_core::ports::Tokens for Issuer<S> {
+    async fn issue(&self, sub: &str, roles: &[Role], kind: TokenKind) -> Result<(String, u64), Error> {
+        let keys = self.keys.get().await.map_err(ApiError::into_domain)?;
+        token::issue(&keys, &self.settings, sub, roles, kind, ids::random_id()).map_err(Error::internal)
+    }
+}
