@@ -15,6 +15,7 @@ pub mod clock;
 pub mod closing;
 pub mod error;
 pub mod events;
+pub mod idempotency;
 pub mod ids;
 pub mod managing;
 pub mod passwords;

@@ -17,6 +17,7 @@ use crate::{
     ballots::{Ballot, StoredBallot, Voter},
     clock::{Clock, Fixed},
     events::Event,
+    idempotency::{IdempotencyRecords, RETENTION_SECS, Record, Replay},
     polls::{Kind, OptionText, Poll, ResultsVisibility, Settings, Status, StoredPoll, Visibility},
     ports::{Announce, Ballots, Closing, Polls, Recorded, Result, Schedules, Tallies, Tally, Webhooks},
     webhooks::Webhook,
@@ -35,6 +36,8 @@ pub struct State {
     pub schedules: Vec<(String, u64, u64)>,
     /// Webhooks: (poll, webhook, secret).
     pub webhooks: Vec<(String, Webhook, String)>,
+    /// Idempotency records: the record, its lock's end, when it was kept from.
+    pub records: HashMap<String, (Record, u64, u64)>,
 }
 
 type Hook = Box<dyn FnOnce(&mut State) + Send>;
@@ -244,6 +247,38 @@ impl Webhooks for Memory {
             return Err(crate::Error::Conflict("A poll has at most 5 webhooks; delete one first.".into()));
         }
         state.webhooks.push((poll_id.to_owned(), webhook.clone(), secret.to_owned()));
+        Ok(())
+    }
+}
+
+impl IdempotencyRecords for Memory {
+    async fn lock(&self, key: &str, payload_hash: &str, lock_until: u64, now: u64) -> Result<bool> {
+        let mut state = self.state();
+        let free = match state.records.get(key) {
+            None => true,
+            Some((record, until, kept)) => {
+                kept + RETENTION_SECS < now || (matches!(record, Record::InProgress { .. }) && *until < now)
+            }
+        };
+        if free {
+            let record = Record::InProgress { payload_hash: payload_hash.to_owned() };
+            state.records.insert(key.to_owned(), (record, lock_until, now));
+        }
+        Ok(free)
+    }
+
+    async fn record(&self, key: &str) -> Result<Option<Record>> {
+        Ok(self.state().records.get(key).map(|(record, ..)| record.clone()))
+    }
+
+    async fn complete(&self, key: &str, payload_hash: &str, response: Replay, now: u64) -> Result<()> {
+        let record = Record::Completed { payload_hash: payload_hash.to_owned(), response };
+        self.state().records.insert(key.to_owned(), (record, 0, now));
+        Ok(())
+    }
+
+    async fn release(&self, key: &str) -> Result<()> {
+        self.state().records.remove(key);
         Ok(())
     }
 }
