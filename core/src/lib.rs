@@ -3,7 +3,8 @@
 //! webhooks may go and how they are signed ([`webhooks`]), who may do what ([`access`]),
 //! accounts and passwords ([`accounts`], [`passwords`]), what can go wrong ([`Error`]);
 //! the [`ports`] the rules need of storage and messaging; and the use cases over them
-//! ([`voting`], [`managing`], [`results`], [`signing_in`]).
+//! ([`voting`], [`managing`], [`results`], [`signing_in`], [`managing::register_webhook`],
+//! [`idempotency`]).
 //!
 //! `shared` implements the ports on AWS and maps [`Error`] to HTTP; the function crates
 //! wire both. Arrows point one way: functions → shared → core.

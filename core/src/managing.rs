@@ -1,5 +1,6 @@
 //! Managing a poll as its owner: the use cases behind `PATCH`, close, reopen and
-//! `DELETE` on `/v1/polls/{id}`, and the closing a schedule asks for. Another user may
+//! `DELETE` on `/v1/polls/{id}`, registering its webhooks, and the closing a schedule
+//! asks for. Another user may
 //! read a poll (it is shared by id) but never change it: 403. An unknown or deleted poll
 //! is 404.
 //!
@@ -15,7 +16,8 @@ use crate::{
     events::{Event, EventKind},
     ids,
     polls::{Change, Poll, Settings, Status, StoredPoll},
-    ports::{Announce, Polls, Result, Schedules},
+    ports::{Announce, Polls, Result, Schedules, Webhooks},
+    webhooks::{self, NewWebhook, Webhook},
 };
 
 /// Attempts before a change gives up on a poll that keeps changing under it.
@@ -218,6 +220,35 @@ async fn replace(
     Err(Error::Conflict("The poll is changing concurrently; retry.".into()))
 }
 
+/// `POST /v1/polls/{id}/webhooks`: registers `new` on poll `poll_id` as its owner or an admin: the registration's rules
+/// first (every mistake named), then ownership, then a fresh secret (`whsec_…`), which is
+/// returned with the webhook: it is shown only at creation. The store keeps at most its
+/// per-poll number of webhooks (409 beyond).
+pub async fn register_webhook(
+    polls: &impl Polls,
+    store: &impl Webhooks,
+    clock: &impl Clock,
+    caller: &Principal,
+    poll_id: &str,
+    new: NewWebhook,
+    allow_http: bool,
+) -> Result<(Webhook, String)> {
+    let url = webhooks::check_registration(&new.url, &new.events, allow_http)?;
+    let poll = owned_poll(polls, poll_id, caller).await?.poll;
+    let webhook = Webhook {
+        id: ids::random_id(),
+        url: url.to_string(),
+        events: new.events,
+        created_at: clock.rfc3339_now(),
+        disabled_at: None,
+        last_error: None,
+    };
+    let secret = webhooks::signature::new_secret();
+    store.create_webhook(&poll.id, &webhook, &secret).await?;
+    tracing::info!(poll = %poll.id, webhook = %webhook.id, "webhook created");
+    Ok((webhook, secret))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,5 +349,41 @@ mod tests {
         assert!(matches!(err, Error::NotFound), "{err:?}");
         let ids = memory.announced_ids();
         assert_eq!((ids.len(), &ids[0]), (2, &ids[1]));
+    }
+
+    fn new(url: &str) -> NewWebhook {
+        NewWebhook { url: url.into(), events: vec![EventKind::VoteCast] }
+    }
+
+    async fn register_as(memory: &Memory, caller: &Principal, url: &str) -> Result<(Webhook, String)> {
+        register_webhook(memory, memory, &Fixed::at(NOW), caller, "p1", new(url), false).await
+    }
+
+    #[tokio::test]
+    async fn given_the_owner_when_registering_then_stored_with_a_fresh_secret_shown_once() {
+        let memory = Memory::with_poll(open_poll(&["Pizza", "Sushi"]));
+        let (webhook, secret) =
+            register_as(&memory, &principal("owner", Role::Editor), "https://hooks.example/a").await.unwrap();
+        assert!(secret.starts_with("whsec_"), "{secret}");
+        assert_eq!(webhook.created_at, Fixed::at(NOW).rfc3339_now());
+        let state = memory.state();
+        assert_eq!(state.webhooks, [("p1".to_owned(), webhook, secret)]);
+    }
+
+    #[tokio::test]
+    async fn given_strangers_bad_fields_or_a_full_poll_when_registering_then_refused_and_nothing_stored() {
+        let memory = Memory::with_poll(open_poll(&["Pizza", "Sushi"]));
+        let stranger = register_as(&memory, &principal("someone", Role::Editor), "https://hooks.example/a").await;
+        assert!(matches!(stranger, Err(Error::Forbidden)), "{stranger:?}");
+        let owner = principal("owner", Role::Editor);
+        let plain = register_as(&memory, &owner, "http://hooks.example/a").await;
+        assert!(matches!(&plain, Err(Error::Validation(e)) if e[0].pointer == "#/url"), "{plain:?}");
+        assert!(memory.state().webhooks.is_empty());
+        let admin = principal("root", Role::Admin);
+        for n in 0..crate::memory::WEBHOOKS_PER_POLL {
+            register_as(&memory, &admin, &format!("https://hooks.example/{n}")).await.unwrap();
+        }
+        let full = register_as(&memory, &owner, "https://hooks.example/more").await;
+        assert!(matches!(full, Err(Error::Conflict(_))), "{full:?}");
     }
 }

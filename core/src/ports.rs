@@ -1,6 +1,8 @@
-//! The ports: what the use cases need of storage and messaging, as traits. `shared`
-//! implements them on DynamoDB, SQS and EventBridge Scheduler; the tests of this crate
-//! implement them in memory. Every method answers the domain [`Error`]: an adapter maps
+//! The ports: what the use cases need of storage, messaging, rate limits, password
+//! hashing and token signing, as traits (the clock is [`crate::clock::Clock`], idempotency
+//! records [`crate::idempotency::IdempotencyRecords`]). `shared` implements them on
+//! DynamoDB, SQS, EventBridge Scheduler, Secrets Manager and argon2; the tests of this
+//! crate implement them in memory. Every method answers the domain [`Error`]: an adapter maps
 //! its own failures to [`Error::Internal`] or [`Error::Unavailable`].
 //!
 //! The futures are `Send`, so a use case runs on any multi-threaded executor.

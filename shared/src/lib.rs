@@ -6,8 +6,9 @@
 //! - configuration ([`config`], a leaf) and wiring ([`app`]: config, AWS clients, caches,
 //!   built once per cold start);
 //! - the adapters that implement `ballot_core::ports` and the rest of AWS: DynamoDB
-//!   ([`store`]), SQS ([`events`]), EventBridge Scheduler ([`closing`]), Secrets Manager
-//!   ([`secrets`]), webhook delivery ([`webhooks`]).
+//!   ([`store`], and idempotency records), SQS ([`events`]), EventBridge Scheduler
+//!   ([`closing`]), Secrets Manager ([`secrets`]), argon2 and token signing ([`auth`]),
+//!   webhook sealing and delivery ([`webhooks`]).
 //!
 //! Function crates only wire these pieces to a use case of `ballot-core`.
 

@@ -2,10 +2,10 @@
 //! `{"id","url","events","secret","created_at"}` and `Location`. The secret (`whsec_…`)
 //! is shown only here; it is stored sealed under the webhook master key. The rules
 //! (`https` only unless `WEBHOOK_ALLOW_HTTP`, no user-info, ≤ 2,048 characters; 1 to 4
-//! distinct events; at most 5 webhooks per poll) are `ballot_core::webhooks::register`.
+//! distinct events; at most 5 webhooks per poll) are `ballot_core::managing::register_webhook`.
 //! Honours `Idempotency-Key`.
 
-use ballot_core::webhooks;
+use ballot_core::managing;
 use lambda_http::{
     Body, Request, Response,
     http::{StatusCode, header},
@@ -37,7 +37,8 @@ async fn create(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
     let new = body::json(req)?;
     let (caller, poll_id) = (caller_of(req)?, http::path_id(req, "id")?);
     let (webhook, secret) =
-        webhooks::register(&deps.store, &deps.webhooks, &System, &caller, &poll_id, new, deps.allow_http).await?;
+        managing::register_webhook(&deps.store, &deps.webhooks, &System, &caller, &poll_id, new, deps.allow_http)
+            .await?;
     let body = serde_json::json!({
         "id": webhook.id, "url": webhook.url, "events": webhook.events, "secret": secret, "created_at": webhook.created_at,
     });
