@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod ballots;
 pub mod clock;
 pub mod closing;
+pub mod counting;
 pub mod error;
 pub mod events;
 pub mod idempotency;
@@ -24,6 +25,8 @@ pub mod polls;
 pub mod ports;
 pub mod results;
 pub mod signing_in;
+pub mod tally;
+pub mod tallying;
 pub mod voting;
 pub mod webhooks;
 

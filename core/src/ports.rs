@@ -14,8 +14,10 @@ use crate::{
     access::{Role, TokenKind},
     accounts::{Credentials, User},
     ballots::{Ballot, StoredBallot, Voter},
+    counting::{Openings, Tally},
     events::Event,
     polls::{Poll, StoredPoll},
+    tally::{Delta, Item, Seq, Watermark},
     webhooks::Webhook,
 };
 
@@ -91,13 +93,6 @@ pub trait Ballots: Send + Sync {
         ballot: &Ballot,
         now: u64,
     ) -> impl Future<Output = Result<Recorded>> + Send;
-}
-
-/// What a poll's counters say: ballots counted and votes per option id.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tally {
-    pub total: u64,
-    pub votes: std::collections::HashMap<String, u64>,
 }
 
 /// The counts of polls.
@@ -226,4 +221,45 @@ pub trait Webhooks: Send + Sync {
     /// sealed); [`Error::Conflict`] when the poll has its most webhooks already.
     fn create_webhook(&self, poll_id: &str, webhook: &Webhook, secret: &str)
     -> impl Future<Output = Result<()>> + Send;
+}
+
+/// What a tally item's conditional write came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Counts and watermark moved together.
+    Done,
+    /// The shard's watermark is no longer the one read: nothing written; read again.
+    Raced,
+    /// The item's poll is deleted (its items are being purged): nothing written.
+    Gone,
+}
+
+/// The tally's items: counts and hourly statistics, with their shards' watermarks.
+pub trait TallyItems: Send + Sync {
+    /// The watermarks of `item` by shard (empty for an item not written yet); `None` when
+    /// the item's poll is deleted. Strongly consistent.
+    fn watermarks(
+        &self,
+        item: &Item,
+    ) -> impl Future<Output = Result<Option<std::collections::BTreeMap<String, Watermark>>>> + Send;
+
+    /// Adds `delta` to `item` and moves `shard`'s watermark to `delta.last` (at `now`),
+    /// removing the watermarks of `prune`, only if `shard`'s watermark is still `expected`
+    /// (`None`: it has none) and the poll is not deleted.
+    fn apply(
+        &self,
+        item: &Item,
+        shard: &str,
+        expected: Option<&Seq>,
+        delta: &Delta,
+        prune: &[&str],
+        now: u64,
+    ) -> impl Future<Output = Result<Written>> + Send;
+}
+
+/// The rule of which ballots count, per poll.
+pub trait CountingRules: Send + Sync {
+    /// Poll `poll_id`'s [`Openings`]; `None` when it is deleted (nothing of it counts
+    /// any more).
+    fn openings(&self, poll_id: &str) -> impl Future<Output = Result<Option<Openings>>> + Send;
 }

@@ -4,6 +4,7 @@
 //! or make the next write lose a race ([`Memory::race_next_write`]).
 
 pub mod identity;
+pub mod tally;
 
 use std::{
     collections::HashMap,
@@ -16,10 +17,11 @@ use std::{
 use crate::{
     ballots::{Ballot, StoredBallot, Voter},
     clock::{Clock, Fixed},
+    counting::Tally,
     events::Event,
     idempotency::{IdempotencyRecords, RETENTION_SECS, Record, Replay},
     polls::{Kind, OptionText, Poll, ResultsVisibility, Settings, Status, StoredPoll, Visibility},
-    ports::{Announce, Ballots, Closing, Polls, Recorded, Result, Schedules, Tallies, Tally, Webhooks},
+    ports::{Announce, Ballots, Closing, Polls, Recorded, Result, Schedules, Tallies, Webhooks},
     webhooks::Webhook,
 };
 

@@ -283,8 +283,8 @@ impl ballot_core::ports::Polls for Store {
 }
 
 impl ballot_core::ports::Tallies for Store {
-    async fn tally(&self, poll_id: &str) -> Result<ballot_core::ports::Tally, Error> {
+    async fn tally(&self, poll_id: &str) -> Result<ballot_core::counting::Tally, Error> {
         let (total, votes) = Store::tally(self, poll_id).await?;
-        Ok(ballot_core::ports::Tally { total, votes })
+        Ok(ballot_core::counting::Tally { total, votes })
     }
 }
