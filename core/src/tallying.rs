@@ -23,10 +23,10 @@ const ATTEMPTS: usize = 5;
 pub async fn tally(items: &impl TallyItems, rules: &impl CountingRules, batch: &Batch, now: u64) -> Result<Tallied> {
     let mut openings = HashMap::new();
     for write in &batch.writes {
-        if !openings.contains_key(&write.poll_id) {
-            if let Some(rule) = rules.openings(&write.poll_id).await? {
-                openings.insert(write.poll_id.clone(), rule);
-            }
+        if !openings.contains_key(&write.poll_id)
+            && let Some(rule) = rules.openings(&write.poll_id).await?
+        {
+            openings.insert(write.poll_id.clone(), rule);
         }
     }
     let bucket = bucket_of(&batch.shard);
