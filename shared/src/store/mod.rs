@@ -22,6 +22,7 @@ pub mod limits;
 pub mod polls;
 pub mod sessions;
 pub mod stats;
+pub mod tally;
 pub mod users;
 pub mod webhooks;
 

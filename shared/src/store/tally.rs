@@ -1,0 +1,168 @@
+//! The tally's items ([`ballot_core::ports::TallyItems`]): a poll's counts and hourly
+//! statistics, kept by the stream tally (`ballot_core::tallying`).
+//!
+//! Keys, all in one partition per poll so results and statistics are one `Query` each:
+//! `POLL#<id>#TALLY` / `COUNTS#<bucket>` (`total` and `o_<option id>`), and
+//! `POLL#<id>#TALLY` / `HOUR#<yyyy-mm-ddThh>#<bucket>` (`votes_cast`, `votes_changed`).
+//! Each stream shard that wrote an item has a top-level attribute `w#<shard id>`:
+//! `{seq: <40-digit sequence number>, at: <epoch seconds>}`, its watermark. A purged poll's
+//! items carry `purged` (or are gone), and no write lands on them again.
+//!
+//! Invariant: the counters and the writing shard's watermark change in one `UpdateItem`,
+//! conditional on the watermark read, so a record is folded into an item at most once;
+//! and the tally folds every record above it, so at least once.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+
+use super::{Store, condition_held_or_item};
+use ballot_core::{
+    Error,
+    ports::Written,
+    tally::{Delta, Item, Seq, Watermark},
+};
+
+/// The partition of poll `poll_id`'s tally items.
+pub fn tally_pk(poll_id: &str) -> String {
+    format!("POLL#{poll_id}#TALLY")
+}
+
+/// The sort key of `item`.
+pub fn tally_sk(item: &Item) -> String {
+    match item {
+        Item::Counts { bucket, .. } => format!("COUNTS#{bucket}"),
+        Item::Hour { hour, bucket, .. } => format!("HOUR#{hour}#{bucket}"),
+    }
+}
+
+/// Prefix of the watermark attributes.
+const WATERMARK: &str = "w#";
+const PURGED: &str = "purged";
+
+fn watermark_of(value: &AttributeValue) -> Option<Watermark> {
+    let map = value.as_m().ok()?;
+    let seq = Seq::parse(map.get("seq")?.as_s().ok()?)?;
+    let at = map.get("at")?.as_n().ok()?.parse().ok()?;
+    Some(Watermark { seq, at })
+}
+
+impl ballot_core::ports::TallyItems for Store {
+    async fn watermarks(&self, item: &Item) -> Result<Option<BTreeMap<String, Watermark>>, Error> {
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(tally_pk(item.poll_id()), &tally_sk(item))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(Error::internal)?;
+        let attributes = out.item.unwrap_or_default();
+        if attributes.contains_key(PURGED) {
+            return Ok(None);
+        }
+        let mut marks = BTreeMap::new();
+        for (name, value) in &attributes {
+            if let Some(shard) = name.strip_prefix(WATERMARK) {
+                let mark = watermark_of(value).ok_or_else(|| Error::internal(format!("malformed watermark {name}")))?;
+                marks.insert(shard.to_owned(), mark);
+            }
+        }
+        Ok(Some(marks))
+    }
+
+    async fn apply(
+        &self,
+        item: &Item,
+        shard: &str,
+        expected: Option<&Seq>,
+        delta: &Delta,
+        prune: &[&str],
+        now: u64,
+    ) -> Result<Written, Error> {
+        let mut names =
+            HashMap::from([("#w".to_owned(), format!("{WATERMARK}{shard}")), ("#purged".into(), PURGED.into())]);
+        let mut values = HashMap::from([(
+            ":mark".to_owned(),
+            AttributeValue::M(HashMap::from([
+                ("seq".to_owned(), AttributeValue::S(delta.last.as_str().to_owned())),
+                ("at".to_owned(), AttributeValue::N(now.to_string())),
+            ])),
+        )]);
+        let mut adds = Vec::new();
+        for (i, (counter, by)) in delta.counters.iter().enumerate() {
+            names.insert(format!("#c{i}"), counter.clone());
+            values.insert(format!(":c{i}"), AttributeValue::N(by.to_string()));
+            adds.push(format!("#c{i} :c{i}"));
+        }
+        let mut removes = Vec::new();
+        for (i, old) in prune.iter().enumerate() {
+            names.insert(format!("#p{i}"), format!("{WATERMARK}{old}"));
+            removes.push(format!("#p{i}"));
+        }
+        let mut update = "SET #w = :mark".to_owned();
+        if !adds.is_empty() {
+            update.push_str(&format!(" ADD {}", adds.join(", ")));
+        }
+        if !removes.is_empty() {
+            update.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let condition = match expected {
+            Some(seq) => {
+                values.insert(":expected".into(), AttributeValue::S(seq.as_str().to_owned()));
+                "attribute_not_exists(#purged) AND #w.seq = :expected"
+            }
+            None => "attribute_not_exists(#purged) AND attribute_not_exists(#w)",
+        };
+        let result = self
+            .update_item(tally_pk(item.poll_id()), &tally_sk(item))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        // Lost: to a purge, or to another writer of this shard (then read again).
+        Ok(match condition_held_or_item(result)? {
+            Ok(_) => Written::Done,
+            Err(Some(stood)) if stood.contains_key(PURGED) => Written::Gone,
+            Err(_) => Written::Raced,
+        })
+    }
+}
+
+impl Store {
+    /// Poll `poll_id`'s counts as the tally has them: its count items summed (one `Query`).
+    /// One item may hold a negative count (a change folded by another shard than the
+    /// ballot's first cast); the sums never are.
+    pub async fn tallied(&self, poll_id: &str) -> Result<ballot_core::counting::Tally, Error> {
+        let out = self
+            .db
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :counts)")
+            .expression_attribute_values(":pk", AttributeValue::S(tally_pk(poll_id)))
+            .expression_attribute_values(":counts", AttributeValue::S("COUNTS#".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(Error::internal)?;
+        let mut sums: HashMap<String, i64> = HashMap::new();
+        for item in out.items.unwrap_or_default() {
+            for (name, value) in item {
+                if name == "total" || name.starts_with("o_") {
+                    let n = value.as_n().ok().and_then(|n| n.parse::<i64>().ok());
+                    *sums.entry(name).or_default() += n.ok_or_else(|| Error::internal("malformed counter"))?;
+                }
+            }
+        }
+        let count = |n: i64| u64::try_from(n).unwrap_or_default();
+        let total = sums.remove("total").map(count).unwrap_or_default();
+        // An option nobody picks (any more) is absent, as in a recount.
+        let votes = sums.into_iter().filter(|(_, n)| *n > 0).map(|(name, n)| (name["o_".len()..].to_owned(), count(n)));
+        let votes = votes.collect();
+        Ok(ballot_core::counting::Tally { total, votes })
+    }
+}
