@@ -534,6 +534,7 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
     upstream connection is retried only when it failed before sending any answer)."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
     server: ProxyServer
 
     def setup(self):
@@ -634,24 +635,33 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
                 if not reused or attempt == 2:
                     raise
 
-    def forward(self, body, drop_after=None, keep=False):
-        """Forwards this request unchanged; streams the answer back (or, with DROP_AFTER,
-        reads it and drops the connection after that many seconds). Returns (status,
-        body if KEEP)."""
+    def fetch(self, body):
+        """Sends this request upstream unchanged; returns the response and its whole body."""
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
         response = self.exchange(self.command, self.path, self.headers.items(), body, chunked)
-        if drop_after is not None:
-            kept = response.read()
-            self.drop(drop_after)
-            return response.status, kept
-        return response.status, self.relay(response, keep)
+        return response, response.read()
 
-    def relay(self, response, keep):
-        """Streams RESPONSE to the client: its status and end-to-end headers as sent, its
-        body as it arrives (re-framed as chunks when upstream gave no length)."""
+    def forward(self, body, drop_after=None):
+        """Forwards this request unchanged and streams the answer back as it arrives (or,
+        with DROP_AFTER, reads it and drops the connection after that many seconds)."""
+        if drop_after is not None:
+            self.fetch(body)
+            return self.drop(drop_after)
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        response = self.exchange(self.command, self.path, self.headers.items(), body, chunked)
+        self.relay(response, iter(lambda: response.read1(65536), b""))
+
+    def deliver(self, response, data, drop_after):
+        """Sends a fetched answer to the client, or drops the connection after DROP_AFTER s."""
+        if drop_after is not None:
+            return self.drop(drop_after)
+        self.relay(response, [data])
+
+    def relay(self, response, blocks):
+        """Sends RESPONSE's status and end-to-end headers as upstream sent them, then the
+        body BLOCKS (re-framed as chunks when upstream gave no length)."""
         has_body = self.command != "HEAD" and response.status not in (204, 304) and response.status >= 200
-        length = response.getheader("Content-Length")
-        chunked = has_body and length is None
+        chunked = has_body and response.getheader("Content-Length") is None
         self.send_response_only(response.status, response.reason)
         for name, value in response.getheaders():
             if name.lower() not in HOP_BY_HOP:
@@ -659,18 +669,12 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         if chunked:
             self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        kept = []
-        while has_body:
-            block = response.read1(65536)
-            if not block:
-                break
-            if keep:
-                kept.append(block)
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(block), block) if chunked else block)
+        for block in blocks if has_body else ():
+            if block:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(block), block) if chunked else block)
         if chunked:
             self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
-        return b"".join(kept)
 
     # --- DynamoDB metering ------------------------------------------------------------
 
@@ -707,36 +711,53 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         return found
 
     def forward_dynamodb(self, operation, body, drop_after):
-        """Forwards a DynamoDB call and charges its units. A write reads the items it
-        touches before and after (under per-item locks, so concurrent writes through the
-        proxy don't blur each other's sizes)."""
+        """Forwards a DynamoDB call and charges its units before the client has the answer
+        (so whoever has seen an answer finds its call in the meter). A write reads the items
+        it touches before and after, under per-item locks, so concurrent writes through the
+        proxy don't blur each other's sizes."""
         request = _json_or_none(body) or {}
         if operation in SCHEMA_OPERATIONS:
             with self.server.tables_lock:
                 self.server.tables.pop(request.get("TableName"), None)
         if operation in READ_OPERATIONS:
-            status, answer = self.forward(body, drop_after, keep=True)
-            units = price_read(operation, request, status, _json_or_none(answer))
-            return self.server.meter.charge(operation, read=units)
-        if operation not in WRITE_OPERATIONS:
-            return self.forward(body, drop_after)
+            response, data = self.fetch(body)
+            self.charge(operation, lambda: (0, price_read(operation, request, response.status, _json_or_none(data)), []))
+            return self.deliver(response, data, drop_after)
         try:
-            pairs = touched_keys(operation, request, self.table)
+            pairs = touched_keys(operation, request, self.table) if operation in WRITE_OPERATIONS else None
         except (KeyError, LookupError, ValueError, StopIteration):
-            return self.forward(body, drop_after)  # a malformed request: DynamoDB refuses it
+            pairs = None  # a malformed request: DynamoDB refuses it, and it costs nothing
+        if pairs is None:
+            return self.deliver(*self.fetch(body), drop_after)
         locks = sorted({hash(key_id(*pair)) % len(_ITEM_LOCKS) for pair in pairs})
         for index in locks:
             _ITEM_LOCKS[index].acquire()
         try:
             before = self.items(pairs)
-            status, answer = self.forward(body, drop_after, keep=True)
-            answer = _json_or_none(answer)
-            after = self.items(pairs) if status == 200 and operation in ("UpdateItem", "TransactWriteItems") else {}
+            response, data = self.fetch(body)
+            answer = _json_or_none(data)
+            after = self.items(pairs) if response.status == 200 and operation in ("UpdateItem", "TransactWriteItems") else {}
         finally:
             for index in reversed(locks):
                 _ITEM_LOCKS[index].release()
-        units, keys = price_write(operation, request, status, answer, before, after, self.table)
-        self.server.meter.charge(operation, write=units, keys=keys)
+
+        def price():
+            units, keys = price_write(operation, request, response.status, answer, before, after, self.table)
+            return units, 0, keys
+
+        self.charge(operation, price)
+        self.deliver(response, data, drop_after)
+
+    def charge(self, operation, price):
+        """Charges what PRICE() returns, (write units, read units, per-key charges). A
+        pricing failure is reported and the answer still goes out: the meter never costs
+        a caller its answer."""
+        try:
+            write, read, keys = price()
+        except Exception as error:  # noqa: BLE001 (any pricing bug: report it, forward anyway)
+            print(f"aws proxy: could not price {operation}: {error!r}", file=sys.stderr, flush=True)
+            return
+        self.server.meter.charge(operation, write=write, read=read, keys=keys)
 
     # --- control endpoints ------------------------------------------------------------
 
