@@ -558,6 +558,7 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
     # --- one request ------------------------------------------------------------------
 
     def handle_request(self):
+        self.answering = False  # whether this request's answer has started to go out
         body = self.read_body()
         if self.path.startswith("/__proxy/"):
             return self.control(body)
@@ -575,8 +576,12 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             else:
                 self.forward(body, drop_after=hold if kind else None)
         except (OSError, http.client.HTTPException) as error:
-            if kind is None:
-                self.answer(502, [("Content-Type", "text/plain")], f"aws proxy: upstream failed: {error}\n".encode())
+            self.close_connection = True
+            if kind is None and not self.answering:  # upstream failed before any answer went out
+                try:
+                    self.answer(502, [("Content-Type", "text/plain")], f"aws proxy: upstream failed: {error}\n".encode())
+                except OSError:
+                    pass
 
     def read_body(self):
         """The request body, from Content-Length or chunked framing (trailers dropped)."""
@@ -593,6 +598,7 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def answer(self, status, headers, body):
+        self.answering = True
         self.send_response_only(status)
         for name, value in headers:
             self.send_header(name, value)
@@ -662,6 +668,7 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         body BLOCKS (re-framed as chunks when upstream gave no length)."""
         has_body = self.command != "HEAD" and response.status not in (204, 304) and response.status >= 200
         chunked = has_body and response.getheader("Content-Length") is None
+        self.answering = True
         self.send_response_only(response.status, response.reason)
         for name, value in response.getheaders():
             if name.lower() not in HOP_BY_HOP:
