@@ -112,6 +112,20 @@ aws_down() {
   fi
 }
 
+# proxy_up PORT: the AWS proxy (infra/aws_proxy.py: metering, faults) on PORT, in front of
+# the AWS endpoint aws_up chose; from then on AWS_ENDPOINT_URL is the proxy's address and
+# BALLOT_AWS_UPSTREAM_URL the endpoint behind it. BALLOT_FAULTS (JSON), if set, is the
+# fault setting it starts with. Nothing calls it yet; stack_down stops it with the rest.
+proxy_up() {
+  local port=$1
+  port_free "$port" "AWS proxy"
+  export BALLOT_AWS_UPSTREAM_URL="$AWS_ENDPOINT_URL"
+  stage "AWS proxy: starting on http://127.0.0.1:$port, in front of $BALLOT_AWS_UPSTREAM_URL"
+  start proxy python3 infra/aws_proxy.py --listen "127.0.0.1:$port" --upstream "$BALLOT_AWS_UPSTREAM_URL"
+  wait_for "http://127.0.0.1:$port" 30 "AWS proxy" "$BALLOT_STATE_DIR/proxy.log" "$LAST_PID"
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+}
+
 # stack_groups PID...: the process groups of PIDs and of every live process below them.
 stack_groups() {
   ps -eo pid=,ppid=,pgid=,stat= | awk -v roots="$*" '
