@@ -19,6 +19,8 @@ echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "==> template lint (cfn-lint + serverless rules, sam validate --lint)"
 bash infra/lint.sh
+echo "==> moto streams: cancelled transactions, no-op writes and creating updates as DynamoDB streams them"
+.venv/bin/python -m unittest infra/tests/moto_streams_test.py
 echo "==> build"
 cargo build --workspace --bins --quiet
 cargo nextest run --workspace --no-run --cargo-quiet
