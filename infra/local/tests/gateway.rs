@@ -8,17 +8,10 @@ mod support;
 
 use std::{
     collections::HashMap,
-    path::Path,
     sync::{Arc, Mutex},
 };
 
-use ballot_local::{
-    bootstrap::{self, Clients},
-    gateway::Gateway,
-    keys::random_token,
-    stack::Stack,
-    template::Template,
-};
+use ballot_local::{bootstrap::Clients, gateway::Gateway, stack::Stack, template::Template};
 use serde_json::{Value, json};
 
 /// What the fake functions saw.
@@ -99,15 +92,7 @@ struct Local {
 
 /// Bootstraps a fresh stack of the test template and serves it.
 async fn start() -> Local {
-    assert!(
-        ballot_local::is_loopback_url(&std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()),
-        "AWS_ENDPOINT_URL must point at the local stack (moto or LocalStack): run `make test`"
-    );
-    let template = Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/template.yaml")).unwrap();
-    let clients = Clients::from_env().await;
-    let name = format!("gw{}", random_token(6).to_lowercase().replace(['-', '_'], "x"));
-    let mut stack = Stack::new(&template, &name, "us-east-1", &[]).unwrap();
-    bootstrap::bootstrap(&template, &mut stack, &clients).await.unwrap();
+    let (template, stack, clients) = support::fixture_stack("template.yaml", "gw").await;
     let seen = Arc::new(Mutex::new(Seen::default()));
     let invoke_url = fake_invoke_api(Arc::clone(&seen)).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -9,19 +9,11 @@ mod support;
 
 use std::{
     collections::HashMap,
-    path::Path,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use ballot_local::{
-    bootstrap::{self, Clients},
-    invoke::Invoker,
-    keys::random_token,
-    stack::Stack,
-    stream_source::Player,
-    template::Template,
-};
+use ballot_local::{bootstrap::Clients, invoke::Invoker, stack::Stack, stream_source::Player, template::Template};
 use serde_json::{Value, json};
 
 /// One invocation a fake function received: the `pk` and `SequenceNumber` of each record.
@@ -72,15 +64,7 @@ struct Local {
 }
 
 async fn start() -> Local {
-    assert!(
-        ballot_local::is_loopback_url(&std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()),
-        "AWS_ENDPOINT_URL must point at the local stack (moto or LocalStack): run `make test`"
-    );
-    let template = Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/streams.yaml")).unwrap();
-    let clients = Clients::from_env().await;
-    let name = format!("st{}", random_token(6).to_lowercase().replace(['-', '_'], "x"));
-    let mut stack = Stack::new(&template, &name, "us-east-1", &[]).unwrap();
-    bootstrap::bootstrap(&template, &mut stack, &clients).await.unwrap();
+    let (template, stack, clients) = support::fixture_stack("streams.yaml", "st").await;
     let seen = Arc::new(Mutex::new(Seen::default()));
     let recorder = Arc::clone(&seen);
     let invoke_url = support::fake_invoke_api(Arc::new(move |function: String, event: Value| {

@@ -1,8 +1,17 @@
-//! A fake Lambda Invoke API (`POST /2015-03-31/functions/<name>/invocations`, as
-//! `cargo lambda watch` serves it) for the local gateway's tests: `play` answers each
-//! invocation with an optional `X-Amz-Function-Error` kind and a JSON payload.
+//! What the local gateway's test binaries share: a fresh stack of a fixture template on
+//! the local endpoint, and a fake Lambda Invoke API (`POST
+//! /2015-03-31/functions/<name>/invocations`, as `cargo lambda watch` serves it) whose
+//! `play` answers each invocation with an optional `X-Amz-Function-Error` kind and a
+//! JSON payload.
 
-use std::{convert::Infallible, future::Future, pin::Pin, sync::Arc};
+use std::{convert::Infallible, future::Future, path::Path, pin::Pin, sync::Arc};
+
+use ballot_local::{
+    bootstrap::{self, Clients},
+    keys::random_token,
+    stack::Stack,
+    template::Template,
+};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -43,4 +52,20 @@ pub async fn fake_invoke_api(play: Play) -> String {
         }
     });
     base
+}
+
+/// Bootstraps a stack named `<prefix><random>` of `tests/fixtures/<fixture>` on
+/// `AWS_ENDPOINT_URL`, which must be local.
+pub async fn fixture_stack(fixture: &str, prefix: &str) -> (Template, Stack, Clients) {
+    assert!(
+        ballot_local::is_loopback_url(&std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()),
+        "AWS_ENDPOINT_URL must point at the local stack (moto or LocalStack): run `make test`"
+    );
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(fixture);
+    let template = Template::load(&path).unwrap();
+    let clients = Clients::from_env().await;
+    let name = format!("{prefix}{}", random_token(6).to_lowercase().replace(['-', '_'], "x"));
+    let mut stack = Stack::new(&template, &name, "us-east-1", &[]).unwrap();
+    bootstrap::bootstrap(&template, &mut stack, &clients).await.unwrap();
+    (template, stack, clients)
 }
