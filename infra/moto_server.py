@@ -14,6 +14,16 @@ Two fixes to moto's DynamoDB, applied before the server starts:
    Here a transaction snapshots only the items it touches and puts them back if it fails;
    the outcome is the same (all or nothing), in constant time.
 
+3. Streams that show only committed changes, one record per change, as DynamoDB's do:
+   - a cancelled TransactWriteItems leaves every touched table's stream exactly as it
+     was (moto wrote a record per applied action, and the rollback wrote more);
+   - an UpdateItem that creates an item emits one INSERT with the whole item (moto
+     emitted a keys-only INSERT first);
+   - a PutItem or UpdateItem that changes nothing emits no record (moto emitted MODIFY);
+   - stream reads (DynamoDB Streams' actions) take the same lock as writes, so a reader
+     never sees a record that a write is about to take back.
+   TTL deletions still never happen in moto, so their REMOVE records never appear.
+
 Usage: python3 infra/moto_server.py -H 127.0.0.1 -p 4566 (the arguments of moto_server).
 """
 
@@ -25,18 +35,22 @@ import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.server import main
 
 _LOCK = threading.Lock()
-_call_action = DynamoHandler.call_action
 
 
-def _atomic_call_action(self):
-    with _LOCK:
-        return _call_action(self)
+def _atomic(call_action):
+    def atomic_call_action(self):
+        with _LOCK:
+            return call_action(self)
+
+    return atomic_call_action
 
 
-DynamoHandler.call_action = _atomic_call_action
+DynamoHandler.call_action = _atomic(DynamoHandler.call_action)
+DynamoDBStreamsHandler.call_action = _atomic(DynamoDBStreamsHandler.call_action)
 
 
 def _deepcopy_except_tables(value, memo=None):
@@ -50,13 +64,17 @@ _copy_without_tables = types.SimpleNamespace(deepcopy=_deepcopy_except_tables)
 _transact_write_items = DynamoDBBackend.transact_write_items
 
 
+def _key_of_item(table, attributes):
+    """The key attributes of an item (or of a key)."""
+    key = {table.hash_key_attr: attributes[table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = attributes[table.range_key_attr]
+    return key
+
+
 def _item_key(backend, op_type, op):
     table = backend.get_table(op["TableName"])
-    source = op["Item"] if op_type == "Put" else op["Key"]
-    key = {table.hash_key_attr: source[table.hash_key_attr]}
-    if table.range_key_attr is not None:
-        key[table.range_key_attr] = source[table.range_key_attr]
-    return op["TableName"], key
+    return op["TableName"], _key_of_item(table, op["Item"] if op_type == "Put" else op["Key"])
 
 
 def _transact_write_items_undoable(self, transact_items):
@@ -70,6 +88,7 @@ def _transact_write_items_undoable(self, transact_items):
                 continue
             current = self.get_item(table_name, key)
             snapshots.append((table_name, key, copy.deepcopy(current.to_json()["Attributes"]) if current else None))
+    marks = {name: _stream_mark(self.get_table(name)) for name, _, _ in snapshots}
     dynamodb_models.copy = _copy_without_tables
     try:
         return _transact_write_items(self, transact_items)
@@ -80,12 +99,63 @@ def _transact_write_items_undoable(self, transact_items):
                     self.delete_item(table_name, key)
             else:
                 self.put_item(table_name, attributes)
+        for table_name, mark in marks.items():
+            _stream_rewind(self.get_table(table_name), mark)
         raise
     finally:
         dynamodb_models.copy = copy
 
 
 DynamoDBBackend.transact_write_items = _transact_write_items_undoable
+
+
+def _stream_mark(table):
+    """How many records the table's stream holds (None: no stream)."""
+    return None if table.stream_shard is None else len(table.stream_shard.items)
+
+
+def _stream_rewind(table, mark):
+    """Drops the records written after `mark`. moto numbers a record by its position
+    (starting sequence number + index), so the next record takes the first dropped
+    number: the stream reads as if the dropped records had never been written."""
+    if mark is not None and table.stream_shard is not None:
+        del table.stream_shard.items[mark:]
+
+
+def _one_record_per_change(write, key_of):
+    """Wraps a backend write `write(self, table_name, second, ...)`, whose `second`
+    argument gives the item's key through `key_of(table, second)`: whatever records
+    moto wrote for it, the stream ends with one record for the change (INSERT, MODIFY)
+    or none if the item is unchanged. A write that fails leaves the stream and the item
+    as they were (moto can fail an update after creating its keys-only item)."""
+
+    def wrapped(self, table_name, second, *args, **kwargs):
+        table = self.get_table(table_name)
+        try:
+            key = key_of(table, second)
+            before = self.get_item(table_name, key)
+        except Exception:  # a malformed request: moto reports it itself
+            return write(self, table_name, second, *args, **kwargs)
+        old = copy.deepcopy(before)
+        mark = _stream_mark(table)
+        try:
+            item = write(self, table_name, second, *args, **kwargs)
+        except Exception:
+            if old is None and self.get_item(table_name, key) is not None:
+                self.delete_item(table_name, key)
+            _stream_rewind(table, mark)
+            raise
+        if mark is not None:
+            _stream_rewind(table, mark)
+            if old is None or old.to_json() != item.to_json():
+                table.stream_shard.add(old, item)
+        return item
+
+    return wrapped
+
+
+DynamoDBBackend.put_item = _one_record_per_change(DynamoDBBackend.put_item, _key_of_item)
+DynamoDBBackend.update_item = _one_record_per_change(DynamoDBBackend.update_item, lambda _table, key: key)
 
 if __name__ == "__main__":
     main()

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
@@ -25,6 +25,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub streams: aws_sdk_dynamodbstreams::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub scheduler: aws_sdk_scheduler::Client,
@@ -35,6 +36,7 @@ impl Clients {
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            streams: aws_sdk_dynamodbstreams::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
             scheduler: aws_sdk_scheduler::Client::new(&sdk),
@@ -95,7 +97,7 @@ pub async fn discover(template: &Template, stack: &mut Stack, clients: &Clients)
         record_queue(stack, clients, id, &url).await?;
     }
     for (id, _) in template.of_type("AWS::DynamoDB::Table") {
-        record_table(stack, id);
+        record_table(stack, clients, id).await?;
     }
     for (id, _) in template.of_type("AWS::SecretsManager::Secret") {
         let name = stack.physical_name(id, false);
@@ -134,9 +136,14 @@ async fn create_table(stack: &mut Stack, clients: &Clients, id: &str, props: &Va
                 .build()?,
         );
     }
-    match request.send().await {
+    let stream = stream_specification(stack, props)?;
+    match request.set_stream_specification(stream.clone()).send().await {
         Ok(_) => tracing::info!(table = %name, "created table"),
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {}
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {
+            if let Some(stream) = stream {
+                enable_stream(clients, &name, stream).await?;
+            }
+        }
         Err(err) => return Err(err.into()),
     }
     if let Some(ttl) = props.get("TimeToLiveSpecification").filter(|t| t["Enabled"] == true) {
@@ -153,16 +160,40 @@ async fn create_table(stack: &mut Stack, clients: &Clients, id: &str, props: &Va
             return Err(err.into());
         }
     }
-    record_table(stack, id);
+    record_table(stack, clients, id).await
+}
+
+/// The template's `StreamSpecification`, as CreateTable takes it (`None`: no stream).
+fn stream_specification(stack: &Stack, props: &Value) -> Result<Option<StreamSpecification>, BoxError> {
+    let Some(view) = props.pointer("/StreamSpecification/StreamViewType") else { return Ok(None) };
+    let view = StreamViewType::from(stack.resolve(view)?.as_str());
+    Ok(Some(StreamSpecification::builder().stream_enabled(true).stream_view_type(view).build()?))
+}
+
+/// Turns on the stream of a table created before the template declared one. A table
+/// whose stream is already on is left alone (its records are kept).
+async fn enable_stream(clients: &Clients, name: &str, stream: StreamSpecification) -> Result<(), BoxError> {
+    let table = clients.dynamodb.describe_table().table_name(name).send().await?.table;
+    if table.and_then(|t| t.stream_specification).is_some_and(|s| s.stream_enabled) {
+        return Ok(());
+    }
+    clients.dynamodb.update_table().table_name(name).stream_specification(stream).send().await?;
+    tracing::info!(table = %name, "enabled the table's stream");
     Ok(())
 }
 
-fn record_table(stack: &mut Stack, id: &str) {
+/// What `!Ref` (the name) and `!GetAtt` (`Arn`; `StreamArn` when the table has a
+/// stream, its `LatestStreamArn`) of a table give.
+async fn record_table(stack: &mut Stack, clients: &Clients, id: &str) -> Result<(), BoxError> {
     let name = stack.physical_name(id, false);
     let arn = format!("arn:aws:dynamodb:{}:{}:table/{name}", stack.region, crate::LOCAL_ACCOUNT_ID);
-    stack
-        .physical
-        .insert(id.to_owned(), Physical { reference: name, attributes: BTreeMap::from([("Arn".to_owned(), arn)]) });
+    let mut attributes = BTreeMap::from([("Arn".to_owned(), arn)]);
+    let table = clients.dynamodb.describe_table().table_name(&name).send().await?.table;
+    if let Some(stream_arn) = table.and_then(|t| t.latest_stream_arn) {
+        attributes.insert("StreamArn".to_owned(), stream_arn);
+    }
+    stack.physical.insert(id.to_owned(), Physical { reference: name, attributes });
+    Ok(())
 }
 
 fn attribute_definitions(stack: &Stack, value: &Value) -> Result<Vec<AttributeDefinition>, BoxError> {

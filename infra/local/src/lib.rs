@@ -3,6 +3,7 @@
 //! - [`bootstrap`] creates its tables, queues (with redrive) and secrets on moto/LocalStack;
 //! - [`gateway`] serves its REST API like API Gateway, invoking the real functions;
 //! - [`event_sources`] plays its SQS event-source mappings;
+//! - [`stream_source`] plays its DynamoDB stream event-source mappings;
 //! - [`schedules`] plays EventBridge Scheduler's one-time schedules.
 
 pub mod bootstrap;
@@ -14,6 +15,7 @@ pub mod keys;
 pub mod ops;
 pub mod schedules;
 pub mod stack;
+pub mod stream_source;
 pub mod template;
 
 /// The account id ARNs carry locally (moto's default account).
@@ -45,14 +47,18 @@ pub fn serve(
 ) -> Result<Arc<gateway::Gateway>, Box<dyn std::error::Error + Send + Sync>> {
     let mut pollers = Vec::new();
     for source in template.sqs_event_sources()?.into_iter().filter(|s| s.enabled) {
-        // Lambda stops a consumer at its Timeout (default 3 s); so does the local mapping.
-        let function = template.resource(&source.function).ok_or("event source of an unknown function")?;
-        let timeout = template.function_property(function, "Timeout").and_then(|t| t.as_u64()).unwrap_or(3);
-        let invoker = invoke::Invoker::new(invoke_url, Duration::from_secs(timeout));
+        let invoker = invoke::Invoker::new(invoke_url, function_timeout(template, &source.function)?);
         pollers.push(event_sources::Poller::new(source, stack, clients.sqs.clone(), invoker)?);
+    }
+    let mut players = Vec::new();
+    for source in template.stream_event_sources()?.into_iter().filter(|s| s.enabled) {
+        let invoker = invoke::Invoker::new(invoke_url, function_timeout(template, &source.function)?);
+        let player = stream_source::Player::new(source, stack, clients, invoker)?;
+        players.push(player.with_rollover(stream_source::rollover_from_env()));
     }
     let mut served: Vec<String> =
         pollers.iter().map(|p| format!("SQS {} -> {}", p.source.queue, p.source.binary)).collect();
+    served.extend(players.iter().map(|p| format!("DynamoDB {} stream -> {}", p.source.table, p.source.binary)));
     let schedules = schedules::Player::new(template, stack, clients.scheduler.clone(), clients.sqs.clone());
     if !schedules.is_empty() {
         served.push("EventBridge Scheduler one-time schedules -> SQS".to_owned());
@@ -62,8 +68,17 @@ pub fn serve(
     for poller in pollers {
         tokio::spawn(poller.run());
     }
+    for player in players {
+        tokio::spawn(player.run());
+    }
     tokio::spawn(Arc::clone(&gateway).serve(listener));
     Ok(gateway)
+}
+
+/// Lambda stops a consumer at its `Timeout` (default 3 s); so does a local mapping.
+fn function_timeout(template: &template::Template, function: &str) -> Result<Duration, String> {
+    let resource = template.resource(function).ok_or(format!("event source of an unknown function {function}"))?;
+    Ok(Duration::from_secs(template.function_property(resource, "Timeout").and_then(|t| t.as_u64()).unwrap_or(3)))
 }
 
 #[cfg(test)]

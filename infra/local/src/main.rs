@@ -3,7 +3,8 @@
 //! - `ballot-local bootstrap --env-out FILE` creates the template's tables, queues and
 //!   secrets on `AWS_ENDPOINT_URL` and writes the functions' resolved environment to FILE
 //!   (for `cargo lambda watch --env-file`).
-//! - `ballot-local gateway` serves the API on `--listen` and plays the SQS event sources.
+//! - `ballot-local gateway` serves the API on `--listen` and plays the SQS and DynamoDB
+//!   stream event sources (`BALLOT_STREAM_ROLLOVER_AT` relabels the stream's shard).
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -85,7 +86,7 @@ enum Command {
         #[arg(long, default_value = "events")]
         events: PathBuf,
     },
-    /// Serve the REST API and play the SQS event sources.
+    /// Serve the REST API and play the SQS and DynamoDB stream event sources.
     Gateway {
         #[arg(long, default_value = "127.0.0.1:3000")]
         listen: SocketAddr,

@@ -139,6 +139,82 @@ impl Template {
         }
         Ok(sources)
     }
+
+    /// Every `Type: DynamoDB` event of every function. `ParallelizationFactor` other than 1
+    /// is refused: the local player keeps one batch in flight per shard.
+    pub fn stream_event_sources(&self) -> Result<Vec<StreamEventSource>, TemplateError> {
+        let mut sources = Vec::new();
+        for (id, function) in self.of_type("AWS::Serverless::Function") {
+            for (event_name, event) in events_of(function, "DynamoDB") {
+                let p = &event["Properties"];
+                let at = |what: &str| invalid(format!("{id}.{event_name}: {what}"));
+                let table =
+                    getatt_target(&p["Stream"]).ok_or_else(|| at("Stream must be !GetAtt <Table>.StreamArn"))?;
+                let from_trim_horizon = match p["StartingPosition"].as_str() {
+                    Some("TRIM_HORIZON") => true,
+                    Some("LATEST") => false,
+                    _ => return Err(at("StartingPosition must be TRIM_HORIZON or LATEST")),
+                };
+                if p["ParallelizationFactor"].as_u64().unwrap_or(1) != 1 {
+                    return Err(at("only ParallelizationFactor 1 is played locally"));
+                }
+                let filters = p.pointer("/FilterCriteria/Filters").and_then(Value::as_array).into_iter().flatten();
+                let filters = filters
+                    .map(|f| f["Pattern"].as_str().and_then(|text| serde_json::from_str(text).ok()))
+                    .collect::<Option<Vec<Value>>>()
+                    .ok_or_else(|| at("every FilterCriteria pattern must be a JSON string"))?;
+                let on_failure = match p.pointer("/DestinationConfig/OnFailure/Destination") {
+                    None => None,
+                    Some(d) => Some(getatt_target(d).ok_or_else(|| at("Destination must be !GetAtt <Queue>.Arn"))?),
+                };
+                let minus_one_is_none = |name: &str| p[name].as_i64().filter(|n| *n >= 0);
+                sources.push(StreamEventSource {
+                    function: id.to_owned(),
+                    binary: self.function_binary(id)?,
+                    table,
+                    from_trim_horizon,
+                    batch_size: p["BatchSize"].as_u64().unwrap_or(100).clamp(1, 10_000) as usize,
+                    batching_window_secs: p["MaximumBatchingWindowInSeconds"].as_u64().unwrap_or(0).min(300),
+                    filters,
+                    report_batch_item_failures: p["FunctionResponseTypes"]
+                        .as_array()
+                        .is_some_and(|types| types.iter().any(|t| t == "ReportBatchItemFailures")),
+                    bisect_on_error: p["BisectBatchOnFunctionError"].as_bool().unwrap_or(false),
+                    max_retry_attempts: minus_one_is_none("MaximumRetryAttempts").map(|n| n.min(10_000) as u32),
+                    max_record_age_secs: minus_one_is_none("MaximumRecordAgeInSeconds").map(|n| n as u64),
+                    on_failure,
+                    enabled: p["Enabled"].as_bool().unwrap_or(true),
+                });
+            }
+        }
+        Ok(sources)
+    }
+}
+
+/// One DynamoDB stream event-source mapping, from a function's `Type: DynamoDB` event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamEventSource {
+    pub function: String,
+    pub binary: String,
+    /// Logical id of the table whose stream it reads (`Stream: !GetAtt <Table>.StreamArn`).
+    pub table: String,
+    /// `TRIM_HORIZON` (the oldest record kept) or `LATEST` (records written from now on).
+    pub from_trim_horizon: bool,
+    /// 1–10,000 (Lambda's range for DynamoDB; default 100).
+    pub batch_size: usize,
+    /// 0–300 (default 0).
+    pub batching_window_secs: u64,
+    /// `FilterCriteria.Filters[].Pattern`, parsed; a record passes if any matches (none: all pass).
+    pub filters: Vec<Value>,
+    pub report_batch_item_failures: bool,
+    pub bisect_on_error: bool,
+    /// `None`: retried until the record expires (`-1`, the default).
+    pub max_retry_attempts: Option<u32>,
+    /// `None`: no limit (`-1`, the default).
+    pub max_record_age_secs: Option<u64>,
+    /// Logical id of the on-failure queue (`DestinationConfig.OnFailure.Destination: !GetAtt <Queue>.Arn`).
+    pub on_failure: Option<String>,
+    pub enabled: bool,
 }
 
 /// One route of the REST API, from a function's `Type: Api` event.
@@ -319,6 +395,28 @@ Resources:
             (sources[0].queue.as_str(), sources[0].batch_size, sources[0].report_batch_item_failures),
             ("Queue", 5, true)
         );
+    }
+
+    #[test]
+    fn given_a_dynamodb_event_when_read_then_its_stream_settings_are_known() {
+        let t = Template::parse(&format!(
+            "{SAMPLE}        Count: {{Type: DynamoDB, Properties: {{Stream: !GetAtt Table.StreamArn, StartingPosition: TRIM_HORIZON, \
+             BatchSize: 1000, MaximumRetryAttempts: 3, MaximumRecordAgeInSeconds: -1, BisectBatchOnFunctionError: true, \
+             FilterCriteria: {{Filters: [{{Pattern: '{{\"eventName\": [\"INSERT\"]}}'}}]}}, \
+             DestinationConfig: {{OnFailure: {{Destination: !GetAtt Queue.Arn}}}}}}}}\n"
+        ))
+        .unwrap();
+        let sources = t.stream_event_sources().unwrap();
+        let s = &sources[0];
+        assert_eq!(
+            (s.table.as_str(), s.batch_size, s.from_trim_horizon, s.bisect_on_error),
+            ("Table", 1000, true, true)
+        );
+        assert_eq!(
+            (s.max_retry_attempts, s.max_record_age_secs, s.on_failure.as_deref()),
+            (Some(3), None, Some("Queue"))
+        );
+        assert_eq!(s.filters, [json!({"eventName": ["INSERT"]})]);
     }
 
     #[test]

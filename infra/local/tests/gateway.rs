@@ -4,24 +4,14 @@
 //! Lambda Invoke API in this file, so each behaviour is the gateway's alone; queues are
 //! real (moto or LocalStack at `AWS_ENDPOINT_URL`, started by `make test`).
 
+mod support;
+
 use std::{
     collections::HashMap,
-    convert::Infallible,
-    path::Path,
     sync::{Arc, Mutex},
 };
 
-use ballot_local::{
-    bootstrap::{self, Clients},
-    gateway::Gateway,
-    keys::random_token,
-    stack::Stack,
-    template::Template,
-};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response, service::service_fn};
-use hyper_util::rt::TokioIo;
+use ballot_local::{bootstrap::Clients, gateway::Gateway, stack::Stack, template::Template};
 use serde_json::{Value, json};
 
 /// What the fake functions saw.
@@ -72,45 +62,22 @@ fn play(function: &str, event: &Value) -> (Option<&'static str>, Value) {
     }
 }
 
-/// Serves `POST /2015-03-31/functions/<name>/invocations` on a free port.
+/// The fake Invoke API, counting calls and recording SQS deliveries before answering.
 async fn fake_invoke_api(seen: Arc<Mutex<Seen>>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let seen = Arc::clone(&seen);
-            tokio::spawn(async move {
-                let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let seen = Arc::clone(&seen);
-                    async move {
-                        let function = req.uri().path().split('/').nth(3).unwrap_or_default().to_owned();
-                        let event: Value =
-                            serde_json::from_slice(&req.into_body().collect().await.unwrap().to_bytes()).unwrap();
-                        {
-                            let mut seen = seen.lock().unwrap();
-                            *seen.calls.entry(function.clone()).or_default() += 1;
-                            for record in event["Records"].as_array().into_iter().flatten() {
-                                let count =
-                                    record["attributes"]["ApproximateReceiveCount"].as_str().unwrap().parse().unwrap();
-                                let body = record["body"].as_str().unwrap().to_owned();
-                                seen.deliveries.push((record["messageId"].as_str().unwrap().to_owned(), body, count));
-                            }
-                        }
-                        let (error, payload) = play(&function, &event);
-                        let mut response = Response::new(Full::new(Bytes::from(payload.to_string())));
-                        if let Some(kind) = error {
-                            response.headers_mut().insert("x-amz-function-error", kind.parse().unwrap());
-                        }
-                        Ok::<_, Infallible>(response)
-                    }
-                });
-                let _ =
-                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-            });
+    support::fake_invoke_api(Arc::new(move |function: String, event: Value| {
+        {
+            let mut seen = seen.lock().unwrap();
+            *seen.calls.entry(function.clone()).or_default() += 1;
+            for record in event["Records"].as_array().into_iter().flatten() {
+                let count = record["attributes"]["ApproximateReceiveCount"].as_str().unwrap().parse().unwrap();
+                let body = record["body"].as_str().unwrap().to_owned();
+                seen.deliveries.push((record["messageId"].as_str().unwrap().to_owned(), body, count));
+            }
         }
-    });
-    base
+        let answer = play(&function, &event);
+        Box::pin(async move { answer })
+    }))
+    .await
 }
 
 struct Local {
@@ -125,15 +92,7 @@ struct Local {
 
 /// Bootstraps a fresh stack of the test template and serves it.
 async fn start() -> Local {
-    assert!(
-        ballot_local::is_loopback_url(&std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()),
-        "AWS_ENDPOINT_URL must point at the local stack (moto or LocalStack): run `make test`"
-    );
-    let template = Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/template.yaml")).unwrap();
-    let clients = Clients::from_env().await;
-    let name = format!("gw{}", random_token(6).to_lowercase().replace(['-', '_'], "x"));
-    let mut stack = Stack::new(&template, &name, "us-east-1", &[]).unwrap();
-    bootstrap::bootstrap(&template, &mut stack, &clients).await.unwrap();
+    let (template, stack, clients) = support::fixture_stack("template.yaml", "gw").await;
     let seen = Arc::new(Mutex::new(Seen::default()));
     let invoke_url = fake_invoke_api(Arc::clone(&seen)).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

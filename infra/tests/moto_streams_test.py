@@ -1,0 +1,160 @@
+"""infra/moto_server.py's DynamoDB Streams, read the way a consumer reads them (boto3
+dynamodbstreams: DescribeStream, GetShardIterator, GetRecords): only committed changes,
+one record per change, as DynamoDB writes them.
+
+Run: .venv/bin/python -m unittest infra/tests/moto_streams_test.py
+It starts its own moto on a free port and stops it at the end.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import unittest
+import uuid
+
+import boto3
+from botocore.exceptions import ClientError
+
+SERVER = os.path.join(os.path.dirname(__file__), "..", "moto_server.py")
+CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_listening(port, process, seconds=30):
+    """Returns once something accepts connections on `port`; fails if moto exits first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"moto exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"moto did not listen on {port} within {seconds}s")
+
+
+class MotoStreams(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        port = free_port()
+        cls.moto = subprocess.Popen(
+            [sys.executable, SERVER, "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until_listening(port, cls.moto)
+        endpoint = f"http://127.0.0.1:{port}"
+        cls.dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, **CREDENTIALS)
+        cls.streams = boto3.client("dynamodbstreams", endpoint_url=endpoint, **CREDENTIALS)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.moto.terminate()
+        cls.moto.wait(10)
+
+    def setUp(self):
+        self.table = f"t-{uuid.uuid4().hex[:8]}"
+        out = self.dynamodb.create_table(
+            TableName=self.table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        self.stream_arn = out["TableDescription"]["LatestStreamArn"]
+
+    def records(self):
+        """Every record of the table's stream, from its start."""
+        shard = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"][0]
+        iterator = self.streams.get_shard_iterator(
+            StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records = []
+        while True:
+            out = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+            if not out["Records"]:
+                return records
+            records.extend(out["Records"])
+            iterator = out["NextShardIterator"]
+
+    def put(self, pk, **attributes):
+        item = {"pk": {"S": pk}, **{k: {"S": v} for k, v in attributes.items()}}
+        self.dynamodb.put_item(TableName=self.table, Item=item)
+
+    def set_x(self, pk, value, **extra):
+        self.dynamodb.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": pk}},
+            UpdateExpression="SET x = :x",
+            ExpressionAttributeValues={":x": {"S": value}},
+            **extra,
+        )
+
+    def test_a_cancelled_transaction_leaves_the_stream_as_it_was(self):
+        self.put("a", x="1")
+        self.put("guard")
+        before = self.records()
+        with self.assertRaises(ClientError) as cancelled:
+            self.dynamodb.transact_write_items(
+                TransactItems=[
+                    {"Update": {"TableName": self.table, "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET x = :x",
+                                "ExpressionAttributeValues": {":x": {"S": "2"}}}},
+                    {"Put": {"TableName": self.table, "Item": {"pk": {"S": "new"}}}},
+                    {"ConditionCheck": {"TableName": self.table, "Key": {"pk": {"S": "guard"}},
+                                        "ConditionExpression": "attribute_not_exists(pk)"}},
+                ]
+            )
+        self.assertEqual(cancelled.exception.response["Error"]["Code"], "TransactionCanceledException")
+        self.assertEqual(self.records(), before)
+        # The next committed write takes the next sequence number: no gap where the phantoms were.
+        self.put("b")
+        after = self.records()
+        self.assertEqual(len(after), len(before) + 1)
+        self.assertEqual(int(after[-1]["dynamodb"]["SequenceNumber"]), int(before[-1]["dynamodb"]["SequenceNumber"]) + 1)
+
+    def test_a_committed_transaction_emits_one_record_per_write(self):
+        self.put("a", x="1")
+        self.dynamodb.transact_write_items(
+            TransactItems=[
+                {"Update": {"TableName": self.table, "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET x = :x",
+                            "ExpressionAttributeValues": {":x": {"S": "2"}}}},
+                {"Put": {"TableName": self.table, "Item": {"pk": {"S": "b"}}}},
+            ]
+        )
+        self.assertEqual([r["eventName"] for r in self.records()], ["INSERT", "MODIFY", "INSERT"])
+
+    def test_an_update_that_creates_an_item_emits_one_insert_with_the_whole_item(self):
+        self.set_x("fresh", "1")
+        records = self.records()
+        self.assertEqual([r["eventName"] for r in records], ["INSERT"])
+        self.assertEqual(records[0]["dynamodb"]["NewImage"], {"pk": {"S": "fresh"}, "x": {"S": "1"}})
+        self.assertNotIn("OldImage", records[0]["dynamodb"])
+
+    def test_writes_that_change_nothing_emit_no_record(self):
+        self.put("a", x="1")
+        self.set_x("a", "1")
+        self.put("a", x="1")
+        self.assertEqual([r["eventName"] for r in self.records()], ["INSERT"])
+        self.set_x("a", "2")
+        records = self.records()
+        self.assertEqual([r["eventName"] for r in records], ["INSERT", "MODIFY"])
+        self.assertEqual(records[1]["dynamodb"]["OldImage"]["x"], {"S": "1"})
+        self.assertEqual(records[1]["dynamodb"]["NewImage"]["x"], {"S": "2"})
+
+    def test_a_failed_conditional_update_emits_nothing_and_creates_nothing(self):
+        with self.assertRaises(ClientError):
+            self.set_x("ghost", "1", ConditionExpression="attribute_exists(pk)")
+        self.assertEqual(self.records(), [])
+        self.assertNotIn("Item", self.dynamodb.get_item(TableName=self.table, Key={"pk": {"S": "ghost"}}))
+
+
+if __name__ == "__main__":
+    unittest.main()
