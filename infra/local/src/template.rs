@@ -168,6 +168,13 @@ impl Template {
                     Some(d) => Some(getatt_target(d).ok_or_else(|| at("Destination must be !GetAtt <Queue>.Arn"))?),
                 };
                 let minus_one_is_none = |name: &str| p[name].as_i64().filter(|n| *n >= 0);
+                let window = &p["TumblingWindowInSeconds"];
+                let tumbling_window_secs = match window.as_u64() {
+                    _ if window.is_null() => None,
+                    Some(0) => None,
+                    Some(secs @ 1..=900) => Some(secs),
+                    _ => return Err(at("TumblingWindowInSeconds must be a number of seconds, 0-900")),
+                };
                 sources.push(StreamEventSource {
                     function: id.to_owned(),
                     binary: self.function_binary(id)?,
@@ -183,6 +190,7 @@ impl Template {
                     max_retry_attempts: minus_one_is_none("MaximumRetryAttempts").map(|n| n.min(10_000) as u32),
                     max_record_age_secs: minus_one_is_none("MaximumRecordAgeInSeconds").map(|n| n as u64),
                     on_failure,
+                    tumbling_window_secs,
                     enabled: p["Enabled"].as_bool().unwrap_or(true),
                 });
             }
@@ -214,6 +222,8 @@ pub struct StreamEventSource {
     pub max_record_age_secs: Option<u64>,
     /// Logical id of the on-failure queue (`DestinationConfig.OnFailure.Destination: !GetAtt <Queue>.Arn`).
     pub on_failure: Option<String>,
+    /// `TumblingWindowInSeconds`, 1–900; `None` without a tumbling window (absent or 0).
+    pub tumbling_window_secs: Option<u64>,
     pub enabled: bool,
 }
 

@@ -12,10 +12,14 @@
 //! moto keeps one shard forever. With a rollover (`BALLOT_STREAM_ROLLOVER_AT=<n>`) the
 //! player presents records `k·n … (k+1)·n − 1` of that shard as coming from the k-th
 //! child shard ([`shard_id`]): the parent closes after its last record, so batches end
-//! there, and on-failure records name the child. Lambda's event itself names no shard.
+//! there, and on-failure records name the child. Lambda's event itself names no shard,
+//! unless the mapping has a tumbling window ([`window`]): then each event carries the
+//! shard, the window and the state, a window never spans two shards, and it closes with
+//! a final invocation when its time is up or its shard ends.
 
 mod filter;
 mod record;
+pub mod window;
 
 use std::{collections::VecDeque, ops::Range, time::Duration};
 
@@ -23,9 +27,11 @@ use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use self::window::{STATE_LIMIT, returned_state, window_start};
 pub use self::{
     filter::passes,
     record::{Condition, FailedBatch, StreamRecord, on_failure_record},
+    window::Window,
 };
 use crate::{
     event_sources::reported_failures,
@@ -145,20 +151,63 @@ impl Player {
         }
         let reader = reader.as_mut().expect("opened");
         loop {
-            let (shard, batch) = reader.next_batch(self).await?;
-            self.deliver(&shard, &batch).await?;
+            let (shard, batch) = match reader.next_batch(self).await? {
+                Next::Batch(shard, batch) => (shard, batch),
+                Next::WindowEnded => {
+                    if let Some(window) = reader.window.take() {
+                        self.close_window(&window).await;
+                    }
+                    continue;
+                }
+            };
+            if let Some(secs) = self.source.tumbling_window_secs {
+                let start = window_start(batch[0].created, secs);
+                if let Some(open) = reader.window.take_if(|w| w.shard != shard || w.start != start) {
+                    self.close_window(&open).await;
+                }
+                reader.window.get_or_insert_with(|| Window::open(&shard, start, secs));
+            }
+            self.deliver(&shard, &batch, reader.window.as_mut()).await?;
         }
     }
 
-    /// Delivers `batch` (all from `shard`) until every record is done.
-    async fn deliver(&self, shard: &str, batch: &[StreamRecord]) -> Result<(), String> {
+    /// The final invocation of `window` (no records, `isFinalInvokeForWindow`), repeated
+    /// until it succeeds with a `state`: Lambda holds the shard until then. Its state is
+    /// then dropped.
+    async fn close_window(&self, window: &Window) {
+        let event = window.event(&[], &self.stream_arn, true);
+        let mut failures = 0;
+        loop {
+            match self.invoker.invoke(&self.source.binary, &event).await {
+                Ok(result) if returned_state(&result).is_some() => return,
+                Ok(_) => tracing::info!(function = %self.source.binary, "final invocation answered no state"),
+                Err(InvokeError::Unreachable(reason)) => {
+                    tracing::warn!(function = %self.source.binary, %reason, "invoke endpoint unreachable");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(err) => tracing::info!(function = %self.source.binary, error = %err, "final invocation failed"),
+            }
+            failures += 1;
+            tokio::time::sleep(Duration::from_millis(100).min(POLL * failures)).await;
+        }
+    }
+
+    /// Delivers `batch` (all from `shard`, and all in `window` if there is one) until every
+    /// record is done.
+    async fn deliver(
+        &self,
+        shard: &str,
+        batch: &[StreamRecord],
+        mut window: Option<&mut Window>,
+    ) -> Result<(), String> {
         let mut plan: VecDeque<Pending> = VecDeque::from([(0..batch.len(), 0)]);
         while let Some((range, failures)) = plan.pop_front() {
             let range = self.give_up_expired(shard, batch, range, failures).await?;
             if range.is_empty() {
                 continue;
             }
-            match self.attempt(&batch[range.clone()]).await {
+            match self.attempt(&batch[range.clone()], window.as_deref_mut()).await {
                 Attempt::Done => {}
                 Attempt::FailedFrom(first) => {
                     let rest = range.start + first..range.end;
@@ -246,13 +295,16 @@ impl Player {
     }
 
     /// Invokes the function once with `records`. An unreachable endpoint is waited out
-    /// (it is not the function's failure, and Lambda does not count it either).
-    async fn attempt(&self, records: &[StreamRecord]) -> Attempt {
-        let event = json!({"Records": records.iter().map(|r| &r.event).collect::<Vec<_>>()});
+    /// (it is not the function's failure, and Lambda does not count it either). In a
+    /// tumbling window the answer must have a `state`, which the next invocation gets.
+    async fn attempt(&self, records: &[StreamRecord], mut window: Option<&mut Window>) -> Attempt {
+        let event = match &window {
+            Some(window) => window.event(records, &self.stream_arn, false),
+            None => json!({"Records": records.iter().map(|r| &r.event).collect::<Vec<_>>()}),
+        };
         loop {
-            return match self.invoker.invoke(&self.source.binary, &event).await {
-                Ok(result) if self.source.report_batch_item_failures => failed_from(&result, records),
-                Ok(_) => Attempt::Done,
+            let result = match self.invoker.invoke(&self.source.binary, &event).await {
+                Ok(result) => result,
                 Err(InvokeError::Unreachable(reason)) => {
                     tracing::warn!(function = %self.source.binary, %reason, "invoke endpoint unreachable");
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -260,9 +312,25 @@ impl Player {
                 }
                 Err(err) => {
                     tracing::info!(function = %self.source.binary, error = %err, records = records.len(), "batch failed");
-                    Attempt::Error
+                    return Attempt::Error;
                 }
             };
+            let attempt =
+                if self.source.report_batch_item_failures { failed_from(&result, records) } else { Attempt::Done };
+            let Some(window) = window.as_deref_mut() else { return attempt };
+            let Some(state) = returned_state(&result) else {
+                tracing::info!(function = %self.source.binary, records = records.len(), "answer has no state: batch failed");
+                return Attempt::Error;
+            };
+            if attempt != Attempt::Error {
+                // A partial failure's state stands for the records it reports done.
+                if state.to_string().len() > STATE_LIMIT {
+                    // Lambda would end the window early; the player carries the state on.
+                    tracing::warn!(function = %self.source.binary, "window state above 1 MB");
+                }
+                window.state = state.clone();
+            }
+            return attempt;
         }
     }
 }
@@ -280,13 +348,23 @@ fn failed_from(result: &Value, records: &[StreamRecord]) -> Attempt {
     }
 }
 
-/// The read position in moto's one shard, and the records read but not yet batched
-/// (only those that pass the mapping's filters).
+/// The read position in moto's one shard, the records read but not yet batched (only
+/// those that pass the mapping's filters), and the tumbling window open, if any.
 struct Reader {
     base_shard: String,
     start: u128,
     iterator: Option<String>,
     pending: VecDeque<StreamRecord>,
+    /// The index after the last record read, filtered or not.
+    read_to: u128,
+    window: Option<Window>,
+}
+
+/// What the reader has next for the function.
+enum Next {
+    Batch(String, Vec<StreamRecord>),
+    /// The open window's time is up (with all its records delivered), or its shard ended.
+    WindowEnded,
 }
 
 impl Reader {
@@ -311,7 +389,7 @@ impl Reader {
             .await
             .map_err(sdk)?
             .shard_iterator;
-        Ok(Self { base_shard, start, iterator, pending: VecDeque::new() })
+        Ok(Self { base_shard, start, iterator, pending: VecDeque::new(), read_to: 0, window: None })
     }
 
     /// Reads once; returns whether the stream had new records (filtered or not).
@@ -322,6 +400,7 @@ impl Reader {
         for record in out.records() {
             let record = StreamRecord::from_sdk(record, self.start, &player.region, &player.stream_arn)
                 .ok_or("a stream record without a sequence number")?;
+            self.read_to = self.read_to.max(record.index + 1);
             if passes(&player.source.filters, &record.event) {
                 self.pending.push_back(record);
             }
@@ -336,22 +415,43 @@ impl Reader {
         shard_id(&self.base_shard, player.rollover_at, record.index)
     }
 
-    /// Waits for a first record, then gathers up to `BatchSize` records of its shard for
-    /// at most `MaximumBatchingWindowInSeconds`; a batch ends early where its shard does.
-    async fn next_batch(&mut self, player: &Player) -> Result<(String, Vec<StreamRecord>), String> {
+    /// The shard of a record and, with a tumbling window, the start of its window: a
+    /// batch holds records of one group.
+    fn group_of(&self, player: &Player, record: &StreamRecord) -> (String, Option<u64>) {
+        let window = player.source.tumbling_window_secs.map(|secs| window_start(record.created, secs));
+        (self.shard_of(player, record), window)
+    }
+
+    /// Whether the open window is over: its time is up, or the stream has moved on to
+    /// another shard (the window's shard ended).
+    fn window_ended(&self, player: &Player) -> bool {
+        let Some(window) = &self.window else { return false };
+        let moved_on =
+            self.read_to > 0 && shard_id(&self.base_shard, player.rollover_at, self.read_to - 1) != window.shard;
+        window.ended() || moved_on
+    }
+
+    /// Waits for a first record, then gathers up to `BatchSize` records of its shard (and
+    /// tumbling window) for at most `MaximumBatchingWindowInSeconds`; a batch ends early
+    /// where its shard or window does. While no record waits, an open window that is
+    /// over ends.
+    async fn next_batch(&mut self, player: &Player) -> Result<Next, String> {
         while self.pending.is_empty() {
             if !self.read(player).await? {
+                if self.window_ended(player) {
+                    return Ok(Next::WindowEnded);
+                }
                 tokio::time::sleep(POLL).await;
             }
         }
-        let shard = self.shard_of(player, &self.pending[0]);
+        let group = self.group_of(player, &self.pending[0]);
         let deadline = Instant::now() + Duration::from_secs(player.source.batching_window_secs);
         loop {
             let size = player.source.batch_size;
-            let same_shard = self.pending.iter().take(size).take_while(|r| self.shard_of(player, r) == shard).count();
-            let shard_ended = same_shard < self.pending.len().min(size);
-            if same_shard == size || shard_ended || Instant::now() >= deadline {
-                return Ok((shard, self.pending.drain(..same_shard).collect()));
+            let same_group = self.pending.iter().take(size).take_while(|r| self.group_of(player, r) == group).count();
+            let group_ended = same_group < self.pending.len().min(size);
+            if same_group == size || group_ended || Instant::now() >= deadline {
+                return Ok(Next::Batch(group.0, self.pending.drain(..same_group).collect()));
             }
             if !self.read(player).await? {
                 tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
