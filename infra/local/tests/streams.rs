@@ -1,7 +1,8 @@
 //! The DynamoDB stream event-source player on a small test template
 //! (`fixtures/streams.yaml`): batch size and window, filter criteria, retry from a
 //! reported failure, bisect on error, the on-failure record after retries, one batch in
-//! flight in order, and the shard rollover relabel. The functions are played by a fake
+//! flight in order, the shard rollover relabel, and tumbling windows (the shard, window
+//! and state in the event, the state carried, the final invocation). The functions are played by a fake
 //! Lambda Invoke API here; the table, its stream and the queue are real (moto or
 //! LocalStack at `AWS_ENDPOINT_URL`, started by `make test`).
 
@@ -16,11 +17,40 @@ use std::{
 use ballot_local::{bootstrap::Clients, invoke::Invoker, stack::Stack, stream_source::Player, template::Template};
 use serde_json::{Value, json};
 
-/// One invocation a fake function received: the `pk` and `SequenceNumber` of each record.
+/// One invocation a fake function received: the `pk` and `SequenceNumber` of each record,
+/// the event's other top-level fields (a tumbling window's), and when it arrived.
 #[derive(Debug, Clone)]
 struct Batch {
     pks: Vec<String>,
     sequence_numbers: Vec<String>,
+    window: serde_json::Map<String, Value>,
+    at: std::time::SystemTime,
+}
+
+impl Batch {
+    fn is_final(&self) -> bool {
+        self.window["isFinalInvokeForWindow"] == true
+    }
+
+    /// `window.start`, in epoch seconds.
+    fn window_start(&self) -> u64 {
+        epoch(&self.window["window"]["start"])
+    }
+
+    fn count_in(&self) -> u64 {
+        self.window["state"]["count"].as_str().map_or(0, |n| n.parse().unwrap())
+    }
+}
+
+fn epoch(rfc3339: &Value) -> u64 {
+    let at = humantime::parse_rfc3339(rfc3339.as_str().unwrap()).unwrap();
+    at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// A tumbling-window function's answer: the records it has seen in the window so far, as
+/// a state of strings (what `aws_lambda_events`' `TimeWindowEventResponseProperties` holds).
+fn counted(batch: &Batch) -> Value {
+    json!({"state": {"count": (batch.count_in() + batch.pks.len() as u64).to_string()}})
 }
 
 #[derive(Default)]
@@ -50,6 +80,10 @@ fn answer(function: &str, batch: &Batch, earlier: &[Batch]) -> support::Answer {
         "bisect" if batch.pks.iter().any(|pk| pk.contains("poison")) => error,
         "bisect" => (None, json!({})),
         "exhaust" | "roller" => error,
+        "windowed" | "stateful" | "closer" => (None, counted(batch)),
+        // Answers its first batch without a state (but with a valid failure report).
+        "stateless" if earlier.is_empty() => (None, json!({"batchItemFailures": []})),
+        "stateless" => (None, counted(batch)),
         other => panic!("no function {other}"),
     }
 }
@@ -77,6 +111,14 @@ async fn start() -> Local {
                     .iter()
                     .map(|r| r["dynamodb"]["SequenceNumber"].as_str().unwrap().to_owned())
                     .collect(),
+                window: event
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .filter(|(k, _)| *k != "Records")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                at: std::time::SystemTime::now(),
             };
             let reply = {
                 let mut seen = seen.lock().unwrap();
@@ -124,6 +166,22 @@ impl Local {
     fn batches(&self, function: &str) -> Vec<Vec<String>> {
         let seen = self.seen.lock().unwrap();
         seen.batches.get(function).into_iter().flatten().map(|b| b.pks.clone()).collect()
+    }
+
+    fn invocations(&self, function: &str) -> Vec<Batch> {
+        self.seen.lock().unwrap().batches.get(function).cloned().unwrap_or_default()
+    }
+
+    /// Waits (20 s at most) until `function`'s invocations satisfy `done`.
+    async fn wait_for_invocations(&self, function: &str, done: impl Fn(&[Batch]) -> bool) -> Vec<Batch> {
+        for _ in 0..400 {
+            let invocations = self.invocations(function);
+            if done(&invocations) {
+                return invocations;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{function} received {:#?}", self.invocations(function));
     }
 
     fn sequence_numbers(&self, function: &str) -> Vec<Vec<String>> {
@@ -185,6 +243,8 @@ async fn given_writes_within_the_window_when_played_then_batches_of_batch_size_i
     let sequence: Vec<u128> = local.sequence_numbers("batcher").concat().iter().map(|s| s.parse().unwrap()).collect();
     assert!(sequence.windows(2).all(|w| w[0] < w[1]), "in stream order: {sequence:?}");
     assert_eq!(local.seen.lock().unwrap().most_in_flight["batcher"], 1, "one batch in flight");
+    let plain = local.invocations("batcher");
+    assert!(plain.iter().all(|b| b.window.is_empty()), "no tumbling window: `Records` alone");
 }
 
 #[tokio::test]
@@ -289,4 +349,126 @@ async fn given_a_rollover_when_records_pass_it_then_batches_end_at_the_parent_an
     let sizes: Vec<u64> = failures.iter().map(|f| f["DDBStreamBatchInfo"]["batchSize"].as_u64().unwrap()).collect();
     assert_eq!(sizes, [3, 2]);
     assert_eq!(shards[1], format!("{}-child1", shards[0]), "the rest comes from the parent's child");
+}
+
+/// Checks a tumbling-window function's invocations (all answered by [`counted`]): each
+/// gets the state the previous one in its window (same shard and start) returned, a new
+/// window starts from `{}`, and a final invocation closes one.
+fn assert_state_carried(invocations: &[Batch]) {
+    let mut open: Option<((String, u64), u64)> = None;
+    for (i, batch) in invocations.iter().enumerate() {
+        let key = (batch.window["shardId"].as_str().unwrap().to_owned(), batch.window_start());
+        let expected = match &open {
+            Some((current, count)) if *current == key => *count,
+            _ => 0,
+        };
+        if expected == 0 {
+            assert_eq!(batch.window["state"], json!({}), "invocation {i} opens a window: {invocations:#?}");
+        }
+        assert_eq!(batch.count_in(), expected, "invocation {i}'s state: {invocations:#?}");
+        open = if batch.is_final() { None } else { Some((key, expected + batch.pks.len() as u64)) };
+    }
+}
+
+fn play_disabled(local: &Local, binary: &str, rollover: Option<u64>) {
+    let source = local.template.stream_event_sources().unwrap().into_iter().find(|s| s.binary == binary).unwrap();
+    let invoker = Invoker::new(&local.invoke_url, Duration::from_secs(3));
+    let player = Player::new(source, &local.stack, &local.clients, invoker).unwrap().with_rollover(rollover);
+    tokio::spawn(player.run());
+}
+
+fn records_in(invocations: &[Batch]) -> usize {
+    invocations.iter().map(|b| b.pks.len()).sum()
+}
+
+#[tokio::test]
+async fn given_a_tumbling_window_when_batches_come_from_one_shard_then_each_names_it_and_a_rollover_the_child() {
+    let local = start().await;
+    play_disabled(&local, "windowed", Some(3));
+    local.put_all(&["WIN#1", "WIN#2", "WIN#3", "WIN#4", "WIN#5"]).await;
+    let invocations = local.wait_for_invocations("windowed", |b| records_in(b) >= 5).await;
+    let stream_arn = &local.stack.physical["Table"].attributes["StreamArn"];
+    let parent = invocations[0].window["shardId"].as_str().unwrap().to_owned();
+    assert!(parent.starts_with("shardId-"), "moto's shard id: {parent}");
+    for batch in &invocations {
+        let expected = if batch.pks.iter().any(|pk| pk == "WIN#4" || pk == "WIN#5") {
+            format!("{parent}-child1")
+        } else {
+            parent.clone()
+        };
+        assert_eq!(batch.window["shardId"], json!(expected), "{invocations:#?}");
+        assert_eq!(batch.window["eventSourceARN"].as_str(), Some(stream_arn.as_str()));
+        assert_eq!(batch.window["isWindowTerminatedEarly"], false);
+        let end = epoch(&batch.window["window"]["end"]);
+        assert_eq!((batch.window_start() % 900, end - batch.window_start()), (0, 900), "a 900 s window on the clock");
+    }
+    assert!(invocations.iter().all(|b| !(b.pks.contains(&"WIN#3".to_owned()) && b.pks.contains(&"WIN#4".to_owned()))));
+    // The parent's end closes its window: a final invocation before the child's first batch,
+    // whose window starts afresh.
+    let first_child = invocations.iter().position(|b| b.pks.contains(&"WIN#4".to_owned())).unwrap();
+    let closing = &invocations[first_child - 1];
+    assert!(closing.is_final() && closing.pks.is_empty(), "{invocations:#?}");
+    assert_eq!(closing.window["shardId"], json!(parent));
+    assert_eq!(invocations[first_child].window["state"], json!({}));
+    assert_state_carried(&invocations);
+}
+
+#[tokio::test]
+async fn given_a_tumbling_window_when_batches_follow_then_each_gets_the_state_the_last_one_returned() {
+    let local = start().await;
+    local.put_all(&["STATE#1", "STATE#2", "STATE#3", "STATE#4"]).await;
+    let invocations = local.wait_for_invocations("stateful", |b| records_in(b) >= 4).await;
+    assert!(invocations.iter().filter(|b| !b.pks.is_empty()).count() >= 2, "BatchSize 2: {invocations:#?}");
+    assert!(invocations.iter().any(|b| b.count_in() > 0), "a later batch got the state: {invocations:#?}");
+    assert_state_carried(&invocations);
+}
+
+#[tokio::test]
+async fn given_a_tumbling_window_when_an_answer_has_no_state_then_the_batch_failed_and_is_retried() {
+    let local = start().await;
+    local.put_all(&["NOSTATE#1", "NOSTATE#2"]).await;
+    let invocations = local.wait_for_invocations("stateless", |b| b.len() >= 2).await;
+    assert_eq!(invocations[0].pks, owned(&["NOSTATE#1", "NOSTATE#2"]));
+    assert_eq!(invocations[1].pks, invocations[0].pks, "an empty batchItemFailures without state is a failure");
+    assert_eq!(invocations[1].window["state"], json!({}), "the failed answer set no state");
+    // The retry's state is carried on to the next batch.
+    local.put("NOSTATE#3", &[]).await;
+    let invocations = local.wait_for_invocations("stateless", |b| records_in(b) >= 5).await;
+    let last = invocations.last().unwrap();
+    assert_eq!(last.pks, owned(&["NOSTATE#3"]));
+    if last.window_start() == invocations[1].window_start() {
+        assert_eq!(last.window["state"], json!({"count": "2"}));
+    }
+}
+
+#[tokio::test]
+async fn given_a_short_tumbling_window_when_its_time_is_up_then_a_final_invocation_gets_its_state() {
+    let local = start().await;
+    local.put_all(&["CLOSE#1", "CLOSE#2"]).await;
+    // Every window that got records is closed by a final invocation.
+    let closed = |invocations: &[Batch]| {
+        let mut windows: Vec<u64> = invocations.iter().filter(|b| !b.is_final()).map(Batch::window_start).collect();
+        windows.dedup();
+        records_in(invocations) >= 2
+            && windows.iter().all(|w| invocations.iter().any(|b| b.is_final() && b.window_start() == *w))
+    };
+    let invocations = local.wait_for_invocations("closer", closed).await;
+    assert_state_carried(&invocations);
+    for last in invocations.iter().filter(|b| b.is_final()) {
+        assert!(last.pks.is_empty(), "the final invocation has no records");
+        assert_eq!(last.window["isWindowTerminatedEarly"], false);
+        let end = epoch(&last.window["window"]["end"]);
+        assert_eq!((last.window_start() % 2, end - last.window_start()), (0, 2));
+        let delivered: usize =
+            invocations.iter().filter(|b| b.window_start() == last.window_start()).map(|b| b.pks.len()).sum();
+        assert_eq!(last.count_in(), delivered as u64, "it gets the window's last state");
+        let arrived = last.at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        assert!(arrived >= end as f64, "sent after the window's end ({end}), at {arrived}");
+    }
+    // The state was dropped: a later record opens a new window from `{}`.
+    local.put("CLOSE#3", &[]).await;
+    let invocations = local.wait_for_invocations("closer", |b| records_in(b) >= 3).await;
+    let next = invocations.iter().find(|b| b.pks == owned(&["CLOSE#3"])).unwrap();
+    assert_eq!(next.window["state"], json!({}));
+    assert!(next.window_start() > invocations.iter().filter(|b| b.is_final()).map(Batch::window_start).max().unwrap());
 }
