@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: the release functions measured in-process (size, init, RSS, warm latency,
 # auth paths, vote costs over the store layer), then cast-vote through the local gateway
-# on a local stack of its own (stopped on exit).
+# on a local stack of its own, then what a vote costs on the wire on a second stack
+# behind the AWS proxy (each stopped when done).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash infra/install.sh
@@ -19,3 +20,15 @@ functions_up "$(free_port)" "$(free_port)" --ignore-changes >&2
 echo
 cargo run --quiet -p ballot-load --bin vote-load
 cargo run --quiet -p ballot-load --bin webhook-load
+
+# What a vote costs on the wire: a fresh stack whose functions reach moto through the AWS
+# proxy, which meters every call (the latency figures above are taken without it).
+stack_down
+stack_traps
+echo "==> local stack behind the AWS proxy, for the cost of a vote (logs in $BALLOT_STATE_DIR)" >&2
+unset AWS_ENDPOINT_URL
+aws_up "$(free_port)"
+proxy_up "$(free_port)" >&2
+functions_up "$(free_port)" "$(free_port)" --ignore-changes >&2
+echo
+cargo run --quiet -p ballot-load --bin vote-cost

@@ -241,10 +241,15 @@ stack_signaled() {
   exit "$1"
 }
 
-trap stack_down EXIT
-trap 'stack_signaled 130' INT
-trap 'stack_signaled 143' TERM
-trap 'stack_signaled 129' HUP
+# stack_traps: arms the traps (again, after a stack_down that left the script running).
+stack_traps() {
+  trap stack_down EXIT
+  trap 'stack_signaled 130' INT
+  trap 'stack_signaled 143' TERM
+  trap 'stack_signaled 129' HUP
+  trap - PIPE
+}
+stack_traps
 
 export BALLOT_STACK="${BALLOT_STACK:-ballot}"
 # Instances per function in `cargo lambda watch` (Lambda's concurrency, locally).

@@ -1,0 +1,160 @@
+//! `vote-cost` (run by `make bench` against the local stack it starts, with the AWS proxy
+//! in front of moto, `infra/bench.sh`): what votes cost **on the wire**, metered by the
+//! proxy from the calls the functions really make (`infra/aws_proxy.py`; units priced by
+//! DynamoDB's on-demand rules from the items' real sizes):
+//! - 1,000 new voters, 100 at a time, on a four-option poll without webhooks and without
+//!   `Idempotency-Key`: DynamoDB write and read units, DynamoDB calls and SQS messages
+//!   per vote, the synchronous vote and the asynchronous work it causes together (the
+//!   meter is read once the events queue is empty);
+//! - apart: what an `Idempotency-Key` adds per vote, and what a guest token from
+//!   `POST /v1/auth/guest` costs (the voters above have tokens signed locally).
+
+use std::time::Duration;
+
+use ballot_core::access::Role;
+use ballot_tests::{api, client, events_queue_url, eventually, guest_tokens, queue_depth, required_env, token_for};
+use futures::{StreamExt, stream};
+use serde_json::{Value, json};
+
+const VOTERS: usize = 1_000;
+const IN_FLIGHT: usize = 100;
+const KEYED: usize = 100;
+const GUESTS: usize = 10;
+
+/// The proxy's meter, read or reset.
+struct Meter {
+    url: String,
+}
+
+/// What the meter counted between two readings.
+struct Spent {
+    write_units: f64,
+    read_units: f64,
+    dynamodb_calls: f64,
+    sqs_messages: f64,
+}
+
+impl Meter {
+    async fn read(&self) -> Value {
+        client().get(format!("{}/__proxy/meter", self.url)).send().await.unwrap().json().await.unwrap()
+    }
+
+    async fn reset(&self) {
+        client().post(format!("{}/__proxy/meter/reset", self.url)).send().await.unwrap();
+    }
+
+    /// What the calls since the last reset cost.
+    async fn spent(&self) -> Spent {
+        let meter = self.read().await;
+        // The table's calls, not the stream reads of the local event source player.
+        let stream_reads = ["DescribeStream", "GetShardIterator", "GetRecords", "ListStreams"];
+        let dynamodb_calls = meter["calls"]["dynamodb"].as_object().map_or(0.0, |ops| {
+            ops.iter().filter(|(op, _)| !stream_reads.contains(&op.as_str())).filter_map(|(_, n)| n.as_f64()).sum()
+        });
+        let sqs = &meter["calls"]["sqs"];
+        Spent {
+            write_units: meter["dynamodb"]["write_units"].as_f64().unwrap_or(0.0),
+            read_units: meter["dynamodb"]["read_units"].as_f64().unwrap_or(0.0),
+            dynamodb_calls,
+            sqs_messages: sqs["SendMessage"].as_f64().unwrap_or(0.0) + sqs["SendMessageBatch"].as_f64().unwrap_or(0.0),
+        }
+    }
+}
+
+async fn new_poll(editor: &str) -> (String, Vec<String>) {
+    let options: Vec<Value> = ["a", "b", "c", "d"].iter().map(|t| json!({"text": t})).collect();
+    let poll: Value = client()
+        .post(format!("{}/v1/polls", api()))
+        .bearer_auth(editor)
+        .json(&json!({"question": "What does a vote cost?", "options": options, "allow_guests": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids = poll["options"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect();
+    (poll["id"].as_str().unwrap().to_owned(), ids)
+}
+
+/// Casts one vote each for `tokens` on `poll`, `IN_FLIGHT` at a time; with an
+/// `Idempotency-Key` when `keyed`.
+async fn vote_all(poll: &str, options: &[String], tokens: Vec<String>, keyed: bool) {
+    let votes = tokens.into_iter().enumerate().map(|(i, token)| {
+        let body = json!({"option_ids": [options[i % options.len()]]});
+        async move {
+            let mut request = client().post(format!("{}/v1/polls/{poll}/votes", api())).bearer_auth(token).json(&body);
+            if keyed {
+                request = request.header("idempotency-key", format!("cost-{i}"));
+            }
+            let status = request.send().await.unwrap().status();
+            assert_eq!(status, 201, "a vote failed");
+        }
+    });
+    stream::iter(votes).buffer_unordered(IN_FLIGHT).collect::<Vec<()>>().await;
+}
+
+/// Waits until the events queue is empty: every message the votes caused is consumed.
+async fn settle() {
+    let sqs = ballot_local::bootstrap::Clients::from_env().await.sqs;
+    let queue = events_queue_url(&sqs).await;
+    let drained = eventually(Duration::from_secs(300), || {
+        let (sqs, queue) = (sqs.clone(), queue.clone());
+        async move { queue_depth(&sqs, &queue).await == (0, 0) }
+    })
+    .await;
+    assert!(drained, "the events queue did not drain");
+}
+
+#[tokio::main]
+async fn main() {
+    let meter = Meter { url: required_env("AWS_ENDPOINT_URL") };
+    let editor = token_for(&[Role::Editor]).await;
+    let (poll, options) = new_poll(&editor).await;
+    let tokens = guest_tokens(VOTERS + KEYED).await;
+    settle().await;
+
+    meter.reset().await;
+    vote_all(&poll, &options, tokens[..VOTERS].to_vec(), false).await;
+    settle().await;
+    let plain = meter.spent().await;
+
+    meter.reset().await;
+    vote_all(&poll, &options, tokens[VOTERS..].to_vec(), true).await;
+    settle().await;
+    let keyed = meter.spent().await;
+
+    meter.reset().await;
+    for _ in 0..GUESTS {
+        let status = client().post(format!("{}/v1/auth/guest", api())).send().await.unwrap().status();
+        assert_eq!(status, 200, "a guest token was refused");
+    }
+    let guests = meter.spent().await;
+
+    let per = |x: f64, n: usize| x / n as f64;
+    println!(
+        "| on the wire, per vote ({VOTERS} new voters, {IN_FLIGHT} at a time, 4 options, no webhooks) | write units | read units | DynamoDB calls | SQS messages |"
+    );
+    println!("| :--- | ---: | ---: | ---: | ---: |");
+    println!(
+        "| a vote, sync and async | {:.2} | {:.2} | {:.2} | {:.2} |",
+        per(plain.write_units, VOTERS),
+        per(plain.read_units, VOTERS),
+        per(plain.dynamodb_calls, VOTERS),
+        per(plain.sqs_messages, VOTERS)
+    );
+    println!(
+        "| a vote with Idempotency-Key ({KEYED}), extra | {:.2} | {:.2} | {:.2} | {:.2} |",
+        per(keyed.write_units, KEYED) - per(plain.write_units, VOTERS),
+        per(keyed.read_units, KEYED) - per(plain.read_units, VOTERS),
+        per(keyed.dynamodb_calls, KEYED) - per(plain.dynamodb_calls, VOTERS),
+        per(keyed.sqs_messages, KEYED) - per(plain.sqs_messages, VOTERS)
+    );
+    println!(
+        "| a guest token (POST /v1/auth/guest, {GUESTS}) | {:.2} | {:.2} | {:.2} | {:.2} |",
+        per(guests.write_units, GUESTS),
+        per(guests.read_units, GUESTS),
+        per(guests.dynamodb_calls, GUESTS),
+        per(guests.sqs_messages, GUESTS)
+    );
+}
