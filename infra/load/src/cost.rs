@@ -34,6 +34,35 @@ struct Spent {
     sqs_messages: f64,
 }
 
+impl Spent {
+    /// Per one of `n`.
+    fn per(&self, n: usize) -> Self {
+        let n = n as f64;
+        Self {
+            write_units: self.write_units / n,
+            read_units: self.read_units / n,
+            dynamodb_calls: self.dynamodb_calls / n,
+            sqs_messages: self.sqs_messages / n,
+        }
+    }
+
+    /// What this costs beyond `base`.
+    fn minus(&self, base: &Self) -> Self {
+        Self {
+            write_units: self.write_units - base.write_units,
+            read_units: self.read_units - base.read_units,
+            dynamodb_calls: self.dynamodb_calls - base.dynamodb_calls,
+            sqs_messages: self.sqs_messages - base.sqs_messages,
+        }
+    }
+
+    /// The figures as table cells.
+    fn row(&self) -> String {
+        let cells = [self.write_units, self.read_units, self.dynamodb_calls, self.sqs_messages];
+        cells.map(|x| format!("{x:.2}")).join(" | ")
+    }
+}
+
 impl Meter {
     async fn read(&self) -> Value {
         client().get(format!("{}/__proxy/meter", self.url)).send().await.unwrap().json().await.unwrap()
@@ -131,30 +160,12 @@ async fn main() {
     }
     let guests = meter.spent().await;
 
-    let per = |x: f64, n: usize| x / n as f64;
+    let (vote, keyed, guest) = (plain.per(VOTERS), keyed.per(KEYED), guests.per(GUESTS));
     println!(
         "| on the wire, per vote ({VOTERS} new voters, {IN_FLIGHT} at a time, 4 options, no webhooks) | write units | read units | DynamoDB calls | SQS messages |"
     );
     println!("| :--- | ---: | ---: | ---: | ---: |");
-    println!(
-        "| a vote, sync and async | {:.2} | {:.2} | {:.2} | {:.2} |",
-        per(plain.write_units, VOTERS),
-        per(plain.read_units, VOTERS),
-        per(plain.dynamodb_calls, VOTERS),
-        per(plain.sqs_messages, VOTERS)
-    );
-    println!(
-        "| a vote with Idempotency-Key ({KEYED}), extra | {:.2} | {:.2} | {:.2} | {:.2} |",
-        per(keyed.write_units, KEYED) - per(plain.write_units, VOTERS),
-        per(keyed.read_units, KEYED) - per(plain.read_units, VOTERS),
-        per(keyed.dynamodb_calls, KEYED) - per(plain.dynamodb_calls, VOTERS),
-        per(keyed.sqs_messages, KEYED) - per(plain.sqs_messages, VOTERS)
-    );
-    println!(
-        "| a guest token (POST /v1/auth/guest, {GUESTS}) | {:.2} | {:.2} | {:.2} | {:.2} |",
-        per(guests.write_units, GUESTS),
-        per(guests.read_units, GUESTS),
-        per(guests.dynamodb_calls, GUESTS),
-        per(guests.sqs_messages, GUESTS)
-    );
+    println!("| a vote, sync and async | {} |", vote.row());
+    println!("| a vote with Idempotency-Key ({KEYED}), extra | {} |", keyed.minus(&vote).row());
+    println!("| a guest token (POST /v1/auth/guest, {GUESTS}) | {} |", guest.row());
 }
