@@ -15,12 +15,37 @@ fn given_the_whole_test_run_when_its_logs_are_read_then_no_secret_is_in_them() {
         }
         let text = std::fs::read_to_string(&path).unwrap();
         read += text.len();
-        // Passwords the tests sent, argon2 hashes, JWTs (a JSON header in base64url
-        // starts "eyJ"), and refresh tokens as fields.
-        for secret in ["passphrase", "$argon2", "eyJ", "refresh_token\":\"", "pkcs8"] {
+        // Passwords the tests sent, argon2 hashes, and refresh tokens as fields.
+        for secret in ["passphrase", "$argon2", "refresh_token\":\"", "pkcs8"] {
             let line = text.lines().find(|l| l.contains(secret));
             assert!(line.is_none(), "{} logs {secret:?}: {}", path.display(), line.unwrap_or_default());
         }
+        let line = text.lines().find(|l| has_jwt(l));
+        assert!(line.is_none(), "{} logs a JWT: {}", path.display(), line.unwrap_or_default());
     }
     assert!(read > 10_000, "the logs of the run are there ({read} bytes)");
+}
+
+/// Whether `line` holds a JWT: a word that starts "eyJ" (a JSON header in base64url) and
+/// has at least two more dot-separated base64url segments. A random id that merely
+/// contains "eyJ" inside a word is not one.
+fn has_jwt(line: &str) -> bool {
+    let base64url = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    let bytes = line.as_bytes();
+    line.match_indices("eyJ").any(|(at, _)| {
+        if at > 0 && base64url(bytes[at - 1]) {
+            return false;
+        }
+        let word = bytes[at..].iter().take_while(|&&b| base64url(b) || b == b'.').copied().collect::<Vec<u8>>();
+        let segments: Vec<&[u8]> = word.split(|&b| b == b'.').collect();
+        segments.len() >= 3 && segments[..2].iter().all(|s| !s.is_empty())
+    })
+}
+
+#[test]
+fn given_lines_when_scanned_then_only_real_jwts_are_found() {
+    assert!(has_jwt(r#"{"token":"eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1In0.c2ln"}"#));
+    assert!(has_jwt("Authorization: Bearer eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1In0.c2ln"));
+    assert!(!has_jwt(r#"{"event":"evt_bqBKDp31xQxjKbYeyJsfTA"}"#));
+    assert!(!has_jwt("eyJ alone"));
 }
