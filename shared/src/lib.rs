@@ -31,6 +31,7 @@ pub mod manage;
 pub mod queue;
 pub mod secrets;
 pub mod store;
+pub mod stream;
 pub mod telemetry;
 pub mod webhooks;
 

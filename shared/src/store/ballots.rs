@@ -44,6 +44,32 @@ struct BallotItem {
     version: u64,
 }
 
+/// The ballot write a stream record shows, from its images (`old`, `new`: empty when the
+/// record has none); `None` when the record is not of a ballot item. A ballot whose image
+/// cannot be read is an error: the tally must not skip it.
+pub fn ballot_write(
+    seq: ballot_core::tally::Seq,
+    old: &serde_dynamo::Item,
+    new: &serde_dynamo::Item,
+) -> Option<Result<ballot_core::tally::BallotWrite, Error>> {
+    let image = if new.is_empty() { old } else { new };
+    let pk = image.get("pk").and_then(|pk| match pk {
+        serde_dynamo::AttributeValue::S(pk) => Some(pk.as_str()),
+        _ => None,
+    })?;
+    let poll_id = pk.strip_prefix("POLL#")?.split_once("#BALLOTS#")?.0.to_owned();
+    let picks = |image: &serde_dynamo::Item| -> Result<Option<ballot_core::tally::Picks>, Error> {
+        if image.is_empty() {
+            return Ok(None);
+        }
+        let item: BallotItem = serde_dynamo::from_item(image.clone()).map_err(Error::internal)?;
+        let (_, at) = ballot_core::polls::parse_instant(&item.ballot.cast_at)
+            .ok_or_else(|| Error::internal("a ballot's cast_at is not a time"))?;
+        Ok(Some(ballot_core::tally::Picks { option_ids: item.ballot.option_ids, at_ms: at * 1000 }))
+    };
+    Some((|| Ok(ballot_core::tally::BallotWrite { seq, poll_id, old: picks(old)?, new: picks(new)? }))())
+}
+
 /// Shard `n`'s partition of a poll's ballots.
 fn ballots_pk(poll_id: &str, n: u32) -> String {
     format!("POLL#{poll_id}#BALLOTS#{n}")
@@ -143,7 +169,7 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Deletes everything of a deleted poll: ballots, counter shards, statistics, webhooks,
+    /// Deletes everything of a deleted poll: ballots, counter shards, statistics, tally items, webhooks,
     /// the record of its last closing, then its tombstone, a page at a time. Safe to run
     /// again after a crash at any point. Returns how many items it deleted.
     pub async fn purge_poll(&self, poll_id: &str) -> Result<usize, Error> {
@@ -155,6 +181,7 @@ impl Store {
         partitions.push(super::stats::stats_pk(poll_id));
         partitions.push(super::webhooks::webhooks_pk(poll_id));
         partitions.push(super::webhooks::count_pk(poll_id));
+        partitions.push(super::tally::tally_pk(poll_id));
         for pk in partitions {
             deleted += self.delete_partition(&pk).await?;
         }

@@ -1,0 +1,85 @@
+//! DynamoDB stream consumers (the tally). The event source has a tumbling window, the one
+//! way AWS names the shard in the event (`shardId`), which the tally's watermarks are per.
+//! Each record is read into a [`BallotWrite`]; records of other items are skipped (the
+//! filter should not send them); the first record that cannot be read ends what is
+//! folded, and is reported failed (`ReportBatchItemFailures`), so the stream retries from
+//! it and nothing after it is counted before it. A failure of the handler fails the whole
+//! batch (the event source then bisects it and retries). The answer always carries a
+//! `state`, which a tumbling window requires; the tally keeps none.
+
+use std::{future::Future, sync::Arc};
+
+use aws_lambda_events::{
+    dynamodb::{TimeWindowEvent, TimeWindowEventResponse},
+    streams::DynamoDbBatchItemFailure,
+};
+use ballot_core::tally::{Batch, Seq};
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use tracing::Instrument;
+
+use crate::{ApiError, store::ballots::ballot_write};
+
+/// The batch an event carries (see the module).
+pub fn batch(event: &TimeWindowEvent) -> Result<Batch, ApiError> {
+    let shard = event.time_window_properties.shard_id.clone();
+    let shard = shard.ok_or_else(|| ApiError::internal("the event names no shard: set TumblingWindowInSeconds"))?;
+    let mut batch = Batch { shard, writes: Vec::new(), failed_from: None };
+    for record in &event.dynamo_db_event.records {
+        let change = &record.change;
+        let seq = change.sequence_number.as_deref().and_then(Seq::parse);
+        let seq =
+            seq.ok_or_else(|| ApiError::internal(format!("record {} has no sequence number", record.event_id)))?;
+        match ballot_write(seq.clone(), &change.old_image, &change.new_image) {
+            None => tracing::warn!(event_id = %record.event_id, "a record of another item: check the filter"),
+            Some(Ok(write)) => batch.writes.push(write),
+            Some(Err(err)) => {
+                tracing::error!(event_id = %record.event_id, seq = seq.as_str(), error = %err, "unreadable ballot record");
+                batch.failed_from = Some(seq);
+                break;
+            }
+        }
+    }
+    Ok(batch)
+}
+
+/// The answer to an event: its state (none kept) and the failed record, if any.
+pub fn answer(batch: &Batch) -> TimeWindowEventResponse {
+    let mut response = TimeWindowEventResponse::default();
+    if let Some(failed) = &batch.failed_from {
+        let mut failure = DynamoDbBatchItemFailure::default();
+        // The number as the stream wrote it (DynamoDB's never start with 0).
+        failure.item_identifier = Some(failed.as_str().trim_start_matches('0').to_owned());
+        response.batch_item_failures.push(failure);
+    }
+    response
+}
+
+/// Runs a stream consumer: `handler` gets each event's [`Batch`].
+pub async fn serve<D, F, Fut>(deps: D, handler: F) -> Result<(), lambda_runtime::Error>
+where
+    D: Send + Sync + 'static,
+    F: Fn(Arc<D>, Batch) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), ApiError>> + Send + 'static,
+{
+    let (deps, handler) = (Arc::new(deps), Arc::new(handler));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<TimeWindowEvent>| {
+        let (deps, handler) = (Arc::clone(&deps), Arc::clone(&handler));
+        let span = crate::telemetry::request_span("", &event.context.request_id);
+        async move {
+            let batch = batch(&event.payload).map_err(failed)?;
+            let response = answer(&batch);
+            if !batch.writes.is_empty() {
+                handler(deps, batch).await.map_err(failed)?;
+            }
+            Ok::<_, Diagnostic>(response)
+        }
+        .instrument(span)
+    }))
+    .await
+}
+
+/// A failed batch, as the event source sees it (the log has the cause).
+fn failed(err: ApiError) -> Diagnostic {
+    tracing::error!(error = %err, "batch failed");
+    Diagnostic { error_type: "BatchFailed".into(), error_message: "the batch failed; see the log".into() }
+}
