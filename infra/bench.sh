@@ -20,6 +20,7 @@ functions_up "$(free_port)" "$(free_port)" --ignore-changes >&2
 echo
 cargo run --quiet -p ballot-load --bin vote-load
 cargo run --quiet -p ballot-load --bin webhook-load
+cargo run --quiet -p ballot-load --bin tally-freshness
 
 # What a vote costs on the wire: a fresh stack whose functions reach moto through the AWS
 # proxy, which meters every call (the latency figures above are taken without it).
