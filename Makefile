@@ -26,13 +26,17 @@ bench: ## Function size, cold start, RSS, latency; vote costs; cast-vote through
 # Operator commands, against the running `make dev` stack unless AWS_ENDPOINT_URL says otherwise.
 LOCAL_AWS := AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-http://127.0.0.1:4566} AWS_REGION=$${AWS_REGION:-us-east-1} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 
-.PHONY: admin rotate-keys dlq-replay
+.PHONY: admin rotate-keys dlq-replay recount
 admin: ## Make the account registered with EMAIL an admin: make admin EMAIL=you@example.com
 	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=you@example.com" >&2; exit 2; }
 	@$(LOCAL_AWS) cargo run --quiet -p ballot-local -- admin --email "$(EMAIL)"
 
 rotate-keys: ## Add a new current JWT signing key; tokens of the previous keys stay valid
 	@$(LOCAL_AWS) cargo run --quiet -p ballot-local -- rotate-keys
+
+recount: ## Count a poll's ballots and compare with the stream tally: make recount POLL=<id> [REPAIR=1]
+	@test -n "$(POLL)" || { echo "usage: make recount POLL=<id> [REPAIR=1]" >&2; exit 2; }
+	@$(LOCAL_AWS) cargo run --quiet -p ballot-local -- recount --poll "$(POLL)" $(if $(REPAIR),--repair,)
 
 dlq-replay: ## Move a queue's dead letters back to it: make dlq-replay QUEUE=EventsQueue (or a queue URL)
 	@test -n "$(QUEUE)" || { echo "usage: make dlq-replay QUEUE=EventsQueue" >&2; exit 2; }

@@ -2,12 +2,13 @@
 //! `cast-vote`, carried by the table's stream (played by the local gateway with the
 //! template's batching, filter and tumbling window) to the `tally` function, and folded
 //! into the poll's count items. While results still come from the vote transaction's
-//! counter shards, the two must agree once the stream has caught up.
+//! counter shards, the two must agree once the stream has caught up, and a recount of the
+//! ballots must say the same; a tally made short is found and repaired by the recount.
 
 use std::{collections::HashMap, time::Duration};
 
 use ballot_core::access::Role;
-use ballot_tests::{call, eventually, guest_tokens, local_store, token_for_account};
+use ballot_tests::{assert_recounted, call, eventually, guest_tokens, local_store, token_for_account};
 use futures::future::join_all;
 use serde_json::{Value, json};
 
@@ -52,4 +53,20 @@ async fn given_votes_and_changes_when_the_stream_is_tallied_then_the_count_items
     .await;
     let tallied = store.tallied(&id).await.unwrap();
     assert!(caught_up, "the tally {tallied:?} never reached the results {total} {votes:?}");
+    assert_recounted(&id).await;
+
+    // A batch lost to the on-failure destination leaves the tally short: the recount
+    // finds it, and --repair puts it right.
+    let lost = ballot_core::tally::Delta {
+        counters: [("total".to_owned(), -2), (format!("o_{}", options[0]), -2)].into(),
+        last: ballot_core::tally::Seq::parse("1").unwrap(),
+    };
+    let item = ballot_core::tally::Item::Counts { poll_id: id.clone(), bucket: 9 };
+    ballot_core::ports::TallyItems::apply(&store, &item, "shardId-lost", None, &lost, &[], 0).await.unwrap();
+    let found = ballot_local::ops::recount(&store, &id, false).await.unwrap();
+    assert_eq!((found.recounted.total, found.tallied.total, found.repaired), (40, 38, false));
+    assert!(ballot_local::ops::recount(&store, &id, true).await.unwrap().repaired);
+    let again = ballot_local::ops::recount(&store, &id, false).await.unwrap();
+    assert_eq!(again.recounted, again.tallied);
+    assert_eq!(again.tallied.total, 40);
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use ballot_core::access::Role;
-use ballot_tests::{assert_conforms, assert_problem, call, guest_tokens, token_for_account};
+use ballot_tests::{assert_conforms, assert_problem, assert_recounted, call, guest_tokens, token_for_account};
 use futures::future::join_all;
 use serde_json::{Value, json};
 
@@ -81,6 +81,7 @@ async fn given_200_voters_at_once_when_counted_then_totals_are_exact_and_changes
     }
     assert_eq!(counts(&tally), expected);
     assert_eq!(counts(&tally).values().sum::<u64>(), 200);
+    assert_recounted(&id).await;
 }
 
 #[tokio::test]
@@ -105,6 +106,7 @@ async fn given_one_voter_sending_20_votes_at_once_then_one_ballot_is_counted() {
     let mine: Value = mine.json().await.unwrap();
     assert_conforms("GET", "/v1/polls/{id}/votes/me", 200, &mine);
     assert_eq!(mine["option_ids"], json!([options[0]]));
+    assert_recounted(&id).await;
 }
 
 #[tokio::test]

@@ -391,3 +391,19 @@ pub async fn items_of_poll(store: &shared::store::Store, poll_id: &str) -> usize
         }
     }
 }
+
+/// Waits (up to a minute) until the stream tally of `poll_id` says what a recount of its
+/// ballots says, as `make recount` compares them; panics with both when it never does.
+pub async fn assert_recounted(poll_id: &str) {
+    let store = local_store().await;
+    let agree = eventually(std::time::Duration::from_secs(60), || {
+        let store = &store;
+        async move {
+            let found = ballot_local::ops::recount(store, poll_id, false).await.unwrap();
+            found.recounted == found.tallied
+        }
+    })
+    .await;
+    let found = ballot_local::ops::recount(&store, poll_id, false).await.unwrap();
+    assert!(agree, "the tally {:?} never reached the recount {:?}", found.tallied, found.recounted);
+}

@@ -63,6 +63,17 @@ enum Command {
         #[arg(long)]
         verification_secret_id: Option<String>,
     },
+    /// Count POLL's ballots by the counting rule and compare with the stream tally; exit 1
+    /// when they differ. With --repair, make the tally say the recount (on a quiet poll).
+    Recount {
+        #[arg(long)]
+        poll: String,
+        #[arg(long)]
+        repair: bool,
+        /// The table (default: the local stack's).
+        #[arg(long)]
+        table: Option<String>,
+    },
     /// Move every message of QUEUE's dead-letter queue back to QUEUE (a template logical
     /// id such as EventsQueue, or a queue URL).
     DlqReplay {
@@ -154,6 +165,20 @@ async fn main() -> Result<(), BoxError> {
                 verification_secret_id.unwrap_or_else(|| stack.physical_name("VerificationKeysSecret", false));
             let kid = ballot_local::ops::rotate_signing_keys(&clients.secrets, &secret_id, &verification_id).await?;
             println!("signing key {kid} is now current; the previous keys stay valid");
+        }
+        Command::Recount { poll, repair, table } => {
+            let table = table.unwrap_or_else(|| stack.physical_name("Table", false));
+            let store = shared::store::Store::new(clients.dynamodb.clone(), table);
+            let found = ballot_local::ops::recount(&store, &poll, repair).await?;
+            println!("recounted: {:?}\ntallied:   {:?}", found.recounted, found.tallied);
+            if found.repaired {
+                println!("repaired: the tally now says the recount");
+            } else if found.recounted != found.tallied {
+                println!("they differ: run again with --repair once the poll is quiet");
+                std::process::exit(1);
+            } else {
+                println!("they agree");
+            }
         }
         Command::DlqReplay { queue } => {
             let url = if queue.starts_with("http://") || queue.starts_with("https://") {

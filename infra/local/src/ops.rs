@@ -1,5 +1,5 @@
-//! Operator commands that never go through the public API: making the first admin, and
-//! rotating the signing keys. They run against the configured endpoint (the local stack
+//! Operator commands that never go through the public API: making the first admin,
+//! rotating the signing keys, recounting a poll. They run against the configured endpoint (the local stack
 //! by default; AWS with `--allow-remote`).
 
 use ballot_core::access::Role;
@@ -51,6 +51,27 @@ pub async fn rotate_signing_keys(
     secrets.put_secret_value().secret_id(secret_id).secret_string(&set).send().await?;
     let parsed: serde_json::Value = serde_json::from_str(&set)?;
     Ok(parsed["current"].as_str().unwrap_or_default().to_owned())
+}
+
+/// What a recount found: the counts from the ballots, and what the tally says.
+#[derive(Debug)]
+pub struct Recount {
+    pub recounted: ballot_core::counting::Tally,
+    pub tallied: ballot_core::counting::Tally,
+    pub repaired: bool,
+}
+
+/// Counts poll `poll_id`'s ballots by the counting rule and compares with the tally;
+/// with `repair`, makes the tally say the recount when they differ (on a quiet poll: see
+/// `Store::repair_tally`).
+pub async fn recount(store: &Store, poll_id: &str, repair: bool) -> Result<Recount, BoxError> {
+    let recounted = store.recount(poll_id).await.map_err(describe)?.ok_or(format!("no poll {poll_id}"))?;
+    let tallied = store.tallied(poll_id).await.map_err(describe)?;
+    let repaired = repair && recounted != tallied;
+    if repaired {
+        store.repair_tally(poll_id, &recounted).await.map_err(describe)?;
+    }
+    Ok(Recount { recounted, tallied, repaired })
 }
 
 fn describe(err: ballot_core::Error) -> BoxError {

@@ -169,6 +169,18 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// Every ballot of poll `poll_id`, as stored (a recount reads them all).
+    pub async fn ballots_of(&self, poll_id: &str) -> Result<Vec<Ballot>, Error> {
+        let mut ballots = Vec::new();
+        for n in 0..SHARDS {
+            let query =
+                super::Query { index: None, key: "pk", value: ballots_pk(poll_id, n), limit: None, descending: false };
+            let items: Vec<BallotItem> = self.query_all(&query).await?;
+            ballots.extend(items.into_iter().map(|item| item.ballot));
+        }
+        Ok(ballots)
+    }
+
     /// Deletes everything of a deleted poll: ballots, counter shards, statistics, tally items, webhooks,
     /// the record of its last closing, then its tombstone, a page at a time. Safe to run
     /// again after a crash at any point. Returns how many items it deleted.

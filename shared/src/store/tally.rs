@@ -40,6 +40,21 @@ pub fn tally_sk(item: &Item) -> String {
 const WATERMARK: &str = "w#";
 const PURGED: &str = "purged";
 
+/// The `ADD` terms of `counters`, their names and values put in `names` and `values`.
+fn additions(
+    counters: &BTreeMap<String, i64>,
+    names: &mut HashMap<String, String>,
+    values: &mut HashMap<String, AttributeValue>,
+) -> Vec<String> {
+    let mut adds = Vec::new();
+    for (i, (counter, by)) in counters.iter().enumerate() {
+        names.insert(format!("#c{i}"), counter.clone());
+        values.insert(format!(":c{i}"), AttributeValue::N(by.to_string()));
+        adds.push(format!("#c{i} :c{i}"));
+    }
+    adds
+}
+
 fn watermark_of(value: &AttributeValue) -> Option<Watermark> {
     let map = value.as_m().ok()?;
     let seq = Seq::parse(map.get("seq")?.as_s().ok()?)?;
@@ -90,12 +105,7 @@ impl ballot_core::ports::TallyItems for Store {
                 ("at".to_owned(), AttributeValue::N(now.to_string())),
             ])),
         )]);
-        let mut adds = Vec::new();
-        for (i, (counter, by)) in delta.counters.iter().enumerate() {
-            names.insert(format!("#c{i}"), counter.clone());
-            values.insert(format!(":c{i}"), AttributeValue::N(by.to_string()));
-            adds.push(format!("#c{i} :c{i}"));
-        }
+        let adds = additions(&delta.counters, &mut names, &mut values);
         let mut removes = Vec::new();
         for (i, old) in prune.iter().enumerate() {
             names.insert(format!("#p{i}"), format!("{WATERMARK}{old}"));
@@ -164,6 +174,54 @@ impl Store {
         let votes = sums.into_iter().filter(|(_, n)| *n > 0).map(|(name, n)| (name["o_".len()..].to_owned(), count(n)));
         let votes = votes.collect();
         Ok(ballot_core::counting::Tally { total, votes })
+    }
+}
+
+impl Store {
+    /// Counts ballot by ballot, by the rule: what [`Store::tallied`] must say once the
+    /// tally has caught up. `None` for a poll that does not exist (or is deleted).
+    pub async fn recount(&self, poll_id: &str) -> Result<Option<ballot_core::counting::Tally>, Error> {
+        let Some(openings) = ballot_core::ports::CountingRules::openings(self, poll_id).await? else { return Ok(None) };
+        let ballots = self.ballots_of(poll_id).await?;
+        let times: Vec<u64> = ballots
+            .iter()
+            .map(|b| ballot_core::polls::parse_instant(&b.cast_at).map(|(_, at)| at * 1000))
+            .collect::<Option<_>>()
+            .ok_or_else(|| Error::internal("a ballot's cast_at is not a time"))?;
+        let picks = ballots.iter().zip(times).map(|(b, at)| (b.option_ids.as_slice(), at));
+        Ok(Some(ballot_core::counting::recount(&openings, picks)))
+    }
+
+    /// Makes the tally say `recounted`: the difference is added to the poll's first count
+    /// item (watermarks untouched). Run it on a quiet poll, once the tally has caught up:
+    /// a ballot folded between the recount and this write would be counted twice.
+    pub async fn repair_tally(&self, poll_id: &str, recounted: &ballot_core::counting::Tally) -> Result<(), Error> {
+        let tallied = self.tallied(poll_id).await?;
+        let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let mut counters = BTreeMap::from([("total".to_owned(), signed(recounted.total) - signed(tallied.total))]);
+        let options = recounted.votes.keys().chain(tallied.votes.keys());
+        for option in options {
+            let want = recounted.votes.get(option).copied().map_or(0, signed);
+            let have = tallied.votes.get(option).copied().map_or(0, signed);
+            counters.insert(ballot_core::tally::option_counter(option), want - have);
+        }
+        counters.retain(|_, by| *by != 0);
+        if counters.is_empty() {
+            return Ok(());
+        }
+        let mut names = HashMap::from([("#purged".to_owned(), PURGED.to_owned())]);
+        let mut values = HashMap::new();
+        let adds = additions(&counters, &mut names, &mut values);
+        let item = Item::Counts { poll_id: poll_id.to_owned(), bucket: 0 };
+        self.update_item(tally_pk(poll_id), &tally_sk(&item))
+            .update_expression(format!("ADD {}", adds.join(", ")))
+            .condition_expression("attribute_not_exists(#purged)")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map_err(Error::internal)?;
+        Ok(())
     }
 }
 
