@@ -361,6 +361,11 @@ pub async fn vote_as_new_viewer(poll: &str, option: &str) {
     assert_eq!(response.status(), 201);
 }
 
+/// `POST path` to the local gateway with `token` and the JSON `body`: the answer's JSON.
+pub async fn post_as(token: &str, path: &str, body: &serde_json::Value) -> serde_json::Value {
+    call("POST", path, token).json(body).send().await.unwrap().json().await.unwrap()
+}
+
 /// A request to the local gateway with `token`.
 pub fn call(method: &str, path: &str, token: &str) -> reqwest::RequestBuilder {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();

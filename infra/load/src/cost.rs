@@ -12,7 +12,9 @@
 use std::time::Duration;
 
 use ballot_core::access::Role;
-use ballot_tests::{api, client, events_queue_url, eventually, guest_tokens, queue_depth, required_env, token_for};
+use ballot_tests::{
+    api, client, events_queue_url, eventually, guest_tokens, post_as, queue_depth, required_env, token_for,
+};
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 
@@ -92,16 +94,8 @@ impl Meter {
 
 async fn new_poll(editor: &str) -> (String, Vec<String>) {
     let options: Vec<Value> = ["a", "b", "c", "d"].iter().map(|t| json!({"text": t})).collect();
-    let poll: Value = client()
-        .post(format!("{}/v1/polls", api()))
-        .bearer_auth(editor)
-        .json(&json!({"question": "What does a vote cost?", "options": options, "allow_guests": true}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json!({"question": "What does a vote cost?", "options": options, "allow_guests": true});
+    let poll = post_as(editor, "/v1/polls", &body).await;
     let ids = poll["options"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect();
     (poll["id"].as_str().unwrap().to_owned(), ids)
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use ballot_core::access::Role;
 use ballot_load::percentiles;
-use ballot_tests::{api, client, guest_tokens, local_store, token_for};
-use serde_json::{Value, json};
+use ballot_tests::{api, client, guest_tokens, local_store, post_as, token_for};
+use serde_json::json;
 
 const VOTES: usize = 50;
 
@@ -17,16 +17,7 @@ const VOTES: usize = 50;
 async fn main() {
     let editor = token_for(&[Role::Editor]).await;
     let body = json!({"question": "How fresh?", "options": [{"text": "a"}, {"text": "b"}], "allow_guests": true});
-    let poll: Value = client()
-        .post(format!("{}/v1/polls", api()))
-        .bearer_auth(&editor)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let poll = post_as(&editor, "/v1/polls", &body).await;
     let (id, option) = (poll["id"].as_str().unwrap().to_owned(), poll["options"][0]["id"].as_str().unwrap().to_owned());
     let store = local_store().await;
     let mut delays = Vec::new();
