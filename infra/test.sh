@@ -21,7 +21,7 @@ echo "==> template lint (cfn-lint + serverless rules, sam validate --lint)"
 bash infra/lint.sh
 echo "==> AWS proxy: metering and faults"
 .venv/bin/python -m unittest infra/tests/aws_proxy_test.py
-echo "==> moto streams: cancelled transactions, no-op writes and creating updates as DynamoDB streams them"
+echo "==> moto: streams as DynamoDB writes them (cancelled transactions, no-op writes, creating updates), queries of one partition"
 .venv/bin/python -m unittest infra/tests/moto_streams_test.py
 echo "==> build"
 cargo build --workspace --bins --quiet

@@ -78,14 +78,14 @@ async fn stored(poll: &str) -> (Status, u64) {
 }
 
 #[tokio::test]
-async fn given_a_poll_closing_in_3_s_then_one_signed_poll_closed_is_delivered_and_results_freeze() {
+async fn given_a_poll_closing_in_5_s_then_one_signed_poll_closed_is_delivered_and_results_freeze() {
     let receiver = Receiver::start(&[204]).await;
     let (owner, poll_id, _) = poll_closing_later().await;
     let (_, secret) = register_webhook(&owner, &poll_id, &receiver.url, &["poll.closed"]).await;
     let poll: Value = call("GET", &format!("/v1/polls/{poll_id}"), &owner).send().await.unwrap().json().await.unwrap();
     let option = poll["options"][0]["id"].as_str().unwrap().to_owned();
     vote_as_new_viewer(&poll_id, &option).await;
-    let closes_at = close_in(&owner, &poll_id, 1, 3).await;
+    let closes_at = close_in(&owner, &poll_id, 1, 5).await;
     assert_eq!(schedules_of(&poll_id).await, [schedule_name(&poll_id, closes_at, 2)], "the hour's schedule went");
 
     let requests = receiver.wait_for(1, PATIENCE).await;
@@ -107,6 +107,7 @@ async fn given_a_poll_closing_in_3_s_then_one_signed_poll_closed_is_delivered_an
     let refused =
         call("POST", &format!("/v1/polls/{poll_id}/votes"), &late).json(&json!({"option_ids": [option]})).send().await;
     assert_eq!(refused.unwrap().status(), 409);
+    ballot_tests::assert_recounted(&poll_id).await;
     let results: Value =
         call("GET", &format!("/v1/polls/{poll_id}/results"), &owner).send().await.unwrap().json().await.unwrap();
     assert_eq!((results["status"].as_str(), results["total_ballots"].as_u64()), (Some("closed"), Some(1)));
@@ -169,7 +170,7 @@ async fn given_new_closing_times_then_only_the_latest_is_scheduled_and_the_poll_
     assert_eq!(patch(&owner, &poll_id, 3, refused).await, 400);
     assert_eq!(schedules_of(&poll_id).await, [schedule_name(&poll_id, first, 3)], "nothing scheduled");
 
-    let closes_at = close_in(&owner, &poll_id, 3, 4).await;
+    let closes_at = close_in(&owner, &poll_id, 3, 6).await;
     assert_eq!(schedules_of(&poll_id).await, [schedule_name(&poll_id, closes_at, 4)]);
     let requests = receiver.wait_for(1, PATIENCE).await;
     assert_eq!(requests.len(), 1);
@@ -197,7 +198,7 @@ async fn given_stale_or_early_closing_times_then_nothing_closes() {
     // The control, sent last: its own closing time, due within the early grace, and no
     // schedule of its own, so only the message closes it.
     let (owner, control, _) = poll_closing_later().await;
-    let control_closes_at = close_in(&owner, &control, 1, 3).await;
+    let control_closes_at = close_in(&owner, &control, 1, 5).await;
     let clients = ballot_local::bootstrap::Clients::from_env().await;
     let group = format!("{}-ClosingSchedules", required_env("BALLOT_STACK"));
     let schedule = schedule_name(&control, control_closes_at, 2);

@@ -160,7 +160,7 @@ async fn given_internal_targets_by_address_or_name_then_every_delivery_is_refuse
 }
 
 #[tokio::test]
-async fn given_the_same_event_twice_then_one_delivery_and_one_stats_increment() {
+async fn given_the_same_event_twice_then_one_delivery() {
     let receiver = Receiver::start(&[200]).await;
     let (owner, poll, _) = new_poll().await;
     register(&owner, &poll, &receiver.url, &["vote.cast"]).await;
@@ -170,10 +170,6 @@ async fn given_the_same_event_twice_then_one_delivery_and_one_stats_increment() 
     assert_eq!(receiver.wait_for(1, Duration::from_secs(30)).await.len(), 1);
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(receiver.requests().len(), 1, "one delivery");
-    let stats: Value =
-        call("GET", &format!("/v1/polls/{poll}/stats"), &owner).send().await.unwrap().json().await.unwrap();
-    let cast: u64 = stats["hours"].as_array().unwrap().iter().map(|h| h["votes_cast"].as_u64().unwrap()).sum();
-    assert_eq!(cast, 1, "{stats}");
 }
 
 #[tokio::test]

@@ -50,7 +50,7 @@ async fn given_a_poll_with_5000_ballots_when_its_purge_is_cut_off_then_the_retry
 
     // Tombstone, purge, and cut the purge off once a good part is gone.
     let stored = store.poll(&id, true).await.unwrap().unwrap();
-    assert!(store.replace_poll(&stored, &stored.poll, true).await.unwrap());
+    assert!(store.replace_poll(&stored, &stored, true).await.unwrap());
     let purge = tokio::spawn({
         let (store, id) = (store.clone(), id.clone());
         async move { store.purge_poll(&id).await }

@@ -1,19 +1,21 @@
-//! Ballots as values: one per voter per poll, the voter's shard, and the stable id of
-//! the event that announces each version of a ballot.
+//! Ballots as values: one per voter per poll, the voter's partition, and the stable id
+//! of the event that announces each version of a ballot.
 
 use serde::{Deserialize, Serialize};
 
-/// Partitions of a poll's ballots and counters: a voter's ballot and count live in
-/// shard [`shard_of`]. One partition key takes 1,000 write units/s, so a poll's writes
-/// are spread over this many.
-pub const SHARDS: u32 = 10;
+/// Partition keys of a poll's ballots: a voter's ballot lives in partition
+/// [`partition_of`]. One partition key takes 1,000 write units/s and a ballot write
+/// costs 1, so a poll takes 128,000 ballots/s before a key is the limit (and hashing
+/// spreads voters within a few percent of evenly at that scale).
+pub const BALLOT_PARTITIONS: u32 = 128;
 
 /// A voter's ballot, as clients see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ballot {
     pub poll_id: String,
     pub option_ids: Vec<String>,
-    /// When these picks were cast (the latest change), RFC 3339.
+    /// When these picks were cast (the latest change), RFC 3339 with milliseconds: the
+    /// instant the counting rule judges ([`crate::counting`]).
     pub cast_at: String,
 }
 
@@ -58,12 +60,12 @@ pub struct Voter<'a> {
     pub guest: bool,
 }
 
-/// Voter `voter`'s shard of a poll's counters and ballots: the first 4 bytes of
-/// SHA-256(voter), big-endian, mod [`SHARDS`].
-pub fn shard_of(voter: &str) -> u32 {
+/// Voter `voter`'s partition of a poll's ballots: the first 4 bytes of SHA-256(voter),
+/// big-endian, mod [`BALLOT_PARTITIONS`].
+pub fn partition_of(voter: &str) -> u32 {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, voter.as_bytes());
     let first: [u8; 4] = digest.as_ref()[..4].try_into().expect("SHA-256 has 32 bytes");
-    u32::from_be_bytes(first) % SHARDS
+    u32::from_be_bytes(first) % BALLOT_PARTITIONS
 }
 
 /// The stable id of the event for `version` of `voter`'s ballot on `poll_id`.

@@ -10,6 +10,10 @@ use std::{
 pub trait Clock: Send + Sync {
     /// Seconds since the Unix epoch.
     fn epoch_secs(&self) -> u64;
+    /// Milliseconds since the Unix epoch (when a ballot is cast: the counting rule's unit).
+    fn epoch_ms(&self) -> u64 {
+        self.epoch_secs() * 1000
+    }
     /// RFC 3339 in UTC, second precision.
     fn rfc3339_now(&self) -> String;
     /// Waits `duration` (a retry's back-off).
@@ -24,6 +28,16 @@ pub fn epoch_secs() -> u64 {
 /// RFC 3339 in UTC with second precision (timestamps in API responses).
 pub fn rfc3339_now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn epoch_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// `ms` since the epoch as RFC 3339 in UTC with millisecond precision (a ballot's `cast_at`).
+pub fn rfc3339_ms(ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
 /// A clock that stands still at an epoch second, and whose sleeps take no time: for

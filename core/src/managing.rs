@@ -41,7 +41,7 @@ pub async fn change_poll(
         }
         change(stored, now)
     };
-    let (poll, changed) = replace(polls, id, delete, owned).await?.ok_or(Error::NotFound)?;
+    let (poll, changed) = replace(polls, clock, id, delete, owned).await?.ok_or(Error::NotFound)?;
     Ok((poll.effective(now), changed))
 }
 
@@ -187,7 +187,7 @@ pub async fn close_when_due(polls: &impl Polls, clock: &impl Clock, due: &Closin
         let open_then = poll.status == Status::Open && poll.closes_at_epoch() == Some(due.closes_at);
         Ok(open_then.then(|| poll.next_version(Status::Closed, &now_text)))
     };
-    let Some((poll, closed)) = replace(polls, id, false, close).await? else { return Ok(None) };
+    let Some((poll, closed)) = replace(polls, clock, id, false, close).await? else { return Ok(None) };
     if closed {
         return Ok(Some(Event::of_poll(EventKind::PollClosed, &poll, poll.version)));
     }
@@ -201,11 +201,12 @@ pub async fn close_when_due(polls: &impl Polls, clock: &impl Clock, due: &Closin
 }
 
 /// Reads poll `id` (consistently), computes `next` from it, writes it conditionally on
-/// what was read, and tries again when it changed meanwhile. The poll as written (or as
-/// read, when there was nothing to change) and whether this call changed it; `None` when
-/// there is no such poll.
+/// what was read (with its closed intervals, [`StoredPoll::succeeded_by`]), and tries
+/// again when it changed meanwhile. The poll as written (or as read, when there was
+/// nothing to change) and whether this call changed it; `None` when there is no such poll.
 async fn replace(
     polls: &impl Polls,
+    clock: &impl Clock,
     id: &str,
     delete: bool,
     next: impl Fn(&StoredPoll) -> Result<Option<Poll>>,
@@ -213,7 +214,7 @@ async fn replace(
     for _ in 0..ATTEMPTS {
         let Some(stored) = polls.poll(id, true).await? else { return Ok(None) };
         let Some(poll) = next(&stored)? else { return Ok(Some((stored.poll, false))) };
-        if polls.replace_poll(&stored, &poll, delete).await? {
+        if polls.replace_poll(&stored, &stored.succeeded_by(poll.clone(), clock.epoch_ms()), delete).await? {
             return Ok(Some((poll, true)));
         }
     }

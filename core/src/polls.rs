@@ -169,6 +169,18 @@ pub fn normalise(text: &str, max: usize) -> Result<String, String> {
     }
 }
 
+/// Parses an RFC 3339 date-time into epoch milliseconds (a ballot's `cast_at`).
+pub fn parse_instant_ms(text: &str) -> Option<u64> {
+    use time::format_description::well_known::Rfc3339;
+    let at = time::OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// How far ahead a `closes_at` must be when it is set, in seconds: more than
+/// [`crate::counting::CLOSING_DELAY_MS`] from any instant of the second `now` names, so
+/// every vote path's copy of the poll knows it before it takes effect.
+pub const CLOSES_AT_MIN_AHEAD_SECS: u64 = crate::counting::CLOSING_DELAY_MS / 1000 + 1;
+
 /// Parses an RFC 3339 date-time into (UTC RFC 3339 with seconds, epoch seconds).
 pub fn parse_instant(text: &str) -> Option<(String, u64)> {
     use time::format_description::well_known::Rfc3339;
@@ -222,8 +234,9 @@ impl Settings {
                     errors.push(FieldError::new("#/closes_at", "must be an RFC 3339 date-time"));
                     None
                 }
-                Some((_, epoch)) if epoch <= now => {
-                    errors.push(FieldError::new("#/closes_at", "must be in the future"));
+                Some((_, epoch)) if epoch < now + CLOSES_AT_MIN_AHEAD_SECS => {
+                    let message = format!("must be at least {CLOSES_AT_MIN_AHEAD_SECS} seconds in the future");
+                    errors.push(FieldError::new("#/closes_at", message));
                     None
                 }
                 Some((_, epoch)) if epoch > now + CLOSES_AT_MAX_SECS => {
@@ -479,6 +492,52 @@ pub struct StoredPoll {
     pub poll: Poll,
     /// A ballot exists: the question, options and choice rules are frozen.
     pub voting_started: bool,
+    /// When it was closed by hand: `[from, until)` in epoch ms, oldest first; the last is
+    /// open-ended while it is closed. See [`crate::counting`] for why `from` lies ahead
+    /// of the closing's commit.
+    pub closed: Vec<(u64, Option<u64>)>,
+}
+
+impl StoredPoll {
+    /// A poll just created.
+    pub fn new(poll: Poll) -> Self {
+        Self { poll, voting_started: false, closed: Vec::new() }
+    }
+
+    /// The times its ballots count in, by [`crate::counting`]'s rule.
+    pub fn openings(&self) -> crate::counting::Openings {
+        let closes_at_ms = self.poll.closes_at_epoch().map(|at| at * 1000);
+        crate::counting::Openings { closes_at_ms, closed: self.closed.clone() }
+    }
+
+    /// This poll replaced by `next` at `now_ms`: closing it by hand starts a closed
+    /// interval [`crate::counting::CLOSING_DELAY_MS`] ahead, reopening it ends the
+    /// interval now (or drops it, when it has not started yet: no ballot was refused for
+    /// it that would have counted, since every vote path refuses by the rule it knows).
+    pub fn succeeded_by(&self, next: Poll, now_ms: u64) -> Self {
+        let mut closed = self.closed.clone();
+        match (self.poll.status, next.status) {
+            (Status::Open, Status::Closed) => closed.push((now_ms + crate::counting::CLOSING_DELAY_MS, None)),
+            (Status::Closed, Status::Open) => match closed.last_mut() {
+                Some((from, until @ None)) if *from < now_ms => *until = Some(now_ms),
+                Some((_, None)) => {
+                    closed.pop();
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+        Self { poll: next, voting_started: self.voting_started, closed }
+    }
+
+    /// Why this poll refuses a vote cast at `now_ms`, if it does: closed (by status, by
+    /// `closes_at`, or because `now_ms` is not open time by the rule), guests, changes.
+    pub fn refuses_vote(&self, guest: bool, changing: bool, now_ms: u64) -> Option<Error> {
+        if !self.openings().counts_at(now_ms) {
+            return Some(Error::Conflict("The poll is closed.".into()));
+        }
+        self.poll.clone().effective(now_ms / 1000).refuses_vote(guest, changing)
+    }
 }
 
 impl Poll {

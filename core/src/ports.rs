@@ -13,7 +13,7 @@ use crate::{
     Error,
     access::{Role, TokenKind},
     accounts::{Credentials, User},
-    ballots::{Ballot, StoredBallot, Voter},
+    ballots::{Ballot, StoredBallot},
     counting::{Openings, Tally},
     events::Event,
     polls::{Poll, StoredPoll},
@@ -41,7 +41,16 @@ pub trait Polls: Send + Sync {
     /// stored poll is still `read` (version, `voting_started`, not deleted); when `next`
     /// closes the poll, records its [`Closing`] in the same write. `false`: the poll
     /// changed meanwhile, nothing was written.
-    fn replace_poll(&self, read: &StoredPoll, next: &Poll, delete: bool) -> impl Future<Output = Result<bool>> + Send;
+    fn replace_poll(
+        &self,
+        read: &StoredPoll,
+        next: &StoredPoll,
+        delete: bool,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Marks `read` as `voting_started` (freezing its options), only if the stored poll
+    /// is still that version and not deleted. `false`: it changed meanwhile.
+    fn start_voting(&self, read: &StoredPoll) -> impl Future<Output = Result<bool>> + Send;
 
     /// How poll `id` was last closed, if it ever was.
     fn last_closing(&self, id: &str) -> impl Future<Output = Result<Option<Closing>>> + Send;
@@ -53,46 +62,33 @@ pub trait Polls: Send + Sync {
     fn create_poll(&self, poll: &Poll) -> impl Future<Output = Result<()>> + Send;
 }
 
-/// What a ballot write came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What writing a first ballot came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
-    /// Written, and counted.
+    /// Written.
     Done,
-    /// A new ballot, but the voter has one already: nothing written.
-    Exists,
-    /// The poll's rules as stored now refuse it (closed, guests, changes): nothing written.
-    Refused,
-    /// Something it depends on changed meanwhile (the ballot's or the poll's version, a
-    /// concurrent transaction): nothing written; read again and retry.
-    Raced,
+    /// The voter has a ballot already (this one, as stored): nothing written.
+    Exists(StoredBallot),
 }
 
-/// Ballots and their counts.
+/// Ballots: one per voter per poll. Writing one is a single conditional write; the tally
+/// counts it from the table's stream ([`crate::tallying`]), by the rule of
+/// [`crate::counting`], which the vote path applied before writing.
 pub trait Ballots: Send + Sync {
     /// `voter`'s ballot on poll `poll_id`.
     fn ballot(&self, poll_id: &str, voter: &str) -> impl Future<Output = Result<Option<StoredBallot>>> + Send;
 
-    /// Records `ballot` as `voter`'s first on `poll` (version 1) and counts it, only if
-    /// the voter has none and the poll's stored rules accept it at `now`; while voting has
-    /// not started, also marks it started, only if the poll is still the version read.
-    fn record_new(
-        &self,
-        poll: &StoredPoll,
-        voter: Voter<'_>,
-        ballot: &Ballot,
-        now: u64,
-    ) -> impl Future<Output = Result<Recorded>> + Send;
+    /// Writes `ballot` as `voter`'s first (version 1), only if the voter has none.
+    fn record_new(&self, voter: &str, ballot: &Ballot) -> impl Future<Output = Result<Recorded>> + Send;
 
-    /// Replaces `current` with `ballot` (version + 1) and moves the counts, only if the
-    /// stored ballot is still `current` and the poll's stored rules accept a change at `now`.
+    /// Replaces `current` with `ballot` (version + 1), only if the stored ballot is still
+    /// `current`. `false`: it changed meanwhile, nothing was written.
     fn record_change(
         &self,
-        poll: &Poll,
-        voter: Voter<'_>,
+        voter: &str,
         current: &StoredBallot,
         ballot: &Ballot,
-        now: u64,
-    ) -> impl Future<Output = Result<Recorded>> + Send;
+    ) -> impl Future<Output = Result<bool>> + Send;
 }
 
 /// The counts of polls.

@@ -6,15 +6,23 @@ use crate::{
     Error,
     access::Principal,
     clock::Clock,
-    polls::{Poll, Results, ResultsVisibility, Status},
+    polls::{Poll, Results, ResultsVisibility, Status, StoredPoll},
     ports::{Ballots, Polls, Result, Tallies},
 };
+
+/// How long after a closing takes effect its results are taken as settled: ballots cast
+/// before it reach the counts within the stream tally's delay (about a second, more
+/// while it retries), so until then closed results may still grow.
+pub const SETTLE_MS: u64 = 60_000;
 
 /// How long results can still change: what a client may cache them for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finality {
     /// Open: every vote changes them.
     Open,
+    /// Closed less than [`SETTLE_MS`] ago (or closing): the last ballots may still be
+    /// on their way into the counts.
+    Settling,
     /// Closed by hand: it may reopen.
     Closed,
     /// Past `closes_at`: they never change again.
@@ -31,8 +39,10 @@ pub async fn read_results(
     poll_id: &str,
     caller: &Principal,
 ) -> Result<(Results, Finality)> {
-    let now = clock.epoch_secs();
-    let poll: Poll = polls.poll(poll_id, false).await?.ok_or(Error::NotFound)?.poll.effective(now);
+    let (now, now_ms) = (clock.epoch_secs(), clock.epoch_ms());
+    let stored = polls.poll(poll_id, false).await?.ok_or(Error::NotFound)?;
+    let closed_since = closed_since(&stored, now_ms);
+    let poll: Poll = stored.poll.effective(now);
     let needs_ballot = poll.results_visibility == ResultsVisibility::AfterVote && poll.status == Status::Open;
     let has_voted = needs_ballot && ballots.ballot(poll_id, &caller.sub).await?.is_some();
     if !poll.results_visible_to(caller, has_voted) {
@@ -42,10 +52,24 @@ pub async fn read_results(
     let results = Results::of(&poll, tally.total, &tally.votes, clock.rfc3339_now());
     let finality = match poll.status {
         Status::Open => Finality::Open,
+        Status::Closed if closed_since.is_none_or(|since| since + SETTLE_MS > now_ms) => Finality::Settling,
         Status::Closed if poll.expired(now) => Finality::Final,
         Status::Closed => Finality::Closed,
     };
     Ok((results, finality))
+}
+
+/// Since when no ballot of `stored` counts, if that time has come: its `closes_at`, or
+/// the start of the closed interval in force.
+fn closed_since(stored: &StoredPoll, now_ms: u64) -> Option<u64> {
+    let closes_at = stored.poll.closes_at_epoch().map(|at| at * 1000);
+    let closed_by_hand = match stored.closed.last() {
+        Some(&(from, None)) => Some(from),
+        // Closed before closed intervals were recorded.
+        _ if stored.poll.status == Status::Closed => Some(0),
+        _ => None,
+    };
+    closes_at.into_iter().chain(closed_by_hand).filter(|since| *since <= now_ms).min()
 }
 
 #[cfg(test)]
@@ -97,5 +121,24 @@ mod tests {
         let (results, finality) =
             read_results(&memory, &memory, &memory, &Fixed::at(NOW), "p1", &viewer("v")).await.unwrap();
         assert_eq!((results.status, finality), (Status::Closed, Finality::Final));
+    }
+
+    #[tokio::test]
+    async fn given_a_closing_until_a_minute_after_it_takes_effect_then_results_are_settling() {
+        let memory = Memory::with_poll(open_poll(&["a", "b"]));
+        let read = |at: u64| {
+            let memory = &memory;
+            async move { read_results(memory, memory, memory, &Fixed::at(at), "p1", &viewer("v")).await.unwrap().1 }
+        };
+        {
+            let mut state = memory.state();
+            let stored = state.polls.get_mut("p1").unwrap();
+            let closed = stored.poll.next_version(Status::Closed, "t");
+            *stored = stored.succeeded_by(closed, NOW * 1000);
+        }
+        let effective = NOW + crate::counting::CLOSING_DELAY_MS / 1000;
+        assert_eq!(read(NOW).await, Finality::Settling, "closed, not yet in effect");
+        assert_eq!(read(effective + SETTLE_MS / 1000 - 1).await, Finality::Settling);
+        assert_eq!(read(effective + SETTLE_MS / 1000).await, Finality::Closed);
     }
 }

@@ -1,12 +1,17 @@
 //! Casting a vote: the use case behind `POST /v1/polls/{id}/votes`.
 //!
 //! Invariants:
-//! - a voter has at most one ballot per poll, and it is counted exactly once: the store
-//!   writes and counts a ballot in one conditional step ([`Ballots::record_new`],
-//!   [`Ballots::record_change`]), and this loop only decides what to ask for;
-//! - every condition is checked by the store against what is stored *now*: the poll read
-//!   here may be a moment stale, so a refusal the store reports is explained from a fresh,
-//!   consistent read, and a race is retried from a fresh read;
+//! - a voter has at most one ballot per poll: a first ballot is written only if the voter
+//!   has none, a change only over the version read ([`Ballots`]); each is one write, and
+//!   the tally counts it from the table's stream;
+//! - a voter is answered 201/200 only for a ballot that counts: the vote is checked
+//!   against the poll's rules at the instant written as its `cast_at`, by the rule of
+//!   [`crate::counting`], on a copy of the poll at most [`crate::counting::CACHE_TTL_MS`]
+//!   old (the first attempt) or as stored now (a retry); a refusal always comes from the
+//!   poll as stored now;
+//! - no ballot counts against options that may still change: while the poll shows voting
+//!   not started, the vote first marks it started, on the version it checked the picks
+//!   against ([`Polls::start_voting`]);
 //! - the same picks again write nothing and announce the ballot's current version again,
 //!   with the same event id, in case its first announcement failed.
 
@@ -14,10 +19,10 @@ use std::time::Duration;
 
 use crate::{
     Error,
-    ballots::{Ballot, Cast, CastKind, Voter, ballot_event_id},
-    clock::Clock,
+    ballots::{Ballot, Cast, CastKind, StoredBallot, Voter, ballot_event_id},
+    clock::{Clock, rfc3339_ms},
     events::{Event, EventKind},
-    polls::Poll,
+    polls::StoredPoll,
     ports::{Announce, Ballots, Polls, Recorded, Result},
 };
 
@@ -62,79 +67,72 @@ async fn record(
         if attempt > 0 {
             clock.sleep(Duration::from_millis(5 * attempt)).await;
         }
-        let now = clock.epoch_secs();
-        // The first read may be stale by a moment; a retry reads consistently.
-        let stored = polls.poll(poll_id, attempt > 0).await?.ok_or(Error::NotFound)?;
-        let poll = stored.poll.clone().effective(now);
-        if let Some(refusal) = poll.refuses_vote(voter.guest, false) {
-            return Err(refusal);
+        // The first read may be a cached copy; a retry reads the poll as stored now. What
+        // a copy refuses is checked again on the poll as stored now.
+        let cached = attempt == 0;
+        let Some(stored) = polls.poll(poll_id, !cached).await? else {
+            if cached {
+                continue;
+            }
+            return Err(Error::NotFound);
+        };
+        let now_ms = clock.epoch_ms();
+        let checked = match stored.refuses_vote(voter.guest, false, now_ms) {
+            Some(refusal) => Err(refusal),
+            None => stored.poll.check_ballot(requested),
+        };
+        let picks = match checked {
+            Err(_) if cached => continue,
+            checked => checked?,
+        };
+        if !stored.voting_started && !polls.start_voting(&stored).await? {
+            continue;
         }
-        let picks = poll.check_ballot(requested)?;
-        let ballot = Ballot { poll_id: poll_id.to_owned(), option_ids: picks, cast_at: clock.rfc3339_now() };
-        match ballots.record_new(&stored, voter, &ballot, now).await? {
+        let ballot = Ballot { poll_id: poll_id.to_owned(), option_ids: picks, cast_at: rfc3339_ms(now_ms) };
+        match ballots.record_new(voter.sub, &ballot).await? {
             Recorded::Done => {
                 let event_id = ballot_event_id(poll_id, voter.sub, 1);
                 return Ok(Cast { kind: CastKind::New, ballot, event_id });
             }
-            Recorded::Exists => {
-                if let Some(cast) = change(polls, ballots, &poll, voter, ballot, now).await? {
+            Recorded::Exists(current) => {
+                if let Some(cast) = change(ballots, &stored, voter, current, ballot, now_ms).await? {
                     return Ok(cast);
                 }
             }
-            Recorded::Refused => explain_refusal(polls, poll_id, voter, false, now).await?,
-            Recorded::Raced => {}
         }
     }
     Err(Error::Conflict("Too many concurrent changes to this ballot; retry.".into()))
 }
 
-/// Replaces the voter's existing ballot with `ballot`; `None` when it changed under us
-/// (or the poll's rules did and allow it after all): read again.
+/// Replaces the voter's `current` ballot with `ballot`; `None` when it changed under us:
+/// read again.
 async fn change(
-    polls: &impl Polls,
     ballots: &impl Ballots,
-    poll: &Poll,
+    stored: &StoredPoll,
     voter: Voter<'_>,
+    current: StoredBallot,
     ballot: Ballot,
-    now: u64,
+    now_ms: u64,
 ) -> Result<Option<Cast>> {
-    let Some(current) = ballots.ballot(&poll.id, voter.sub).await? else { return Ok(None) };
+    let poll_id = &stored.poll.id;
     if current.ballot.has_picks(&ballot.option_ids) {
-        let event_id = ballot_event_id(&poll.id, voter.sub, current.version);
+        let event_id = ballot_event_id(poll_id, voter.sub, current.version);
         return Ok(Some(Cast { kind: CastKind::Same, ballot: current.ballot, event_id }));
     }
-    if let Some(refusal) = poll.refuses_vote(voter.guest, true) {
+    if let Some(refusal) = stored.refuses_vote(voter.guest, true, now_ms) {
         return Err(refusal);
     }
-    let version = current.version;
-    match ballots.record_change(poll, voter, &current, &ballot, now).await? {
-        Recorded::Done => {
-            let event_id = ballot_event_id(&poll.id, voter.sub, version + 1);
-            Ok(Some(Cast { kind: CastKind::Changed, ballot, event_id }))
-        }
-        Recorded::Refused => {
-            explain_refusal(polls, &poll.id, voter, true, now).await?;
-            Ok(None)
-        }
-        Recorded::Exists | Recorded::Raced => Ok(None),
+    if !ballots.record_change(voter.sub, &current, &ballot).await? {
+        return Ok(None);
     }
-}
-
-/// The store refused a vote: the poll's rules changed since it was read. The refusal by
-/// the current rules, or `Ok` when they accept it after all (then retry).
-async fn explain_refusal(polls: &impl Polls, poll_id: &str, voter: Voter<'_>, changing: bool, now: u64) -> Result<()> {
-    let stored = polls.poll(poll_id, true).await?.ok_or(Error::NotFound)?;
-    match stored.poll.effective(now).refuses_vote(voter.guest, changing) {
-        Some(refusal) => Err(refusal),
-        None => Ok(()),
-    }
+    let event_id = ballot_event_id(poll_id, voter.sub, current.version + 1);
+    Ok(Some(Cast { kind: CastKind::Changed, ballot, event_id }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{
-        ballots::StoredBallot,
         clock::Fixed,
         memory::{Memory, NOW, open_poll},
         polls::Status,
@@ -186,7 +184,7 @@ mod tests {
         vote(&memory, ALICE, &[&ids[0]]).await.unwrap();
         let changed = vote(&memory, ALICE, &[&ids[1]]).await.unwrap();
         assert_eq!((changed.kind, changed.event_id), (CastKind::Changed, ballot_event_id("p1", "alice", 2)));
-        assert_eq!(memory.counts("p1"), (1, [(ids[0].clone(), 0), (ids[1].clone(), 1)].into()));
+        assert_eq!(memory.counts("p1"), (1, [(ids[1].clone(), 1)].into()));
     }
 
     #[tokio::test]
@@ -200,17 +198,45 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn given_a_vote_when_the_poll_closes_between_its_read_and_its_write_then_409_and_nothing_counts() {
+    async fn given_a_vote_when_the_poll_closes_between_its_read_and_its_write_then_it_counts_as_the_close_is_ahead() {
         let memory = Memory::with_poll(open_poll(&["Pizza", "Sushi"]));
+        memory.state().polls.get_mut("p1").unwrap().voting_started = true;
         let ids = option_ids(&memory);
         memory.before_next_write(|state| {
             let stored = state.polls.get_mut("p1").unwrap();
-            stored.poll = stored.poll.next_version(Status::Closed, "2027-01-15T08:00:00Z");
+            let closed = stored.poll.next_version(Status::Closed, "2027-01-15T08:00:00Z");
+            *stored = stored.succeeded_by(closed, NOW * 1000);
         });
+        let cast = vote(&memory, ALICE, &[&ids[0]]).await.unwrap();
+        assert_eq!(cast.kind, CastKind::New);
+        assert_eq!(memory.counts("p1").0, 1, "the ballot's cast_at is before the closing in force");
+        let err = vote(&memory, Voter { sub: "bob", guest: false }, &[&ids[0]]).await.unwrap_err();
+        assert!(matches!(err, Error::Conflict(ref s) if s == "The poll is closed."), "who sees the close is refused");
+        assert_eq!(memory.counts("p1").0, 1);
+    }
+
+    #[tokio::test]
+    async fn given_a_closed_interval_in_force_when_a_copy_shows_the_poll_open_then_the_vote_is_refused() {
+        let memory = Memory::with_poll(open_poll(&["Pizza", "Sushi"]));
+        let ids = option_ids(&memory);
+        // Closed from a moment ago and reopened later than now: this instant is closed time.
+        memory.state().polls.get_mut("p1").unwrap().closed = vec![(NOW * 1000 - 1, Some(NOW * 1000 + 1))];
         let err = vote(&memory, ALICE, &[&ids[0]]).await.unwrap_err();
         assert!(matches!(err, Error::Conflict(ref s) if s == "The poll is closed."), "{err:?}");
-        assert_eq!(memory.counts("p1").0, 0);
-        assert!(memory.state().ballots.is_empty() && memory.announced_ids().is_empty());
+        assert!(memory.state().ballots.is_empty());
+    }
+
+    #[test]
+    fn given_a_close_then_a_reopen_then_only_the_closed_time_between_is_kept() {
+        let stored = StoredPoll::new(open_poll(&["Pizza", "Sushi"]));
+        let closed = stored.succeeded_by(stored.poll.next_version(Status::Closed, "t"), 10_000);
+        assert_eq!(closed.closed, [(12_000, None)]);
+        let early = closed.succeeded_by(closed.poll.next_version(Status::Open, "t"), 11_000);
+        assert!(early.closed.is_empty(), "a reopen before the close took effect drops it");
+        let reopened = closed.succeeded_by(closed.poll.next_version(Status::Open, "t"), 20_000);
+        assert_eq!(reopened.closed, [(12_000, Some(20_000))]);
+        assert!(reopened.openings().counts_at(11_999) && !reopened.openings().counts_at(12_000));
+        assert!(reopened.openings().counts_at(20_000));
     }
 
     #[tokio::test]
@@ -241,7 +267,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn given_a_transaction_conflict_when_voting_then_it_is_retried_and_counted_once() {
+    async fn given_a_lost_race_to_start_voting_when_voting_then_it_is_retried_and_counted_once() {
         let memory = Memory::with_poll(open_poll(&["Pizza", "Sushi"]));
         let ids = option_ids(&memory);
         memory.race_next_write();
@@ -255,12 +281,12 @@ mod tests {
         let ids = option_ids(&memory);
         let picks = vec![ids[0].clone()];
         memory.before_next_write(move |state| {
-            let ballot = Ballot { poll_id: "p1".into(), option_ids: picks, cast_at: "t".into() };
+            let ballot = Ballot { poll_id: "p1".into(), option_ids: picks, cast_at: rfc3339_ms(NOW * 1000) };
             state.ballots.insert(("p1".into(), "alice".into()), StoredBallot { ballot, version: 1 });
         });
         let cast = vote(&memory, ALICE, &[&ids[0]]).await.unwrap();
         assert_eq!((cast.kind, cast.event_id), (CastKind::Same, ballot_event_id("p1", "alice", 1)));
-        assert_eq!(memory.counts("p1").0, 0, "the racing copy counted itself; this one adds nothing");
+        assert_eq!(memory.counts("p1").0, 1, "the racing copy counts; this one adds nothing");
     }
 
     #[tokio::test]

@@ -158,3 +158,58 @@ class MotoStreams(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class MotoQueries(unittest.TestCase):
+    """moto_server.py's queries read one partition: the same items, order and pages."""
+
+    @classmethod
+    def setUpClass(cls):
+        MotoStreams.setUpClass.__func__(cls)
+
+    @classmethod
+    def tearDownClass(cls):
+        MotoStreams.tearDownClass.__func__(cls)
+
+    def test_a_query_sees_its_partition_in_order_page_by_page_both_ways(self):
+        table = f"q-{uuid.uuid4().hex[:8]}"
+        self.dynamodb.create_table(
+            TableName=table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in ("pk", "sk")],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        )
+        for pk in ("a", "b", "c"):
+            for n in (3, 1, 4, 0, 2):
+                item = {"pk": {"S": pk}, "sk": {"S": f"k{n}"}}
+                self.dynamodb.put_item(TableName=table, Item=item)
+
+        def pages(forward):
+            keys, start = [], {}
+            while True:
+                out = self.dynamodb.query(
+                    TableName=table,
+                    KeyConditionExpression="pk = :pk",
+                    ExpressionAttributeValues={":pk": {"S": "b"}},
+                    Limit=2,
+                    ScanIndexForward=forward,
+                    **start,
+                )
+                keys.append([(i["pk"]["S"], i["sk"]["S"]) for i in out["Items"]])
+                if "LastEvaluatedKey" not in out:
+                    return keys
+                start = {"ExclusiveStartKey": out["LastEvaluatedKey"]}
+
+        b = [("b", f"k{n}") for n in range(5)]
+        self.assertEqual(pages(True), [b[0:2], b[2:4], b[4:5]])
+        self.assertEqual(sum(pages(False), []), b[::-1])
+        out = self.dynamodb.query(
+            TableName=table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :k)",
+            ExpressionAttributeValues={":pk": {"S": "c"}, ":k": {"S": "k3"}},
+        )
+        self.assertEqual([i["sk"]["S"] for i in out["Items"]], ["k3"])
+        none = self.dynamodb.query(
+            TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "zz"}}
+        )
+        self.assertEqual(none["Items"], [])

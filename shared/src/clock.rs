@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ballot_core::clock::{epoch_secs, rfc3339_now};
+use ballot_core::clock::{epoch_ms, epoch_secs, rfc3339_now};
 
 /// The system clock.
 #[derive(Debug, Clone, Copy, Default)]
@@ -11,6 +11,10 @@ pub struct System;
 impl ballot_core::clock::Clock for System {
     fn epoch_secs(&self) -> u64 {
         epoch_secs()
+    }
+
+    fn epoch_ms(&self) -> u64 {
+        epoch_ms()
     }
 
     fn rfc3339_now(&self) -> String {

@@ -4,7 +4,7 @@
 //!   in one place), the caller ([`identity`]), [`idempotency`], cursors, SQS consumers
 //!   ([`queue`]);
 //! - configuration ([`config`], a leaf) and wiring ([`app`]: config, AWS clients, caches,
-//!   built once per cold start);
+//!   built once per cold start; [`poll_cache`], the vote path's copies of polls);
 //! - the adapters that implement `ballot_core::ports` and the rest of AWS: DynamoDB
 //!   ([`store`], and idempotency records), SQS ([`events`]), EventBridge Scheduler
 //!   ([`closing`]), Secrets Manager ([`secrets`]), argon2 and token signing ([`auth`]),
@@ -28,6 +28,7 @@ pub mod identity;
 pub mod lifecycle;
 pub mod listing;
 pub mod manage;
+pub mod poll_cache;
 pub mod queue;
 pub mod secrets;
 pub mod store;

@@ -399,16 +399,18 @@ pub async fn items_of_poll(store: &shared::store::Store, poll_id: &str) -> usize
 
 /// Waits (up to a minute) until the stream tally of `poll_id` says what a recount of its
 /// ballots says, as `make recount` compares them; panics with both when it never does.
+/// Call it once every vote of the scenario is answered: the ballots are then final, so
+/// they are recounted once (128 queries) and the tally (one query) is read until it
+/// agrees, and once more after a pause to see that it stays there.
 pub async fn assert_recounted(poll_id: &str) {
     let store = local_store().await;
-    let agree = eventually(std::time::Duration::from_secs(60), || {
-        let store = &store;
-        async move {
-            let found = ballot_local::ops::recount(store, poll_id, false).await.unwrap();
-            found.recounted == found.tallied
-        }
-    })
-    .await;
-    let found = ballot_local::ops::recount(&store, poll_id, false).await.unwrap();
-    assert!(agree, "the tally {:?} never reached the recount {:?}", found.tallied, found.recounted);
+    let recounted = store.recount(poll_id).await.unwrap().expect("the poll exists");
+    let agrees = || {
+        let (store, recounted) = (&store, &recounted);
+        async move { store.tallied(poll_id).await.unwrap() == *recounted }
+    };
+    let agree = eventually(std::time::Duration::from_secs(60), agrees).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let tallied = store.tallied(poll_id).await.unwrap();
+    assert!(agree && tallied == recounted, "the tally {tallied:?} did not settle on the recount {recounted:?}");
 }

@@ -15,7 +15,7 @@ use std::{
 };
 
 use crate::{
-    ballots::{Ballot, StoredBallot, Voter},
+    ballots::{Ballot, StoredBallot},
     clock::{Clock, Fixed},
     counting::Tally,
     events::Event,
@@ -32,8 +32,6 @@ pub struct State {
     pub deleted: HashMap<String, Poll>,
     pub closings: HashMap<String, Closing>,
     pub ballots: HashMap<(String, String), StoredBallot>,
-    /// Per poll: ballots counted, and votes per option id.
-    pub counts: HashMap<String, (u64, HashMap<String, u64>)>,
     /// Closing schedules: (poll, closes_at, version).
     pub schedules: Vec<(String, u64, u64)>,
     /// Webhooks: (poll, webhook, secret).
@@ -56,7 +54,7 @@ pub struct Memory {
 impl Memory {
     pub fn with_poll(poll: Poll) -> Self {
         let memory = Self::default();
-        memory.state().polls.insert(poll.id.clone(), StoredPoll { poll, voting_started: false });
+        memory.state().polls.insert(poll.id.clone(), StoredPoll::new(poll));
         memory
     }
 
@@ -75,8 +73,16 @@ impl Memory {
         self.race.store(true, Ordering::SeqCst);
     }
 
+    /// Ballots counted and votes per option id, by the rule (what the tally reaches).
     pub fn counts(&self, poll_id: &str) -> (u64, HashMap<String, u64>) {
-        self.state().counts.get(poll_id).cloned().unwrap_or_default()
+        let state = self.state();
+        let Some(stored) = state.polls.get(poll_id) else { return Default::default() };
+        let ballots = state.ballots.iter().filter(|((poll, _), _)| poll == poll_id).map(|(_, b)| {
+            let at = crate::polls::parse_instant_ms(&b.ballot.cast_at).expect("cast_at is a time");
+            (b.ballot.option_ids.as_slice(), at)
+        });
+        let tally = crate::counting::recount(&stored.openings(), ballots);
+        (tally.total, tally.votes)
     }
 
     pub fn announced_ids(&self) -> Vec<String> {
@@ -94,31 +100,12 @@ impl Memory {
     }
 }
 
-/// Whether the poll's stored rules accept a vote at `now`.
-fn accepts(poll: &Poll, guest: bool, changing: bool, now: u64) -> bool {
-    poll.status == Status::Open
-        && !poll.expired(now)
-        && (!guest || poll.allow_guests)
-        && (!changing || poll.allow_vote_change)
-}
-
-fn count(state: &mut State, poll_id: &str, dropped: &[String], added: &[String], new: bool) {
-    let (total, votes) = state.counts.entry(poll_id.to_owned()).or_default();
-    *total += u64::from(new);
-    for option in dropped.iter().filter(|o| !added.contains(o)) {
-        *votes.entry(option.clone()).or_default() -= 1;
-    }
-    for option in added.iter().filter(|o| !dropped.contains(o)) {
-        *votes.entry(option.clone()).or_default() += 1;
-    }
-}
-
 impl Polls for Memory {
     async fn poll(&self, id: &str, _consistent: bool) -> Result<Option<StoredPoll>> {
         Ok(self.state().polls.get(id).cloned())
     }
 
-    async fn replace_poll(&self, read: &StoredPoll, next: &Poll, delete: bool) -> Result<bool> {
+    async fn replace_poll(&self, read: &StoredPoll, next: &StoredPoll, delete: bool) -> Result<bool> {
         let Some(mut state) = self.writing() else { return Ok(false) };
         let id = &read.poll.id;
         let unchanged = state
@@ -130,14 +117,24 @@ impl Polls for Memory {
         }
         if delete {
             state.polls.remove(id);
-            state.deleted.insert(id.clone(), next.clone());
+            state.deleted.insert(id.clone(), next.poll.clone());
             return Ok(true);
         }
-        if next.status == Status::Closed && read.poll.status != Status::Closed {
-            let closing = Closing { closes_at: next.closes_at_epoch(), version: next.version };
+        if next.poll.status == Status::Closed && read.poll.status != Status::Closed {
+            let closing = Closing { closes_at: next.poll.closes_at_epoch(), version: next.poll.version };
             state.closings.insert(id.clone(), closing);
         }
-        state.polls.insert(id.clone(), StoredPoll { poll: next.clone(), voting_started: read.voting_started });
+        state.polls.insert(id.clone(), next.clone());
+        Ok(true)
+    }
+
+    async fn start_voting(&self, read: &StoredPoll) -> Result<bool> {
+        let Some(mut state) = self.writing() else { return Ok(false) };
+        let Some(stored) = state.polls.get_mut(&read.poll.id) else { return Ok(false) };
+        if stored.poll.version != read.poll.version {
+            return Ok(false);
+        }
+        stored.voting_started = true;
         Ok(true)
     }
 
@@ -150,7 +147,7 @@ impl Polls for Memory {
         if state.polls.contains_key(&poll.id) {
             return Err(crate::Error::Conflict("A poll has this id.".into()));
         }
-        state.polls.insert(poll.id.clone(), StoredPoll { poll: poll.clone(), voting_started: false });
+        state.polls.insert(poll.id.clone(), StoredPoll::new(poll.clone()));
         Ok(())
     }
 
@@ -164,46 +161,26 @@ impl Ballots for Memory {
         Ok(self.state().ballots.get(&(poll_id.to_owned(), voter.to_owned())).cloned())
     }
 
-    async fn record_new(&self, poll: &StoredPoll, voter: Voter<'_>, ballot: &Ballot, now: u64) -> Result<Recorded> {
-        let Some(mut state) = self.writing() else { return Ok(Recorded::Raced) };
-        let key = (poll.poll.id.clone(), voter.sub.to_owned());
-        if state.ballots.contains_key(&key) {
-            return Ok(Recorded::Exists);
-        }
-        let Some(current) = state.polls.get_mut(&poll.poll.id) else { return Ok(Recorded::Refused) };
-        if !accepts(&current.poll, voter.guest, false, now) {
-            return Ok(Recorded::Refused);
-        }
-        if !poll.voting_started {
-            if current.poll.version != poll.poll.version {
-                return Ok(Recorded::Raced);
-            }
-            current.voting_started = true;
+    async fn record_new(&self, voter: &str, ballot: &Ballot) -> Result<Recorded> {
+        let Some(mut state) = self.writing() else {
+            return Err(crate::Error::Unavailable("The table is busy.".into()));
+        };
+        let key = (ballot.poll_id.clone(), voter.to_owned());
+        if let Some(current) = state.ballots.get(&key) {
+            return Ok(Recorded::Exists(current.clone()));
         }
         state.ballots.insert(key, StoredBallot { ballot: ballot.clone(), version: 1 });
-        count(&mut state, &poll.poll.id, &[], &ballot.option_ids, true);
         Ok(Recorded::Done)
     }
 
-    async fn record_change(
-        &self,
-        poll: &Poll,
-        voter: Voter<'_>,
-        current: &StoredBallot,
-        ballot: &Ballot,
-        now: u64,
-    ) -> Result<Recorded> {
-        let Some(mut state) = self.writing() else { return Ok(Recorded::Raced) };
-        let key = (poll.id.clone(), voter.sub.to_owned());
+    async fn record_change(&self, voter: &str, current: &StoredBallot, ballot: &Ballot) -> Result<bool> {
+        let Some(mut state) = self.writing() else { return Ok(false) };
+        let key = (ballot.poll_id.clone(), voter.to_owned());
         if state.ballots.get(&key).map(|b| b.version) != Some(current.version) {
-            return Ok(Recorded::Raced);
-        }
-        if !state.polls.get(&poll.id).is_some_and(|p| accepts(&p.poll, voter.guest, true, now)) {
-            return Ok(Recorded::Refused);
+            return Ok(false);
         }
         state.ballots.insert(key, StoredBallot { ballot: ballot.clone(), version: current.version + 1 });
-        count(&mut state, &poll.id, &current.ballot.option_ids, &ballot.option_ids, false);
-        Ok(Recorded::Done)
+        Ok(true)
     }
 }
 

@@ -2,7 +2,8 @@
 //! allows them) → 201 a new ballot, 200 a changed one (or the same picks again)
 //! `{"poll_id","option_ids","cast_at"}`, and `vote.cast` / `vote.changed` on the events
 //! queue. The rules and the retry loop are `ballot_core::voting::cast_vote`; one ballot
-//! per voter, counted exactly once (`shared::store::ballots`). Changing needs
+//! per voter, one write (`shared::store::ballots`), counted by the stream tally; the poll
+//! is read through a copy cached for at most a second (`shared::poll_cache`). Changing needs
 //! `allow_vote_change` (else 409); a closed poll → 409; unknown or repeated options or
 //! the wrong number of picks → 400. Honours `Idempotency-Key`.
 
@@ -13,7 +14,10 @@ use ballot_core::{
 };
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::Deserialize;
-use shared::{ApiError, app::App, body, clock::System, http, idempotency, identity::caller_of};
+use shared::{
+    ApiError, app::App, body, clock::System, http, idempotency, identity::caller_of, poll_cache::PollCache,
+    store::Store,
+};
 
 /// Picks are checked against the poll (`Poll::check_ballot`), not here.
 #[derive(Debug, Deserialize, validator::Validate)]
@@ -22,15 +26,20 @@ struct Vote {
     option_ids: Vec<String>,
 }
 
-type Deps = shared::app::Writer;
+struct Deps {
+    writer: shared::app::Writer,
+    /// Kept for the life of the warm function.
+    polls: PollCache<Store>,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    let deps = app.writer();
+    let writer = app.writer();
+    let deps = Deps { polls: PollCache::new(writer.store.clone()), writer };
     http::serve_with(app.cors(), deps, |deps, req| async move {
         let caller = caller_of(&req)?;
-        idempotency::once(&deps.store, "cast-vote", &caller.sub, &req, || cast(&deps, &caller, &req)).await
+        idempotency::once(&deps.writer.store, "cast-vote", &caller.sub, &req, || cast(&deps, &caller, &req)).await
     })
     .await
 }
@@ -39,8 +48,8 @@ async fn cast(deps: &Deps, caller: &Principal, req: &Request) -> Result<Response
     let poll_id = http::path_id(req, "id")?;
     let vote: Vote = body::json(req)?;
     let voter = Voter { sub: &caller.sub, guest: caller.is_guest() };
-    let store = &deps.store;
-    let cast = cast_vote(store, store, &deps.events, &System, &poll_id, voter, &vote.option_ids).await?;
+    let (store, events) = (&deps.writer.store, &deps.writer.events);
+    let cast = cast_vote(&deps.polls, store, events, &System, &poll_id, voter, &vote.option_ids).await?;
     let status = if cast.kind == CastKind::New { StatusCode::CREATED } else { StatusCode::OK };
     http::json(status, &cast.ballot)
 }

@@ -1,8 +1,6 @@
 //! The events queue's consumer for polls:
 //! - queues each event for the poll's webhooks that subscribe to it (the deliveries
 //!   consumer sends them), before anything else, so `poll.deleted` still finds them;
-//! - counts `vote.cast` / `vote.changed` in the poll's hourly statistics (once per event
-//!   id, however often it is delivered);
 //! - closes a poll when its closing schedule fires, and announces `poll.closed` once
 //!   (`ballot_core::managing::close_when_due`);
 //! - purges a deleted poll's items and closing schedules on `poll.deleted` (in pages; a
@@ -67,13 +65,9 @@ async fn handle(deps: &Deps, event: &Event) -> Result<(), shared::ApiError> {
         tracing::info!(event = %event.id, poll = %event.poll_id, queued, "deliveries queued");
     }
     match event.kind {
+        // Counted, with the hourly statistics, by the stream tally.
         EventKind::VoteCast | EventKind::VoteChanged => {
-            // A vote of a poll deleted since is not counted: its statistics are purged.
-            if deps.store.poll(&event.poll_id, false).await?.is_none() {
-                return Ok(());
-            }
-            let counted = deps.store.count_vote_event(event).await?;
-            tracing::info!(event = %event.id, poll = %event.poll_id, counted, "vote event");
+            tracing::info!(event = %event.id, poll = %event.poll_id, "vote event")
         }
         EventKind::PollDeleted => {
             let removed = deps.store.purge_poll(&event.poll_id).await?;

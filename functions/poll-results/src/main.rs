@@ -1,10 +1,13 @@
 //! `GET /v1/polls/{id}/results` (any role) → `{"poll_id","status","total_ballots",
 //! "options":[{"id","text","votes","percent"}],"as_of"}`, within the poll's
 //! `results_visibility` (hidden → 403 `results-hidden`; `ballot_core::results`). Counts
-//! are read strongly consistent, so a voter sees their own vote.
+//! are what the stream tally has folded (one `Query`): they trail votes by the stream's
+//! delay, about a second (`make bench`'s tally-freshness); a voter sees their own ballot
+//! at once in `GET …/votes/me`.
 //!
 //! Caching: a strong `ETag` over the status and counts, `If-None-Match` → 304; the
-//! results are `private` (visibility depends on the caller), `max-age` 5 s while open,
+//! results are `private` (visibility depends on the caller), `max-age` 5 s while open and
+//! for a minute after a closing takes effect (the last ballots may still be counting), then
 //! an hour once closed by hand (it may reopen), a day once past `closes_at` (final).
 
 use ballot_core::results::{Finality, read_results};
@@ -20,7 +23,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         let (results, finality) = read_results(store, store, store, &System, &poll_id, &caller).await?;
         let etag = results.etag();
         let cache = match finality {
-            Finality::Open => "private, max-age=5",
+            Finality::Open | Finality::Settling => "private, max-age=5",
             Finality::Final => "private, max-age=86400",
             Finality::Closed => "private, max-age=3600",
         };

@@ -1,6 +1,6 @@
 //! `GET /v1/polls/{id}/stats` (owner or admin) → `{"poll_id","hours":[{"hour",
-//! "votes_cast","votes_changed"}]}`, oldest hour first, kept by the `poll-events`
-//! consumer from the events queue (so a vote shows up within seconds, not at once).
+//! "votes_cast","votes_changed"}]}`, oldest hour first, kept by the stream tally beside
+//! the counts (so a vote shows up within the stream's delay, not at once).
 
 use lambda_http::http::StatusCode;
 use shared::{app::App, http, manage::owned_poll};

@@ -1,32 +1,61 @@
-//! What a vote costs in DynamoDB, simulated over the store layer: the transaction
-//! `shared::store::ballots` really sends for each of many voters is built (not sent) and
-//! priced with DynamoDB's rules, per partition key:
-//! - a transactional write costs 2 write units per started KB of the item (for an update,
-//!   of the item after it: a counter shard is priced at its largest, every option counted);
-//! - a strongly consistent read costs 1 read unit per started 4 KB, an eventually
-//!   consistent one half that.
+//! A hot poll, simulated over the store layer: what one poll takes before any of its
+//! partition keys passes DynamoDB's per-key limits (1,000 write units/s, 3,000 read
+//! units/s).
 //!
-//! It reports write units per vote, read units per results read (what `poll-results`
-//! reads: the poll eventually consistent, every shard strongly consistent), and the
-//! highest vote rate one poll takes before its busiest key passes 1,000 write units/s
-//! (a partition's limit).
+//! What is real: the ballot `PutItem` each voter's vote sends is built by
+//! `shared::store::ballots` (not sent) and priced by its item's size, on the partition
+//! key it names (so the spread over `BALLOT_PARTITIONS` keys is the real hash of real
+//! voter ids); the stream shards' ids go through the tally's real `bucket_of`.
+//!
+//! What is modelled (the assumptions, stated in docs/performance.md):
+//! - one stream shard carries about 1,000 writes/s, so a poll's ballots at `rate` votes/s
+//!   come through `ceil(rate / 1,000)` shards, and a tally batch (batch size 1,000,
+//!   window 1 s) holds `min(1,000, rate / shards)` records;
+//! - each batch costs its shard one consistent read of the poll (the counting rule),
+//!   and per tally item it touches (its bucket's counts item and the hour's item) one
+//!   consistent read of the watermarks and one update, priced at the item's largest
+//!   (every option counted, a watermark for every shard of its bucket);
+//! - the vote path reads the poll once per [`CACHE_TTL_MS`] per warm function, and a
+//!   warm function serves one vote at a time taking `VOTE_MS`: `rate × VOTE_MS / 1,000`
+//!   functions.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use ballot_core::{
-    ballots::{Ballot, SHARDS, Voter},
-    polls::{Poll, Settings, StoredPoll},
+    ballots::{BALLOT_PARTITIONS, Ballot},
+    counting::CACHE_TTL_MS,
+    polls::{Poll, Settings},
+    tally::{BUCKETS, Seq, bucket_of},
 };
 use shared::store::Store;
 
+/// The rate the simulation checks (votes/s on one poll).
+pub const TARGET_RATE: f64 = 50_000.0;
+/// How long a warm `cast-vote` takes per vote in AWS (a `PutItem` and the Lambda's own
+/// work; the local figure is higher, see `make bench`'s cast-vote line).
+const VOTE_MS: f64 = 20.0;
+/// Writes one stream shard carries per second.
+const SHARD_WRITES: f64 = 1_000.0;
+const BATCH_SIZE: f64 = 1_000.0;
+
 pub struct VoteCosts {
     pub voters: usize,
-    pub write_units_per_vote: f64,
-    pub read_units_per_results: f64,
-    pub busiest_key_share: f64,
+    /// Write units of one ballot `PutItem`.
+    pub ballot_write_units: f64,
+    /// Tally write units per vote at the target rate.
+    pub tally_write_units_per_vote: f64,
+    pub shards: usize,
+    pub batch: f64,
+    /// Per-key loads at the target rate: the busiest ballot key (write units/s), the
+    /// tally partition (write and read units/s), the poll item (read units/s).
+    pub ballot_key_wcu: f64,
+    pub tally_key_wcu: f64,
+    pub tally_key_rcu: f64,
+    pub poll_key_rcu: f64,
+    /// The highest rate before a key passes its limit, and which key it is.
     pub max_votes_per_second: f64,
-    pub single_key_votes_per_second: f64,
+    pub limiting_key: &'static str,
 }
 
 /// DynamoDB's size of one attribute value (numbers at their largest, 21 bytes).
@@ -46,38 +75,25 @@ fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
     item.iter().map(|(name, value)| name.len() + value_size(value)).sum()
 }
 
-/// The largest a counter shard of `poll` gets: its key, its rules, `total` and a count
-/// for every option.
-fn shard_size(poll: &Poll) -> usize {
-    let key = format!("POLL#{}#COUNT#{}", poll.id, SHARDS - 1).len() + "sk".len() + "COUNT".len() + 2;
-    let rules = ["closed", "allow_guests", "allow_vote_change"].iter().map(|n| n.len() + 1).sum::<usize>()
-        + "closes_at".len()
-        + 21;
+fn write_units(bytes: usize) -> f64 {
+    bytes.div_ceil(1024).max(1) as f64
+}
+
+fn read_units(bytes: usize) -> f64 {
+    bytes.div_ceil(4096).max(1) as f64
+}
+
+/// The largest a tally item of `poll` gets with `shards` watermarks: its key, `total`
+/// and a count for every option (or the hour's two counters), and the watermarks.
+fn tally_item_size(poll: &Poll, shards: usize) -> usize {
+    let key = format!("POLL#{}#TALLY", poll.id).len() + "sk".len() + "HOUR#2026-12-02T04#3".len() + 2;
     let counts = "total".len() + 21 + poll.options.iter().map(|o| format!("o_{}", o.id).len() + 21).sum::<usize>();
-    key + rules + counts
+    let mark = "w#shardId-00000001700000000000-0123abcd".len() + 3 + "seq".len() + Seq::DIGITS + 1 + "at".len() + 22;
+    key + counts + shards * mark
 }
 
-/// The key and write units of one step of a transaction.
-fn priced(step: &TransactWriteItem, poll: &Poll) -> (String, f64) {
-    let pk = |key: &HashMap<String, AttributeValue>| match key.get("pk") {
-        Some(AttributeValue::S(pk)) => pk.clone(),
-        _ => String::new(),
-    };
-    let units = |bytes: usize| 2.0 * bytes.div_ceil(1024).max(1) as f64;
-    if let Some(put) = step.put() {
-        return (pk(put.item()), units(item_size(put.item())));
-    }
-    if let Some(update) = step.update() {
-        let key = pk(update.key());
-        let bytes =
-            if key.contains("#COUNT#") { shard_size(poll) } else { serde_json::to_vec(poll).map_or(4096, |b| b.len()) };
-        return (key, units(bytes));
-    }
-    (String::new(), 0.0)
-}
-
-/// Casts `voters` first ballots (each on one of four options) on a poll whose voting has
-/// started, and prices them.
+/// Casts `voters` first ballots (each on one of four options), prices them, and loads
+/// the keys of one poll at [`TARGET_RATE`].
 pub fn simulate(voters: usize) -> Result<VoteCosts, String> {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
@@ -98,53 +114,92 @@ pub fn simulate(voters: usize) -> Result<VoteCosts, String> {
         checked,
         &ballot_core::clock::rfc3339_now(),
     );
-    let stored = StoredPoll { poll: poll.clone(), voting_started: true };
+
+    // The ballots: real requests, real keys.
     let mut per_key: HashMap<String, f64> = HashMap::new();
-    let (mut total, mut counter_units) = (0.0, 0.0);
+    let mut ballot_units = 0.0;
     for i in 0..voters {
         let voter = ballot_core::ids::random_id();
         let option_ids = vec![poll.options[i % poll.options.len()].id.clone()];
-        let ballot = Ballot { poll_id: poll.id.clone(), option_ids, cast_at: ballot_core::clock::rfc3339_now() };
-        let writes = store
-            .new_ballot_writes(&stored, Voter { sub: &voter, guest: false }, &ballot, now)
-            .map_err(|e| format!("{e:?}"))?;
-        for step in &writes {
-            let (key, units) = priced(step, &poll);
-            if key.contains("#COUNT#") {
-                counter_units = units;
-            }
-            *per_key.entry(key).or_default() += units;
-            total += units;
-        }
+        let cast_at = ballot_core::clock::rfc3339_ms(ballot_core::clock::epoch_ms());
+        let ballot = Ballot { poll_id: poll.id.clone(), option_ids, cast_at };
+        let put = store.new_ballot_put(&voter, &ballot).map_err(|e| format!("{e:?}"))?;
+        let item = put.get_item().clone().unwrap_or_default();
+        let pk = item.get("pk").and_then(|pk| pk.as_s().ok()).cloned().unwrap_or_default();
+        let units = write_units(item_size(&item));
+        *per_key.entry(pk).or_default() += units;
+        ballot_units += units;
     }
-    let busiest = per_key.values().copied().fold(0.0, f64::max);
-    let poll_read = serde_json::to_vec(&poll).map_or(1, |b| b.len()).div_ceil(4096) as f64 * 0.5;
-    let shard_reads = SHARDS as f64 * shard_size(&poll).div_ceil(4096) as f64;
+    let busiest_share = per_key.values().copied().fold(0.0, f64::max) / ballot_units;
+    let ballot_write_units = ballot_units / voters as f64;
+
+    // The stream and the tally at the target rate.
+    let shards = (TARGET_RATE / SHARD_WRITES).ceil() as usize;
+    let batch = (TARGET_RATE / shards as f64).min(BATCH_SIZE);
+    let batches_per_shard = TARGET_RATE / shards as f64 / batch;
+    let mut per_bucket = vec![0usize; BUCKETS as usize];
+    for n in 0..shards {
+        per_bucket[bucket_of(&format!("shardId-00000001700000000000-{n:08x}")) as usize] += 1;
+    }
+    let busiest_bucket = per_bucket.iter().copied().max().unwrap_or(0);
+    let item_units = write_units(tally_item_size(&poll, busiest_bucket));
+    // Per batch: the counts item and the hour's item, each one read and one update.
+    let tally_key_wcu = shards as f64 * batches_per_shard * 2.0 * item_units;
+    let tally_key_rcu = shards as f64 * batches_per_shard * 2.0 * read_units(tally_item_size(&poll, busiest_bucket));
+    let poll_bytes = serde_json::to_vec(&poll).map_or(4096, |b| b.len());
+    let functions = TARGET_RATE * VOTE_MS / 1000.0;
+    let poll_key_rcu =
+        (functions * 1000.0 / CACHE_TTL_MS as f64 + shards as f64 * batches_per_shard) * read_units(poll_bytes);
+    let ballot_key_wcu = TARGET_RATE * ballot_write_units * busiest_share;
+
+    // Every load grows in proportion to the rate (the tally's only while batches are
+    // full, which they are from 1,000 votes/s a shard): the first to reach its limit.
+    let limits = [
+        ("a ballot partition (write units)", 1000.0 / ballot_key_wcu),
+        ("the tally partition (write units)", 1000.0 / tally_key_wcu),
+        ("the tally partition (read units)", 3000.0 / tally_key_rcu),
+        ("the poll item (read units)", 3000.0 / poll_key_rcu),
+    ];
+    let (limiting_key, headroom) = limits.into_iter().min_by(|a, b| a.1.total_cmp(&b.1)).ok_or("no limits")?;
     Ok(VoteCosts {
         voters,
-        write_units_per_vote: total / voters as f64,
-        read_units_per_results: poll_read + shard_reads,
-        busiest_key_share: busiest / total,
-        max_votes_per_second: 1000.0 * voters as f64 / busiest,
-        single_key_votes_per_second: 1000.0 / counter_units,
+        ballot_write_units,
+        tally_write_units_per_vote: tally_key_wcu / TARGET_RATE,
+        shards,
+        batch,
+        ballot_key_wcu,
+        tally_key_wcu,
+        tally_key_rcu,
+        poll_key_rcu,
+        max_votes_per_second: TARGET_RATE * headroom,
+        limiting_key,
     })
 }
 
 /// The Markdown table for the README.
 pub fn markdown(costs: &VoteCosts) -> String {
     format!(
-        "| vote cost (simulated over the store layer, {} voters) | value |\n| :--- | ---: |\n\
-         | write units per vote (ballot + counter shard, transactional) | {:.1} |\n\
-         | read units per results read (poll + {} shards) | {:.1} |\n\
-         | share of a poll's writes on its busiest key | {:.1} % |\n\
-         | highest votes/s before a key passes 1,000 write units/s | {:.0} |\n\
-         | the same with one counter item instead of shards | {:.0} |\n",
+        "| hot poll (simulated over the store layer, {} voters' real ballot writes) | value |\n| :--- | ---: |\n\
+         | write units per ballot (one `PutItem`) | {:.2} |\n\
+         | tally write units per vote at {:.0} votes/s ({} stream shards, batches of {:.0}) | {:.3} |\n\
+         | busiest ballot key ({} partitions), write units/s | {:.0} |\n\
+         | tally partition, write units/s · read units/s | {:.0} · {:.0} |\n\
+         | poll item, read units/s ({:.0} warm functions, {} ms copies) | {:.0} |\n\
+         | highest votes/s on one poll before a key passes its limit | {:.0} ({}) |\n",
         costs.voters,
-        costs.write_units_per_vote,
-        SHARDS,
-        costs.read_units_per_results,
-        costs.busiest_key_share * 100.0,
+        costs.ballot_write_units,
+        TARGET_RATE,
+        costs.shards,
+        costs.batch,
+        costs.tally_write_units_per_vote,
+        BALLOT_PARTITIONS,
+        costs.ballot_key_wcu,
+        costs.tally_key_wcu,
+        costs.tally_key_rcu,
+        TARGET_RATE * VOTE_MS / 1000.0,
+        CACHE_TTL_MS,
+        costs.poll_key_rcu,
         costs.max_votes_per_second,
-        costs.single_key_votes_per_second,
+        costs.limiting_key,
     )
 }

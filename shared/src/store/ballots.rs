@@ -1,37 +1,29 @@
-//! Ballots: one per voter per poll, counted exactly once.
+//! Ballots: one per voter per poll, each one write.
 //!
 //! Key: `POLL#<id>#BALLOTS#<n>` / `<voter sub>`, where n = hash(voter) mod
-//! [`SHARDS`] is also the voter's counter shard. A new ballot is one transaction of
-//! (1) the ballot, written only if the voter has none, and (2) `ADD` of 1 to `total` and
-//! to each picked option on the voter's shard, written only if the shard's rules accept
-//! the vote (open, before `closes_at`, guests, changes). Both happen or neither: a retry,
-//! a duplicate or a concurrent second vote of the same voter finds the ballot and counts
-//! nothing. A change is one transaction of the ballot's update (conditional on the
-//! version read) and the shard's net `ADD` (-1 for dropped options, +1 for added ones).
-//! The first ballots also mark the poll `voting_started` (conditional on its version),
-//! which freezes its options; after that, votes never write the poll item.
+//! [`BALLOT_PARTITIONS`]. A new ballot is one `PutItem`, only if the voter has none (a
+//! retry, a duplicate or a concurrent second vote of the same voter finds the ballot,
+//! returned by the failed condition, and writes nothing); a change is one `UpdateItem`,
+//! only on the version read. The tally counts them from the table's stream
+//! ([`super::tally`]); the vote path has checked the poll's rules before writing
+//! ([`ballot_core::voting`]).
 //!
-//! Write units per new ballot: 2 (ballot) + 2 (shard), both transactional writes of items
-//! under 1 KB; plus 2 for the poll item while `voting_started` is not yet set.
+//! Write units per ballot write: 1 (an item well under 1 KB).
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::{
-    operation::transact_write_items::TransactWriteItemsError,
-    types::{AttributeValue, TransactWriteItem, Update},
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use serde::{Deserialize, Serialize};
 
 use ballot_core::{
     Error,
-    ballots::{Ballot, SHARDS, StoredBallot, Voter, shard_of},
-    polls::{Poll, StoredPoll},
+    ballots::{BALLOT_PARTITIONS, Ballot, StoredBallot, partition_of},
     ports::Recorded,
 };
 
 use super::{
-    Store, condition_failed,
-    polls::{POLL, option_attribute, poll_pk, shard_pk},
+    Store,
+    polls::{POLL, poll_pk},
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,6 +34,12 @@ struct BallotItem {
     ballot: Ballot,
     /// 1 for the first cast, +1 per change: the event id of each is derived from it.
     version: u64,
+}
+
+impl BallotItem {
+    fn stored(self) -> StoredBallot {
+        StoredBallot { ballot: self.ballot, version: self.version }
+    }
 }
 
 /// The ballot write a stream record shows, from its images (`old`, `new`: empty when the
@@ -63,125 +61,62 @@ pub fn ballot_write(
             return Ok(None);
         }
         let item: BallotItem = serde_dynamo::from_item(image.clone()).map_err(Error::internal)?;
-        let (_, at) = ballot_core::polls::parse_instant(&item.ballot.cast_at)
+        let at_ms = ballot_core::polls::parse_instant_ms(&item.ballot.cast_at)
             .ok_or_else(|| Error::internal("a ballot's cast_at is not a time"))?;
-        Ok(Some(ballot_core::tally::Picks { option_ids: item.ballot.option_ids, at_ms: at * 1000 }))
+        Ok(Some(ballot_core::tally::Picks { option_ids: item.ballot.option_ids, at_ms }))
     };
     Some((|| Ok(ballot_core::tally::BallotWrite { seq, poll_id, old: picks(old)?, new: picks(new)? }))())
 }
 
-/// Shard `n`'s partition of a poll's ballots.
+/// Partitions a recount queries at once.
+const PARALLEL_QUERIES: usize = 16;
+
+/// Partition `n` of a poll's ballots.
 fn ballots_pk(poll_id: &str, n: u32) -> String {
     format!("POLL#{poll_id}#BALLOTS#{n}")
 }
 
 fn ballot_pk(poll_id: &str, voter: &str) -> String {
-    ballots_pk(poll_id, shard_of(voter))
+    ballots_pk(poll_id, partition_of(voter))
 }
 
 impl Store {
-    /// The transaction of a new ballot, in order: (0) the ballot, if the voter has none;
-    /// (1) the count on the voter's shard, if its rules accept the vote; (2) until voting
-    /// started, the poll's `voting_started` mark. Public so `make bench` can cost it.
-    pub fn new_ballot_writes(
+    /// The `PutItem` of `voter`'s first ballot, only if the voter has none (a failed
+    /// condition returns the ballot there). Public so `make bench` can price it.
+    pub fn new_ballot_put(
         &self,
-        stored: &StoredPoll,
-        voter: Voter<'_>,
+        voter: &str,
         ballot: &Ballot,
-        now: u64,
-    ) -> Result<Vec<TransactWriteItem>, Error> {
-        let poll_id = &stored.poll.id;
+    ) -> Result<aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder, Error> {
         let item = BallotItem {
-            pk: ballot_pk(poll_id, voter.sub),
-            sk: voter.sub.to_owned(),
+            pk: ballot_pk(&ballot.poll_id, voter),
+            sk: voter.to_owned(),
             ballot: ballot.clone(),
             version: 1,
         };
-        let mut writes = vec![self.put_new(&item)?, self.count(poll_id, voter, &[], &ballot.option_ids, now, false)?];
-        if !stored.voting_started {
-            writes.push(self.start_voting(stored)?);
-        }
-        Ok(writes)
-    }
-
-    /// The shard update of a cast: -1 for each dropped option, +1 for each added one, +1
-    /// ballot when `dropped` is empty (a new ballot); only if the shard's rules accept it.
-    fn count(
-        &self,
-        poll_id: &str,
-        voter: Voter<'_>,
-        dropped: &[String],
-        added: &[String],
-        now: u64,
-        changing: bool,
-    ) -> Result<TransactWriteItem, Error> {
-        let mut terms = Vec::new();
-        let mut update = Update::builder()
+        Ok(self
+            .db
+            .put_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(shard_pk(poll_id, shard_of(voter.sub)), "COUNT")))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":minus", AttributeValue::N("-1".into()));
-        if dropped.is_empty() {
-            terms.push("#total :one".to_owned());
-            update = update.expression_attribute_names("#total", "total");
-        }
-        for (i, option) in dropped.iter().filter(|o| !added.contains(o)).enumerate() {
-            terms.push(format!("#d{i} :minus"));
-            update = update.expression_attribute_names(format!("#d{i}"), option_attribute(option));
-        }
-        for (i, option) in added.iter().filter(|o| !dropped.contains(o)).enumerate() {
-            terms.push(format!("#a{i} :one"));
-            update = update.expression_attribute_names(format!("#a{i}"), option_attribute(option));
-        }
-        let mut condition = "closed = :false AND (closes_at = :zero OR closes_at > :now)".to_owned();
-        if voter.guest {
-            condition.push_str(" AND allow_guests = :true");
-        }
-        if changing {
-            condition.push_str(" AND allow_vote_change = :true");
-        }
-        let update = update
-            .update_expression(format!("ADD {}", terms.join(", ")))
-            .condition_expression(condition)
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()));
-        let update = if voter.guest || changing {
-            update.expression_attribute_values(":true", AttributeValue::Bool(true))
-        } else {
-            update
-        };
-        Ok(TransactWriteItem::builder().update(update.build().map_err(Error::internal)?).build())
+            .set_item(Some(serde_dynamo::to_item(&item).map_err(Error::internal)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld))
     }
 
-    /// Marks the poll `voting_started`, if it is still the version that was read.
-    fn start_voting(&self, stored: &StoredPoll) -> Result<TransactWriteItem, Error> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(poll_pk(&stored.poll.id), POLL)))
-            .update_expression("SET voting_started = :true")
-            .condition_expression("poll.version = :version AND deleted = :false")
-            .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .expression_attribute_values(":version", AttributeValue::N(stored.poll.version.to_string()))
-            .build()
-            .map_err(Error::internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    /// Every ballot of poll `poll_id`, as stored (a recount reads them all).
+    /// Every ballot of poll `poll_id`, as stored (a recount reads them all), its
+    /// partitions [`PARALLEL_QUERIES`] at a time.
     pub async fn ballots_of(&self, poll_id: &str) -> Result<Vec<Ballot>, Error> {
-        let mut ballots = Vec::new();
-        for n in 0..SHARDS {
+        use futures_util::{StreamExt, TryStreamExt};
+        let partitions = futures_util::stream::iter(0..BALLOT_PARTITIONS).map(|n| async move {
             let query =
                 super::Query { index: None, key: "pk", value: ballots_pk(poll_id, n), limit: None, descending: false };
-            let items: Vec<BallotItem> = self.query_all(&query).await?;
-            ballots.extend(items.into_iter().map(|item| item.ballot));
-        }
-        Ok(ballots)
+            self.query_all::<BallotItem>(&query).await
+        });
+        let pages: Vec<Vec<BallotItem>> = partitions.buffer_unordered(PARALLEL_QUERIES).try_collect().await?;
+        Ok(pages.into_iter().flatten().map(|item| item.ballot).collect())
     }
 
-    /// Deletes everything of a deleted poll: ballots, counter shards, statistics, tally items, webhooks,
+    /// Deletes everything of a deleted poll: ballots, statistics, tally items, webhooks,
     /// the record of its last closing, then its tombstone, a page at a time. Safe to run
     /// again after a crash at any point. Returns how many items it deleted.
     pub async fn purge_poll(&self, poll_id: &str) -> Result<usize, Error> {
@@ -189,17 +124,14 @@ impl Store {
             return Err(Error::Conflict("The poll is not deleted.".into()));
         }
         let mut deleted = 0;
-        let mut partitions: Vec<String> = (0..SHARDS).map(|n| ballots_pk(poll_id, n)).collect();
-        partitions.push(super::stats::stats_pk(poll_id));
+        let mut partitions: Vec<String> = (0..BALLOT_PARTITIONS).map(|n| ballots_pk(poll_id, n)).collect();
         partitions.push(super::webhooks::webhooks_pk(poll_id));
         partitions.push(super::webhooks::count_pk(poll_id));
         partitions.push(super::tally::tally_pk(poll_id));
         for pk in partitions {
             deleted += self.delete_partition(&pk).await?;
         }
-        let mut keys: Vec<_> = (0..SHARDS).map(|n| Self::key(shard_pk(poll_id, n), "COUNT")).collect();
-        keys.push(Self::key(poll_pk(poll_id), super::polls::CLOSED));
-        keys.push(Self::key(poll_pk(poll_id), POLL));
+        let keys = vec![Self::key(poll_pk(poll_id), super::polls::CLOSED), Self::key(poll_pk(poll_id), POLL)];
         deleted += keys.len();
         self.delete_keys(keys).await?;
         Ok(deleted)
@@ -261,54 +193,32 @@ impl Store {
     }
 }
 
-/// Whether step `index` of a cancelled transaction failed its condition.
-fn failed_step(err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError>, index: usize) -> bool {
-    match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
-            e.cancellation_reasons().get(index).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
-        }
-        _ => false,
-    }
-}
-
-/// Ballots on DynamoDB: each write is one transaction of the ballot and its shard's
-/// count (see the module), so a ballot is written and counted together or not at all.
+/// Ballots on DynamoDB: each write is one conditional write of the ballot item (see the
+/// module); the tally counts it from the stream.
 impl ballot_core::ports::Ballots for Store {
     async fn ballot(&self, poll_id: &str, voter: &str) -> Result<Option<StoredBallot>, Error> {
         let item = self.get::<BallotItem>(ballot_pk(poll_id, voter), voter).await?;
-        Ok(item.map(|item| StoredBallot { ballot: item.ballot, version: item.version }))
+        Ok(item.map(BallotItem::stored))
     }
 
-    async fn record_new(
-        &self,
-        poll: &StoredPoll,
-        voter: Voter<'_>,
-        ballot: &Ballot,
-        now: u64,
-    ) -> Result<Recorded, Error> {
-        let writes = self.new_ballot_writes(poll, voter, ballot, now)?;
-        let sent = self.db.transact_write_items().set_transact_items(Some(writes)).send().await;
-        Ok(match sent {
-            Ok(_) => Recorded::Done,
-            Err(err) if failed_step(&err, 0) => Recorded::Exists,
-            Err(err) if failed_step(&err, 1) => Recorded::Refused,
-            Err(err) if condition_failed(&err) => Recorded::Raced,
-            Err(err) => return Err(Error::internal(err)),
-        })
+    async fn record_new(&self, voter: &str, ballot: &Ballot) -> Result<Recorded, Error> {
+        use aws_sdk_dynamodb::operation::put_item::PutItemError;
+        let sent = self.new_ballot_put(voter, ballot)?.send().await;
+        let err = match sent {
+            Ok(_) => return Ok(Recorded::Done),
+            Err(err) => err,
+        };
+        let Some(PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error() else {
+            return Err(Error::internal(err));
+        };
+        let item = failed.item().cloned().ok_or_else(|| Error::internal("a failed ballot put returned no ballot"))?;
+        let item: BallotItem = serde_dynamo::from_item(item).map_err(Error::internal)?;
+        Ok(Recorded::Exists(item.stored()))
     }
 
-    async fn record_change(
-        &self,
-        poll: &Poll,
-        voter: Voter<'_>,
-        current: &StoredBallot,
-        ballot: &Ballot,
-        now: u64,
-    ) -> Result<Recorded, Error> {
-        let version = current.version + 1;
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(ballot_pk(&poll.id, voter.sub), voter.sub)))
+    async fn record_change(&self, voter: &str, current: &StoredBallot, ballot: &Ballot) -> Result<bool, Error> {
+        let sent = self
+            .update_item(ballot_pk(&ballot.poll_id, voter), voter)
             .update_expression("SET option_ids = :picks, cast_at = :cast_at, version = :version")
             .condition_expression("version = :current")
             .expression_attribute_values(
@@ -316,22 +226,10 @@ impl ballot_core::ports::Ballots for Store {
                 serde_dynamo::to_attribute_value(&ballot.option_ids).map_err(Error::internal)?,
             )
             .expression_attribute_values(":cast_at", AttributeValue::S(ballot.cast_at.clone()))
-            .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
+            .expression_attribute_values(":version", AttributeValue::N((current.version + 1).to_string()))
             .expression_attribute_values(":current", AttributeValue::N(current.version.to_string()))
-            .build()
-            .map_err(Error::internal)?;
-        let sent = self
-            .db
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(self.count(&poll.id, voter, &current.ballot.option_ids, &ballot.option_ids, now, true)?)
             .send()
             .await;
-        Ok(match sent {
-            Ok(_) => Recorded::Done,
-            Err(err) if failed_step(&err, 1) => Recorded::Refused,
-            Err(err) if condition_failed(&err) => Recorded::Raced,
-            Err(err) => return Err(Error::internal(err)),
-        })
+        Ok(super::condition_held(sent)?.is_some())
     }
 }

@@ -225,11 +225,18 @@ impl Store {
     }
 }
 
-/// Which ballots count, while votes are still written with their counts in one
-/// transaction: that transaction refused every ballot outside the poll's open time, so
-/// every stored ballot of a poll that is not deleted counts.
+/// Which ballots count: the rule of [`ballot_core::counting`] on the poll's stored closing
+/// time and closed intervals, read strongly consistent (a closing commits before it takes
+/// effect, so a batch never holds a ballot the rule read here has not seen the closing of).
 impl ballot_core::ports::CountingRules for Store {
     async fn openings(&self, poll_id: &str) -> Result<Option<ballot_core::counting::Openings>, Error> {
-        Ok(self.poll(poll_id, true).await?.map(|_| ballot_core::counting::Openings::default()))
+        Ok(self.poll(poll_id, true).await?.map(|stored| stored.openings()))
+    }
+}
+
+/// Results count what the tally has folded: they trail the ballots by the stream's delay.
+impl ballot_core::ports::Tallies for Store {
+    async fn tally(&self, poll_id: &str) -> Result<ballot_core::counting::Tally, Error> {
+        self.tallied(poll_id).await
     }
 }
