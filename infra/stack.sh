@@ -115,7 +115,8 @@ aws_down() {
 # proxy_up PORT: the AWS proxy (infra/aws_proxy.py: metering, faults) on PORT, in front of
 # the AWS endpoint aws_up chose; from then on AWS_ENDPOINT_URL is the proxy's address and
 # BALLOT_AWS_UPSTREAM_URL the endpoint behind it. BALLOT_FAULTS (JSON), if set, is the
-# fault setting it starts with. Nothing calls it yet; stack_down stops it with the rest.
+# fault setting it starts with. `make bench` (vote-cost) and `make test` (faults) use it;
+# stack_down stops it with the rest.
 proxy_up() {
   local port=$1
   port_free "$port" "AWS proxy"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: everything CI checks. Static checks first, then the local stack on free
-# ports for the integration and end-to-end tests, then an outage test with moto stopped.
-# The stack is stopped on exit, whether the tests passed or not.
+# ports for the integration and end-to-end tests, then an outage test with moto stopped,
+# then the fault scenarios on a fresh stack behind the AWS proxy. The stack is stopped on
+# exit, whether the tests passed or not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash infra/install.sh
@@ -44,7 +45,7 @@ export BALLOT_TRUSTED_ISSUERS="[{\"issuer\":\"$BALLOT_OIDC_ISSUER\",\"audience\"
 functions_up "$(free_port)" "$(free_port)" --ignore-changes
 
 echo "==> unit, integration and e2e tests"
-cargo nextest run --workspace --no-fail-fast -E 'not (binary(outage) | binary(rotation) | binary(logs))'
+cargo nextest run --workspace --no-fail-fast -E 'not (binary(outage) | binary(rotation) | binary(logs) | binary(faults))'
 
 echo "==> signing key rotation (alone: it changes the key every other test signs with)"
 cargo nextest run --workspace -E 'binary(rotation)'
@@ -55,3 +56,11 @@ cargo nextest run --workspace -E 'binary(logs)'
 echo "==> outage: moto stopped, the gateway keeps serving"
 aws_down
 cargo nextest run --workspace -E 'binary(outage)'
+
+echo "==> faults: a fresh stack whose AWS calls go through the AWS proxy, 10 % of them failing"
+stack_down
+stack_traps
+aws_up "$(free_port)"
+proxy_up "$(free_port)"
+functions_up "$(free_port)" "$(free_port)" --ignore-changes
+cargo nextest run --workspace -E 'binary(faults)'

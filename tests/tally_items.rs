@@ -51,7 +51,15 @@ fn votes(poll: &str, n: u64) -> (Vec<BallotWrite>, Vec<(Vec<String>, u64)>) {
     let mut ballots = Vec::new();
     for i in 0..n {
         let pick = options[(i % 3) as usize];
-        writes.push(BallotWrite { seq: seq(i), poll_id: poll.into(), old: None, new: Some(picks(&[pick], T0 + i)) });
+        let (voter, version) = (format!("v{i}"), 1);
+        writes.push(BallotWrite {
+            seq: seq(i),
+            poll_id: poll.into(),
+            voter,
+            version,
+            old: None,
+            new: Some(picks(&[pick], T0 + i)),
+        });
         ballots.push((vec![pick.to_owned()], T0 + i));
     }
     for i in (0..n).step_by(3) {
@@ -60,6 +68,8 @@ fn votes(poll: &str, n: u64) -> (Vec<BallotWrite>, Vec<(Vec<String>, u64)>) {
         writes.push(BallotWrite {
             seq: seq(n + i),
             poll_id: poll.into(),
+            voter: format!("v{i}"),
+            version: 2,
             old: Some(picks(&from, T0 + i)),
             new: Some(picks(&["c"], T0 + n + i)),
         });
@@ -73,7 +83,7 @@ fn expected(ballots: &[(Vec<String>, u64)]) -> Tally {
 }
 
 async fn run(store: &Store, shard: &str, writes: &[BallotWrite]) {
-    let batch = Batch { shard: shard.to_owned(), writes: writes.to_vec(), failed_from: None };
+    let batch = Batch { shard: shard.to_owned(), writes: writes.to_vec(), ..Batch::default() };
     tally(store, &Open, &batch, T0 / 1000).await.unwrap();
 }
 
@@ -91,7 +101,12 @@ async fn given_a_batch_delivered_twice_and_a_duplicated_record_then_each_vote_co
 async fn given_a_failed_record_when_the_stream_retries_from_it_then_exact() {
     let (store, poll, shard) = (local_store().await, random_id(), shard());
     let (writes, ballots) = votes(&poll, 30);
-    let failed = Batch { shard: shard.clone(), writes: writes.clone(), failed_from: Some(writes[17].seq.clone()) };
+    let failed = Batch {
+        shard: shard.clone(),
+        writes: writes.clone(),
+        failed_from: Some(writes[17].seq.clone()),
+        ..Batch::default()
+    };
     tally(&store, &Open, &failed, T0 / 1000).await.unwrap();
     let partial = store.tallied(&poll).await.unwrap();
     assert_eq!(partial.total, 17, "nothing from the failed record on");

@@ -45,12 +45,11 @@ pub enum CastKind {
     Same,
 }
 
-/// A ballot after a cast, and the id of the event that announces its current version.
+/// A ballot after a cast.
 #[derive(Debug, Clone)]
 pub struct Cast {
     pub kind: CastKind,
     pub ballot: Ballot,
-    pub event_id: String,
 }
 
 /// Who is voting and how the poll's rules apply to them.

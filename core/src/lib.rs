@@ -23,6 +23,7 @@ pub mod managing;
 pub mod passwords;
 pub mod polls;
 pub mod ports;
+pub mod relaying;
 pub mod results;
 pub mod signing_in;
 pub mod tally;

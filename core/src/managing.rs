@@ -13,10 +13,9 @@ use crate::{
     access::{Principal, may_change},
     clock::Clock,
     closing::{ClosingTime, EARLY_GRACE_SECS},
-    events::{Event, EventKind},
     ids,
     polls::{Change, Poll, Settings, Status, StoredPoll},
-    ports::{Announce, Polls, Result, Schedules, Webhooks},
+    ports::{Polls, Result, Schedules, Webhooks},
     webhooks::{self, NewWebhook, Webhook},
 };
 
@@ -105,26 +104,18 @@ pub async fn update_poll(
 }
 
 /// Deletes poll `id` as its owner or an admin: a tombstone, so it is gone for every
-/// reader at once, and `poll.deleted`, which starts its purge. Deleting again while the
-/// purge runs announces it again (the same event id), so a failed announcement can be
-/// retried; to anyone else a deleted poll is 404, so nobody learns it existed.
-pub async fn delete_poll(
-    polls: &impl Polls,
-    announce: &impl Announce,
-    clock: &impl Clock,
-    id: &str,
-    caller: &Principal,
-) -> Result<Poll> {
-    let poll = match change_poll(polls, clock, id, caller, true, |stored, _| Ok(Some(stored.poll.clone()))).await {
-        Ok((poll, _)) => poll,
+/// reader at once. The tally relays `poll.deleted` from the tombstone's stream record,
+/// which starts the purge ([`crate::relaying`]). Deleting again while the purge runs
+/// changes nothing; to anyone else a deleted poll is 404, so nobody learns it existed.
+pub async fn delete_poll(polls: &impl Polls, clock: &impl Clock, id: &str, caller: &Principal) -> Result<Poll> {
+    match change_poll(polls, clock, id, caller, true, |stored, _| Ok(Some(stored.poll.clone()))).await {
+        Ok((poll, _)) => Ok(poll),
         Err(Error::NotFound) => {
             let tombstone = polls.tombstone(id).await?;
-            tombstone.filter(|poll| may_change(caller, &poll.owner_id)).ok_or(Error::NotFound)?
+            tombstone.filter(|poll| may_change(caller, &poll.owner_id)).ok_or(Error::NotFound)
         }
-        Err(err) => return Err(err),
-    };
-    announce.publish(&Event::of_poll(EventKind::PollDeleted, &poll, 0)).await?;
-    Ok(poll)
+        Err(err) => Err(err),
+    }
 }
 
 /// Poll `id`, if `caller` owns it or is an admin (403 otherwise, 404 when there is no
@@ -139,47 +130,34 @@ pub async fn owned_poll(polls: &impl Polls, id: &str, caller: &Principal) -> Res
 
 /// Moves poll `id` to `target` by hand (close or reopen), as its owner or an admin. A
 /// poll past `closes_at` cannot be reopened (409); moving a poll to the status it has
-/// changes nothing. Closing announces `poll.closed` with the id of the closing in force:
-/// this call's when it closed the poll, the last recorded one otherwise, so a retry, or a
-/// close of a poll its schedule closed, repeats the same event.
+/// changes nothing. The tally relays `poll.closed` from the closing's stream record.
 pub async fn move_poll(
     polls: &impl Polls,
-    announce: &impl Announce,
     clock: &impl Clock,
     id: &str,
     caller: &Principal,
     target: Status,
 ) -> Result<Poll> {
     let now_text = clock.rfc3339_now();
-    let (poll, changed) = change_poll(polls, clock, id, caller, false, |stored, now| {
+    let (poll, _) = change_poll(polls, clock, id, caller, false, |stored, now| {
         if target == Status::Open && stored.poll.expired(now) {
             return Err(Error::Conflict("The poll has reached its closing time; it cannot be reopened.".into()));
         }
         Ok((stored.poll.status != target).then(|| stored.poll.next_version(target, &now_text)))
     })
     .await?;
-    if target == Status::Closed {
-        // A poll closed before closings were recorded has none: its version stands in.
-        let version = if changed {
-            poll.version
-        } else {
-            polls.last_closing(&poll.id).await?.map_or(poll.version, |closing| closing.version)
-        };
-        announce.publish(&Event::of_poll(EventKind::PollClosed, &poll, version)).await?;
-    }
     Ok(poll)
 }
 
 /// Closes the poll of `due` if it is still open with that closing time and that time has
-/// come (give or take [`EARLY_GRACE_SECS`]), and gives the `poll.closed` to announce:
-/// when the poll is closed already at this closing time (an earlier try, or by hand), the
-/// last closing's event again, with the same id. `None` when the closing time is stale or
-/// far early: such a message changes nothing.
-pub async fn close_when_due(polls: &impl Polls, clock: &impl Clock, due: &ClosingTime) -> Result<Option<Event>> {
+/// come (give or take [`EARLY_GRACE_SECS`]); whether this call closed it. A closing time
+/// that is stale (another one since, or closed already) or far early changes nothing.
+/// The tally relays `poll.closed` from the closing's stream record.
+pub async fn close_when_due(polls: &impl Polls, clock: &impl Clock, due: &ClosingTime) -> Result<bool> {
     let id = &due.closing_poll;
     if due.closes_at > clock.epoch_secs() + EARLY_GRACE_SECS {
         tracing::warn!(poll = %id, closes_at = due.closes_at, "closing time far ahead ignored");
-        return Ok(None);
+        return Ok(false);
     }
     let now_text = clock.rfc3339_now();
     let close = |stored: &StoredPoll| {
@@ -187,17 +165,7 @@ pub async fn close_when_due(polls: &impl Polls, clock: &impl Clock, due: &Closin
         let open_then = poll.status == Status::Open && poll.closes_at_epoch() == Some(due.closes_at);
         Ok(open_then.then(|| poll.next_version(Status::Closed, &now_text)))
     };
-    let Some((poll, closed)) = replace(polls, clock, id, false, close).await? else { return Ok(None) };
-    if closed {
-        return Ok(Some(Event::of_poll(EventKind::PollClosed, &poll, poll.version)));
-    }
-    if poll.status != Status::Closed {
-        return Ok(None);
-    }
-    let Some(closing) = polls.last_closing(id).await?.filter(|c| c.closes_at == Some(due.closes_at)) else {
-        return Ok(None);
-    };
-    Ok(Some(Event::of_poll(EventKind::PollClosed, &poll, closing.version)))
+    Ok(replace(polls, clock, id, false, close).await?.is_some_and(|(_, closed)| closed))
 }
 
 /// Reads poll `id` (consistently), computes `next` from it, writes it conditionally on
@@ -302,16 +270,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn given_a_poll_when_closed_twice_by_hand_then_both_announce_the_same_event() {
+    async fn given_a_poll_when_closed_twice_by_hand_then_it_closes_once_with_a_closed_interval_ahead() {
         let memory = Memory::with_poll(open_poll(&["a", "b"]));
         let clock = Fixed::at(NOW);
-        let closed = move_poll(&memory, &memory, &clock, "p1", &owner(), Status::Closed).await.unwrap();
+        let closed = move_poll(&memory, &clock, "p1", &owner(), Status::Closed).await.unwrap();
         assert_eq!((closed.status, closed.version), (Status::Closed, 2));
         let admin = principal("root", Role::Admin);
-        move_poll(&memory, &memory, &clock, "p1", &admin, Status::Closed).await.unwrap();
-        let ids = memory.announced_ids();
-        assert_eq!(ids.len(), 2);
-        assert_eq!(ids[0], ids[1]);
+        assert_eq!(move_poll(&memory, &clock, "p1", &admin, Status::Closed).await.unwrap().version, 2);
+        let closed_from = NOW * 1000 + crate::counting::CLOSING_DELAY_MS;
+        assert_eq!(memory.state().polls["p1"].closed, [(closed_from, None)]);
     }
 
     #[tokio::test]
@@ -319,7 +286,7 @@ mod tests {
         let mut poll = open_poll(&["a", "b"]);
         poll.closes_at = Some("2026-01-01T00:00:00Z".into());
         let memory = Memory::with_poll(poll);
-        let err = move_poll(&memory, &memory, &Fixed::at(NOW), "p1", &owner(), Status::Open).await.unwrap_err();
+        let err = move_poll(&memory, &Fixed::at(NOW), "p1", &owner(), Status::Open).await.unwrap_err();
         assert!(matches!(err, Error::Conflict(_)), "{err:?}");
     }
 
@@ -329,31 +296,28 @@ mod tests {
         update_poll(&memory, &memory, &Fixed::at(NOW), "p1", &owner(), 1, &closing_in(60)).await.unwrap();
         let due = ClosingTime { closing_poll: "p1".into(), closes_at: NOW + 60 };
         let early = Fixed::at(NOW + 60 - EARLY_GRACE_SECS - 1);
-        assert!(close_when_due(&memory, &early, &due).await.unwrap().is_none());
+        assert!(!close_when_due(&memory, &early, &due).await.unwrap());
         let stale = ClosingTime { closing_poll: "p1".into(), closes_at: NOW + 30 };
-        assert!(close_when_due(&memory, &Fixed::at(NOW + 60), &stale).await.unwrap().is_none());
-        let first = close_when_due(&memory, &Fixed::at(NOW + 60), &due).await.unwrap().expect("closed");
-        let again = close_when_due(&memory, &Fixed::at(NOW + 61), &due).await.unwrap().expect("announced again");
-        assert_eq!(first.id, again.id);
+        assert!(!close_when_due(&memory, &Fixed::at(NOW + 60), &stale).await.unwrap());
+        assert!(close_when_due(&memory, &Fixed::at(NOW + 60), &due).await.unwrap());
+        assert!(!close_when_due(&memory, &Fixed::at(NOW + 61), &due).await.unwrap(), "closed already");
         assert_eq!(memory.state().polls["p1"].poll.version, 3, "closed once");
     }
 
     #[tokio::test]
-    async fn given_a_deleted_poll_when_its_owner_deletes_again_then_the_same_event_and_strangers_get_404() {
+    async fn given_a_deleted_poll_when_its_owner_deletes_again_then_nothing_changes_and_strangers_get_404() {
         let memory = Memory::with_poll(open_poll(&["a", "b"]));
         let clock = Fixed::at(NOW);
-        delete_poll(&memory, &memory, &clock, "p1", &owner()).await.unwrap();
+        delete_poll(&memory, &clock, "p1", &owner()).await.unwrap();
         assert!(memory.state().polls.is_empty(), "gone for readers");
-        delete_poll(&memory, &memory, &clock, "p1", &owner()).await.unwrap();
+        assert_eq!(delete_poll(&memory, &clock, "p1", &owner()).await.unwrap().id, "p1");
         let stranger = principal("mallory", Role::Editor);
-        let err = delete_poll(&memory, &memory, &clock, "p1", &stranger).await.unwrap_err();
+        let err = delete_poll(&memory, &clock, "p1", &stranger).await.unwrap_err();
         assert!(matches!(err, Error::NotFound), "{err:?}");
-        let ids = memory.announced_ids();
-        assert_eq!((ids.len(), &ids[0]), (2, &ids[1]));
     }
 
     fn new(url: &str) -> NewWebhook {
-        NewWebhook { url: url.into(), events: vec![EventKind::VoteCast] }
+        NewWebhook { url: url.into(), events: vec![crate::events::EventKind::VoteCast] }
     }
 
     async fn register_as(memory: &Memory, caller: &Principal, url: &str) -> Result<(Webhook, String)> {

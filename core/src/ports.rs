@@ -15,21 +15,13 @@ use crate::{
     accounts::{Credentials, User},
     ballots::{Ballot, StoredBallot},
     counting::{Openings, Tally},
-    events::Event,
+    events::{Event, EventKind},
     polls::{Poll, StoredPoll},
     tally::{Delta, Item, Seq, Watermark},
     webhooks::Webhook,
 };
 
 pub type Result<T> = std::result::Result<T, Error>;
-
-/// How a poll was last closed: the version that closing produced and the poll's
-/// `closes_at` then. Every announcement of one closing derives its id from this version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Closing {
-    pub closes_at: Option<u64>,
-    pub version: u64,
-}
 
 /// Polls as stored.
 pub trait Polls: Send + Sync {
@@ -38,9 +30,8 @@ pub trait Polls: Send + Sync {
     fn poll(&self, id: &str, consistent: bool) -> impl Future<Output = Result<Option<StoredPoll>>> + Send;
 
     /// Writes `next` over `read` (or a tombstone of it, when `delete`), only if the
-    /// stored poll is still `read` (version, `voting_started`, not deleted); when `next`
-    /// closes the poll, records its [`Closing`] in the same write. `false`: the poll
-    /// changed meanwhile, nothing was written.
+    /// stored poll is still `read` (version, `voting_started`, not deleted). `false`: the
+    /// poll changed meanwhile, nothing was written.
     fn replace_poll(
         &self,
         read: &StoredPoll,
@@ -51,9 +42,6 @@ pub trait Polls: Send + Sync {
     /// Marks `read` as `voting_started` (freezing its options), only if the stored poll
     /// is still that version and not deleted. `false`: it changed meanwhile.
     fn start_voting(&self, read: &StoredPoll) -> impl Future<Output = Result<bool>> + Send;
-
-    /// How poll `id` was last closed, if it ever was.
-    fn last_closing(&self, id: &str) -> impl Future<Output = Result<Option<Closing>>> + Send;
 
     /// Poll `id` if it is deleted and its purge has not finished yet.
     fn tombstone(&self, id: &str) -> impl Future<Output = Result<Option<Poll>>> + Send;
@@ -107,10 +95,18 @@ pub trait Schedules: Send + Sync {
     fn cancel_older(&self, poll_id: &str, version: u64) -> impl Future<Output = Result<usize>> + Send;
 }
 
-/// Where committed changes are announced (the events queue).
-pub trait Announce: Send + Sync {
-    /// Publishes `event`; consumers de-duplicate on its id, so publishing again is safe.
-    fn publish(&self, event: &Event) -> impl Future<Output = Result<()>> + Send;
+/// The events queue, which the tally relays committed changes to ([`crate::relaying`]).
+pub trait Outbox: Send + Sync {
+    /// Sends `events` in order: how many of the first were taken (all, or those before
+    /// the first the queue did not take). Consumers de-duplicate on ids, so sending an
+    /// event again is safe.
+    fn send_all(&self, events: &[Event]) -> impl Future<Output = Result<usize>> + Send;
+}
+
+/// Who listens to a poll's events.
+pub trait Subscriptions: Send + Sync {
+    /// Whether poll `poll_id` has a webhook for `kind`.
+    fn watched(&self, poll_id: &str, kind: EventKind) -> impl Future<Output = Result<bool>> + Send;
 }
 
 /// Accounts as stored.

@@ -96,17 +96,9 @@ mod tests {
         let clock = Fixed::at(NOW);
         let hidden = read_results(&memory, &memory, &memory, &clock, "p1", &viewer("v1")).await.unwrap_err();
         assert!(matches!(hidden, Error::ResultsHidden), "{hidden:?}");
-        cast_vote(
-            &memory,
-            &memory,
-            &memory,
-            &clock,
-            "p1",
-            Voter { sub: "v1", guest: false },
-            std::slice::from_ref(&option),
-        )
-        .await
-        .unwrap();
+        cast_vote(&memory, &memory, &clock, "p1", Voter { sub: "v1", guest: false }, std::slice::from_ref(&option))
+            .await
+            .unwrap();
         let (results, finality) = read_results(&memory, &memory, &memory, &clock, "p1", &viewer("v1")).await.unwrap();
         assert_eq!((results.total_ballots, results.options[0].votes, finality), (1, 1, Finality::Open));
         let owner = Principal { sub: "owner".into(), roles: vec![Role::Editor], token_kind: TokenKind::Access };

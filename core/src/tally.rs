@@ -83,13 +83,24 @@ pub struct Picks {
 }
 
 /// A ballot write from the stream: the ballot before (`None`: it is new) and after
-/// (`None`: it was removed, as a purge does).
+/// (`None`: it was removed, as a purge does), whose ballot it is and its version after.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BallotWrite {
     pub seq: Seq,
     pub poll_id: String,
+    pub voter: String,
+    pub version: u64,
     pub old: Option<Picks>,
     pub new: Option<Picks>,
+}
+
+/// A write of a poll item from the stream that others must hear of: it closed the poll
+/// (`PollClosed`) or left its tombstone (`PollDeleted`). `poll` is the poll after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollChange {
+    pub seq: Seq,
+    pub kind: crate::events::EventKind,
+    pub poll: crate::polls::Poll,
 }
 
 /// Which tally item of a poll: its counts, or an hour of its statistics (`yyyy-mm-ddThh`),
@@ -138,6 +149,8 @@ pub struct Batch {
     pub shard: String,
     /// The ballot writes, in stream order.
     pub writes: Vec<BallotWrite>,
+    /// The closings and deletions of polls, in stream order.
+    pub changes: Vec<PollChange>,
     /// The first record the tally could not read, if any: nothing from it on is folded,
     /// and the batch reports it as failed so the stream retries from there.
     pub failed_from: Option<Seq>,

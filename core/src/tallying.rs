@@ -81,15 +81,29 @@ mod tests {
     }
 
     fn cast(n: u64, poll: &str, ids: &[&str]) -> BallotWrite {
-        BallotWrite { seq: seq(n), poll_id: poll.into(), old: None, new: Some(picks(ids, T0 + n)) }
+        BallotWrite {
+            seq: seq(n),
+            poll_id: poll.into(),
+            voter: format!("v{n}"),
+            version: 1,
+            old: None,
+            new: Some(picks(ids, T0 + n)),
+        }
     }
 
     fn change(n: u64, poll: &str, from: &[&str], to: &[&str]) -> BallotWrite {
-        BallotWrite { seq: seq(n), poll_id: poll.into(), old: Some(picks(from, T0)), new: Some(picks(to, T0 + n)) }
+        BallotWrite {
+            seq: seq(n),
+            poll_id: poll.into(),
+            voter: format!("v{n}"),
+            version: 2,
+            old: Some(picks(from, T0)),
+            new: Some(picks(to, T0 + n)),
+        }
     }
 
     fn batch(writes: &[BallotWrite]) -> Batch {
-        Batch { shard: SHARD.into(), writes: writes.to_vec(), failed_from: None }
+        Batch { shard: SHARD.into(), writes: writes.to_vec(), ..Batch::default() }
     }
 
     /// 6 writes on p1: five new ballots (a a b c a) and one change (b → c).
@@ -205,7 +219,7 @@ mod tests {
         let child = Batch {
             shard: "shardId-00000001700003600000-bbbbbbbb".into(),
             writes: vec![cast(1, "p1", &["c"]), cast(2, "p1", &["c"])],
-            failed_from: None,
+            ..Batch::default()
         };
         run(&items, &child).await.unwrap();
         run(&items, &child).await.unwrap();

@@ -12,50 +12,26 @@
 //! - no ballot counts against options that may still change: while the poll shows voting
 //!   not started, the vote first marks it started, on the version it checked the picks
 //!   against ([`Polls::start_voting`]);
-//! - the same picks again write nothing and announce the ballot's current version again,
-//!   with the same event id, in case its first announcement failed.
+//! - the same picks again write nothing. The vote sends no event: the tally relays
+//!   `vote.cast` / `vote.changed` from the ballot's stream record ([`crate::relaying`]),
+//!   so a committed ballot is announced even if this function dies before answering.
 
 use std::time::Duration;
 
 use crate::{
     Error,
-    ballots::{Ballot, Cast, CastKind, StoredBallot, Voter, ballot_event_id},
+    ballots::{Ballot, Cast, CastKind, StoredBallot, Voter},
     clock::{Clock, rfc3339_ms},
-    events::{Event, EventKind},
     polls::StoredPoll,
-    ports::{Announce, Ballots, Polls, Recorded, Result},
+    ports::{Ballots, Polls, Recorded, Result},
 };
 
 /// Attempts before a vote gives up on a poll or ballot that keeps changing under it.
 const ATTEMPTS: u64 = 8;
 
-/// Casts `voter`'s ballot with the `requested` option ids on poll `poll_id`, then
-/// announces it (`vote.cast` / `vote.changed`). See the module for the invariants.
+/// Casts `voter`'s ballot with the `requested` option ids on poll `poll_id`, retrying on
+/// races; what was written (or found). See the module for the invariants.
 pub async fn cast_vote(
-    polls: &impl Polls,
-    ballots: &impl Ballots,
-    announce: &impl Announce,
-    clock: &impl Clock,
-    poll_id: &str,
-    voter: Voter<'_>,
-    requested: &[String],
-) -> Result<Cast> {
-    let cast = record(polls, ballots, clock, poll_id, voter, requested).await?;
-    let kind = if cast.kind == CastKind::New { EventKind::VoteCast } else { EventKind::VoteChanged };
-    let data = serde_json::json!({"option_ids": cast.ballot.option_ids, "cast_at": cast.ballot.cast_at});
-    let event = Event {
-        id: cast.event_id.clone(),
-        kind,
-        poll_id: poll_id.to_owned(),
-        occurred_at: cast.ballot.cast_at.clone(),
-        data,
-    };
-    announce.publish(&event).await?;
-    Ok(cast)
-}
-
-/// Writes the ballot, retrying on races; what was written (or found).
-async fn record(
     polls: &impl Polls,
     ballots: &impl Ballots,
     clock: &impl Clock,
@@ -91,8 +67,7 @@ async fn record(
         let ballot = Ballot { poll_id: poll_id.to_owned(), option_ids: picks, cast_at: rfc3339_ms(now_ms) };
         match ballots.record_new(voter.sub, &ballot).await? {
             Recorded::Done => {
-                let event_id = ballot_event_id(poll_id, voter.sub, 1);
-                return Ok(Cast { kind: CastKind::New, ballot, event_id });
+                return Ok(Cast { kind: CastKind::New, ballot });
             }
             Recorded::Exists(current) => {
                 if let Some(cast) = change(ballots, &stored, voter, current, ballot, now_ms).await? {
@@ -114,10 +89,8 @@ async fn change(
     ballot: Ballot,
     now_ms: u64,
 ) -> Result<Option<Cast>> {
-    let poll_id = &stored.poll.id;
     if current.ballot.has_picks(&ballot.option_ids) {
-        let event_id = ballot_event_id(poll_id, voter.sub, current.version);
-        return Ok(Some(Cast { kind: CastKind::Same, ballot: current.ballot, event_id }));
+        return Ok(Some(Cast { kind: CastKind::Same, ballot: current.ballot }));
     }
     if let Some(refusal) = stored.refuses_vote(voter.guest, true, now_ms) {
         return Err(refusal);
@@ -125,8 +98,7 @@ async fn change(
     if !ballots.record_change(voter.sub, &current, &ballot).await? {
         return Ok(None);
     }
-    let event_id = ballot_event_id(poll_id, voter.sub, current.version + 1);
-    Ok(Some(Cast { kind: CastKind::Changed, ballot, event_id }))
+    Ok(Some(Cast { kind: CastKind::Changed, ballot }))
 }
 
 #[cfg(test)]
@@ -142,7 +114,12 @@ mod tests {
 
     async fn vote(memory: &Memory, voter: Voter<'_>, picks: &[&str]) -> Result<Cast> {
         let picks: Vec<String> = picks.iter().map(|p| (*p).to_owned()).collect();
-        cast_vote(memory, memory, memory, &Fixed::at(NOW), "p1", voter, &picks).await
+        cast_vote(memory, memory, &Fixed::at(NOW), "p1", voter, &picks).await
+    }
+
+    /// The version of `voter`'s ballot on p1.
+    fn version(memory: &Memory, voter: &str) -> Option<u64> {
+        memory.state().ballots.get(&("p1".to_owned(), voter.to_owned())).map(|b| b.version)
     }
 
     /// The ids of poll p1's options, by position.
@@ -151,39 +128,36 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn given_an_open_poll_when_a_voter_votes_then_it_is_counted_once_and_announced() {
+    async fn given_an_open_poll_when_a_voter_votes_then_it_is_counted_once() {
         let memory = Memory::with_poll(open_poll(&["Pizza", "Sushi"]));
         let ids = option_ids(&memory);
         let cast = vote(&memory, ALICE, &[&ids[0]]).await.unwrap();
         assert_eq!(cast.kind, CastKind::New);
-        assert_eq!(cast.event_id, ballot_event_id("p1", "alice", 1));
+        assert_eq!(version(&memory, "alice"), Some(1));
         assert_eq!(memory.counts("p1"), (1, [(ids[0].clone(), 1)].into()));
         assert!(memory.state().polls["p1"].voting_started);
-        let announced = memory.announced.lock().unwrap().clone();
-        assert_eq!((announced.len(), announced[0].kind, &announced[0].id), (1, EventKind::VoteCast, &cast.event_id));
     }
 
     #[tokio::test]
-    async fn given_a_ballot_when_the_same_picks_come_again_then_nothing_is_written_and_the_same_event_id_is_announced()
-    {
+    async fn given_a_ballot_when_the_same_picks_come_again_then_nothing_is_written() {
         let memory = Memory::with_poll(open_poll(&["Pizza", "Sushi"]));
         let ids = option_ids(&memory);
         let first = vote(&memory, ALICE, &[&ids[0]]).await.unwrap();
         let again = vote(&memory, ALICE, &[&ids[0]]).await.unwrap();
-        assert_eq!((again.kind, &again.event_id, &again.ballot), (CastKind::Same, &first.event_id, &first.ballot));
-        assert_eq!(memory.announced_ids(), [first.event_id.clone(), first.event_id]);
+        assert_eq!((again.kind, &again.ballot), (CastKind::Same, &first.ballot));
+        assert_eq!(version(&memory, "alice"), Some(1));
         assert_eq!(memory.counts("p1").0, 1);
     }
 
     #[tokio::test]
-    async fn given_changes_allowed_when_a_voter_changes_then_counts_move_and_the_next_version_is_announced() {
+    async fn given_changes_allowed_when_a_voter_changes_then_counts_move_and_the_version_grows() {
         let mut poll = open_poll(&["Pizza", "Sushi"]);
         poll.allow_vote_change = true;
         let memory = Memory::with_poll(poll);
         let ids = option_ids(&memory);
         vote(&memory, ALICE, &[&ids[0]]).await.unwrap();
         let changed = vote(&memory, ALICE, &[&ids[1]]).await.unwrap();
-        assert_eq!((changed.kind, changed.event_id), (CastKind::Changed, ballot_event_id("p1", "alice", 2)));
+        assert_eq!((changed.kind, version(&memory, "alice")), (CastKind::Changed, Some(2)));
         assert_eq!(memory.counts("p1"), (1, [(ids[1].clone(), 1)].into()));
     }
 
@@ -251,7 +225,7 @@ mod tests {
         });
         let err = vote(&memory, ALICE, &[&ids[2]]).await.unwrap_err();
         assert!(matches!(err, Error::Validation(ref e) if e[0].pointer == "#/option_ids/0"), "{err:?}");
-        assert!(memory.state().ballots.is_empty() && memory.announced_ids().is_empty());
+        assert!(memory.state().ballots.is_empty());
         assert!(!memory.state().polls["p1"].voting_started, "the refused vote froze nothing");
     }
 
@@ -285,7 +259,7 @@ mod tests {
             state.ballots.insert(("p1".into(), "alice".into()), StoredBallot { ballot, version: 1 });
         });
         let cast = vote(&memory, ALICE, &[&ids[0]]).await.unwrap();
-        assert_eq!((cast.kind, cast.event_id), (CastKind::Same, ballot_event_id("p1", "alice", 1)));
+        assert_eq!((cast.kind, version(&memory, "alice")), (CastKind::Same, Some(1)));
         assert_eq!(memory.counts("p1").0, 1, "the racing copy counts; this one adds nothing");
     }
 

@@ -9,12 +9,6 @@ use crate::{
     store::Store,
 };
 
-/// What a function that writes and announces its changes holds (see [`App::writer`]).
-pub struct Writer {
-    pub store: Store,
-    pub events: crate::events::Publisher,
-}
-
 /// The per-cold-start state of a function.
 pub struct App {
     pub config: Config,
@@ -85,11 +79,6 @@ impl App {
     /// The events queue.
     pub fn publisher(&self) -> crate::events::Publisher {
         crate::events::Publisher::new(self.aws.sqs.clone(), self.config.events_queue_url.clone())
-    }
-
-    /// The table and the events queue, for functions that change something others react to.
-    pub fn writer(&self) -> Writer {
-        Writer { store: self.store(), events: self.publisher() }
     }
 
     /// The closing schedules of polls.

@@ -18,7 +18,7 @@ use ballot_core::{
     Error,
     counting::CACHE_TTL_MS,
     polls::{Poll, StoredPoll},
-    ports::{Closing, Polls},
+    ports::Polls,
 };
 
 /// Copies kept at most; beyond it, expired copies go first, then all.
@@ -87,10 +87,6 @@ impl<P: Polls> Polls for PollCache<P> {
             }
         }
         Ok(started)
-    }
-
-    async fn last_closing(&self, id: &str) -> Result<Option<Closing>, Error> {
-        self.polls.last_closing(id).await
     }
 
     async fn tombstone(&self, id: &str) -> Result<Option<Poll>, Error> {

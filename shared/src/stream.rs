@@ -1,9 +1,9 @@
 //! DynamoDB stream consumers (the tally). The event source has a tumbling window, the one
 //! way AWS names the shard in the event (`shardId`), which the tally's watermarks are per.
-//! Each record is read into a [`BallotWrite`]; records of other items are skipped (the
-//! filter should not send them); the first record that cannot be read ends what is
-//! folded, and is reported failed (`ReportBatchItemFailures`), so the stream retries from
-//! it and nothing after it is counted before it. A failure of the handler fails the whole
+//! Each record is read into a ballot write or a poll change (`ballot_core::tally`);
+//! records of other items, or poll writes nobody hears of, are skipped; the first record
+//! that cannot be read ends the batch, and is reported failed (`ReportBatchItemFailures`),
+//! so the stream retries from it and nothing after it is folded or relayed before it. A failure of the handler fails the whole
 //! batch (the event source then bisects it and retries). The answer always carries a
 //! `state`, which a tumbling window requires; the tally keeps none.
 
@@ -17,26 +17,33 @@ use ballot_core::tally::{Batch, Seq};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use tracing::Instrument;
 
-use crate::{ApiError, store::ballots::ballot_write};
+use crate::{
+    ApiError,
+    store::{ballots::ballot_write, polls::poll_change},
+};
 
 /// The batch an event carries (see the module).
 pub fn batch(event: &TimeWindowEvent) -> Result<Batch, ApiError> {
     let shard = event.time_window_properties.shard_id.clone();
     let shard = shard.ok_or_else(|| ApiError::internal("the event names no shard: set TumblingWindowInSeconds"))?;
-    let mut batch = Batch { shard, writes: Vec::new(), failed_from: None };
+    let mut batch = Batch { shard, ..Batch::default() };
     for record in &event.dynamo_db_event.records {
         let change = &record.change;
         let seq = change.sequence_number.as_deref().and_then(Seq::parse);
         let seq =
             seq.ok_or_else(|| ApiError::internal(format!("record {} has no sequence number", record.event_id)))?;
-        match ballot_write(seq.clone(), &change.old_image, &change.new_image) {
-            None => tracing::warn!(event_id = %record.event_id, "a record of another item: check the filter"),
-            Some(Ok(write)) => batch.writes.push(write),
-            Some(Err(err)) => {
-                tracing::error!(event_id = %record.event_id, seq = seq.as_str(), error = %err, "unreadable ballot record");
-                batch.failed_from = Some(seq);
-                break;
-            }
+        let (old, new) = (&change.old_image, &change.new_image);
+        let read = match ballot_write(seq.clone(), old, new) {
+            Some(write) => write.map(|write| batch.writes.push(write)),
+            None => match poll_change(seq.clone(), old, new) {
+                Some(change) => change.map(|change| batch.changes.push(change)),
+                None => Ok(()),
+            },
+        };
+        if let Err(err) = read {
+            tracing::error!(event_id = %record.event_id, seq = seq.as_str(), error = %err, "unreadable record");
+            batch.failed_from = Some(seq);
+            break;
         }
     }
     Ok(batch)
@@ -44,22 +51,34 @@ pub fn batch(event: &TimeWindowEvent) -> Result<Batch, ApiError> {
 
 /// The answer to an event: its state (none kept) and the failed record, if any.
 pub fn answer(batch: &Batch) -> TimeWindowEventResponse {
-    let mut response = TimeWindowEventResponse::default();
-    if let Some(failed) = &batch.failed_from {
+    answer_from(TimeWindowEventResponse::default(), batch.failed_from.clone())
+}
+
+/// `response` reporting `failed` as the failed record, if it is the first.
+fn answer_from(mut response: TimeWindowEventResponse, failed: Option<Seq>) -> TimeWindowEventResponse {
+    let Some(failed) = failed else { return response };
+    // The number as the stream wrote it (DynamoDB's never start with 0).
+    let id = failed.as_str().trim_start_matches('0').to_owned();
+    let earlier = response
+        .batch_item_failures
+        .iter()
+        .filter_map(|f| f.item_identifier.as_deref())
+        .any(|known| Seq::parse(known).is_some_and(|known| known <= failed));
+    if !earlier {
         let mut failure = DynamoDbBatchItemFailure::default();
-        // The number as the stream wrote it (DynamoDB's never start with 0).
-        failure.item_identifier = Some(failed.as_str().trim_start_matches('0').to_owned());
-        response.batch_item_failures.push(failure);
+        failure.item_identifier = Some(id);
+        response.batch_item_failures = vec![failure];
     }
     response
 }
 
-/// Runs a stream consumer: `handler` gets each event's [`Batch`].
+/// Runs a stream consumer: `handler` gets each event's [`Batch`] and answers the first
+/// record it did not finish, if any (reported failed unless an earlier one is).
 pub async fn serve<D, F, Fut>(deps: D, handler: F) -> Result<(), lambda_runtime::Error>
 where
     D: Send + Sync + 'static,
     F: Fn(Arc<D>, Batch) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), ApiError>> + Send + 'static,
+    Fut: Future<Output = Result<Option<Seq>, ApiError>> + Send + 'static,
 {
     let (deps, handler) = (Arc::new(deps), Arc::new(handler));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<TimeWindowEvent>| {
@@ -68,10 +87,11 @@ where
         async move {
             let batch = batch(&event.payload).map_err(failed)?;
             let response = answer(&batch);
-            if !batch.writes.is_empty() {
-                handler(deps, batch).await.map_err(failed)?;
+            if batch.writes.is_empty() && batch.changes.is_empty() {
+                return Ok::<_, Diagnostic>(response);
             }
-            Ok::<_, Diagnostic>(response)
+            let failed_from = handler(deps, batch).await.map_err(failed)?;
+            Ok(answer_from(response, failed_from))
         }
         .instrument(span)
     }))

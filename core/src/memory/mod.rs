@@ -18,10 +18,9 @@ use crate::{
     ballots::{Ballot, StoredBallot},
     clock::{Clock, Fixed},
     counting::Tally,
-    events::Event,
     idempotency::{IdempotencyRecords, RETENTION_SECS, Record, Replay},
-    polls::{Kind, OptionText, Poll, ResultsVisibility, Settings, Status, StoredPoll, Visibility},
-    ports::{Announce, Ballots, Closing, Polls, Recorded, Result, Schedules, Tallies, Webhooks},
+    polls::{Kind, OptionText, Poll, ResultsVisibility, Settings, StoredPoll, Visibility},
+    ports::{Ballots, Polls, Recorded, Result, Schedules, Tallies, Webhooks},
     webhooks::Webhook,
 };
 
@@ -30,7 +29,6 @@ use crate::{
 pub struct State {
     pub polls: HashMap<String, StoredPoll>,
     pub deleted: HashMap<String, Poll>,
-    pub closings: HashMap<String, Closing>,
     pub ballots: HashMap<(String, String), StoredBallot>,
     /// Closing schedules: (poll, closes_at, version).
     pub schedules: Vec<(String, u64, u64)>,
@@ -46,7 +44,6 @@ type Hook = Box<dyn FnOnce(&mut State) + Send>;
 #[derive(Default)]
 pub struct Memory {
     pub state: Mutex<State>,
-    pub announced: Mutex<Vec<Event>>,
     hook: Mutex<Option<Hook>>,
     race: AtomicBool,
 }
@@ -85,10 +82,6 @@ impl Memory {
         (tally.total, tally.votes)
     }
 
-    pub fn announced_ids(&self) -> Vec<String> {
-        self.announced.lock().unwrap().iter().map(|e| e.id.clone()).collect()
-    }
-
     /// The table at write time (after any racing writer), or `None` when the write races.
     fn writing(&self) -> Option<std::sync::MutexGuard<'_, State>> {
         let hook = self.hook.lock().unwrap().take();
@@ -120,10 +113,6 @@ impl Polls for Memory {
             state.deleted.insert(id.clone(), next.poll.clone());
             return Ok(true);
         }
-        if next.poll.status == Status::Closed && read.poll.status != Status::Closed {
-            let closing = Closing { closes_at: next.poll.closes_at_epoch(), version: next.poll.version };
-            state.closings.insert(id.clone(), closing);
-        }
         state.polls.insert(id.clone(), next.clone());
         Ok(true)
     }
@@ -149,10 +138,6 @@ impl Polls for Memory {
         }
         state.polls.insert(poll.id.clone(), StoredPoll::new(poll.clone()));
         Ok(())
-    }
-
-    async fn last_closing(&self, id: &str) -> Result<Option<Closing>> {
-        Ok(self.state().closings.get(id).copied())
     }
 }
 
@@ -206,13 +191,6 @@ impl Schedules for Memory {
         let before = state.schedules.len();
         state.schedules.retain(|(poll, _, v)| poll != poll_id || *v >= version);
         Ok(before - state.schedules.len())
-    }
-}
-
-impl Announce for Memory {
-    async fn publish(&self, event: &Event) -> Result<()> {
-        self.announced.lock().unwrap().push(event.clone());
-        Ok(())
     }
 }
 

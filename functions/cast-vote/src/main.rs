@@ -1,9 +1,10 @@
 //! `POST /v1/polls/{id}/votes` `{"option_ids": [...]}` (any role; guests where the poll
 //! allows them) → 201 a new ballot, 200 a changed one (or the same picks again)
-//! `{"poll_id","option_ids","cast_at"}`, and `vote.cast` / `vote.changed` on the events
-//! queue. The rules and the retry loop are `ballot_core::voting::cast_vote`; one ballot
-//! per voter, one write (`shared::store::ballots`), counted by the stream tally; the poll
-//! is read through a copy cached for at most a second (`shared::poll_cache`). Changing needs
+//! `{"poll_id","option_ids","cast_at"}`. The rules and the retry loop are
+//! `ballot_core::voting::cast_vote`; one ballot per voter, one write
+//! (`shared::store::ballots`), counted by the stream tally, which also relays `vote.cast`
+//! / `vote.changed`; the poll is read through a copy cached for at most a second
+//! (`shared::poll_cache`). Changing needs
 //! `allow_vote_change` (else 409); a closed poll → 409; unknown or repeated options or
 //! the wrong number of picks → 400. Honours `Idempotency-Key`.
 
@@ -27,7 +28,7 @@ struct Vote {
 }
 
 struct Deps {
-    writer: shared::app::Writer,
+    store: Store,
     /// Kept for the life of the warm function.
     polls: PollCache<Store>,
 }
@@ -35,11 +36,11 @@ struct Deps {
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    let writer = app.writer();
-    let deps = Deps { polls: PollCache::new(writer.store.clone()), writer };
+    let store = app.store();
+    let deps = Deps { polls: PollCache::new(store.clone()), store };
     http::serve_with(app.cors(), deps, |deps, req| async move {
         let caller = caller_of(&req)?;
-        idempotency::once(&deps.writer.store, "cast-vote", &caller.sub, &req, || cast(&deps, &caller, &req)).await
+        idempotency::once(&deps.store, "cast-vote", &caller.sub, &req, || cast(&deps, &caller, &req)).await
     })
     .await
 }
@@ -48,8 +49,7 @@ async fn cast(deps: &Deps, caller: &Principal, req: &Request) -> Result<Response
     let poll_id = http::path_id(req, "id")?;
     let vote: Vote = body::json(req)?;
     let voter = Voter { sub: &caller.sub, guest: caller.is_guest() };
-    let (store, events) = (&deps.writer.store, &deps.writer.events);
-    let cast = cast_vote(&deps.polls, store, events, &System, &poll_id, voter, &vote.option_ids).await?;
+    let cast = cast_vote(&deps.polls, &deps.store, &System, &poll_id, voter, &vote.option_ids).await?;
     let status = if cast.kind == CastKind::New { StatusCode::CREATED } else { StatusCode::OK };
     http::json(status, &cast.ballot)
 }

@@ -1,10 +1,11 @@
 //! The events queue's consumer for polls:
 //! - queues each event for the poll's webhooks that subscribe to it (the deliveries
 //!   consumer sends them), before anything else, so `poll.deleted` still finds them;
-//! - closes a poll when its closing schedule fires, and announces `poll.closed` once
-//!   (`ballot_core::managing::close_when_due`);
-//! - purges a deleted poll's items and closing schedules on `poll.deleted` (in pages; a
-//!   crash half way is finished by the retry).
+//! - closes a poll when its closing schedule fires (`ballot_core::managing::close_when_due`;
+//!   the tally relays the `poll.closed` from the closing's stream record);
+//! - purges a deleted poll's items and closing schedules on `poll.deleted`, which the
+//!   tally relays from the tombstone's stream record (in pages; a crash half way is
+//!   finished by the retry).
 //!
 //! Failed records alone return to the queue (`shared::queue`).
 
@@ -46,16 +47,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 }
 
 async fn close(deps: &Deps, due: &ClosingTime) -> Result<(), shared::ApiError> {
-    match close_when_due(&deps.store, &System, due).await? {
-        Some(event) => {
-            tracing::info!(event = %event.id, poll = %event.poll_id, "poll closed on schedule");
-            handle(deps, &event).await
-        }
-        None => {
-            tracing::info!(poll = %due.closing_poll, closes_at = due.closes_at, "closing time changes nothing");
-            Ok(())
-        }
-    }
+    let closed = close_when_due(&deps.store, &System, due).await?;
+    tracing::info!(poll = %due.closing_poll, closes_at = due.closes_at, closed, "closing time");
+    Ok(())
 }
 
 async fn handle(deps: &Deps, event: &Event) -> Result<(), shared::ApiError> {

@@ -56,16 +56,29 @@ pub fn ballot_write(
         _ => None,
     })?;
     let poll_id = pk.strip_prefix("POLL#")?.split_once("#BALLOTS#")?.0.to_owned();
-    let picks = |image: &serde_dynamo::Item| -> Result<Option<ballot_core::tally::Picks>, Error> {
+    let item = |image: &serde_dynamo::Item| -> Result<Option<BallotItem>, Error> {
         if image.is_empty() {
             return Ok(None);
         }
-        let item: BallotItem = serde_dynamo::from_item(image.clone()).map_err(Error::internal)?;
+        serde_dynamo::from_item(image.clone()).map(Some).map_err(Error::internal)
+    };
+    let picks = |item: &BallotItem| -> Result<ballot_core::tally::Picks, Error> {
         let at_ms = ballot_core::polls::parse_instant_ms(&item.ballot.cast_at)
             .ok_or_else(|| Error::internal("a ballot's cast_at is not a time"))?;
-        Ok(Some(ballot_core::tally::Picks { option_ids: item.ballot.option_ids, at_ms }))
+        Ok(ballot_core::tally::Picks { option_ids: item.ballot.option_ids.clone(), at_ms })
     };
-    Some((|| Ok(ballot_core::tally::BallotWrite { seq, poll_id, old: picks(old)?, new: picks(new)? }))())
+    Some((|| {
+        let (old, new) = (item(old)?, item(new)?);
+        let last = new.as_ref().or(old.as_ref()).ok_or_else(|| Error::internal("a ballot record without images"))?;
+        Ok(ballot_core::tally::BallotWrite {
+            seq,
+            poll_id,
+            voter: last.sk.clone(),
+            version: last.version,
+            old: old.as_ref().map(picks).transpose()?,
+            new: new.as_ref().map(picks).transpose()?,
+        })
+    })())
 }
 
 /// Partitions a recount queries at once.
@@ -116,8 +129,8 @@ impl Store {
         Ok(pages.into_iter().flatten().map(|item| item.ballot).collect())
     }
 
-    /// Deletes everything of a deleted poll: ballots, statistics, tally items, webhooks,
-    /// the record of its last closing, then its tombstone, a page at a time. Safe to run
+    /// Deletes everything of a deleted poll: ballots, tally items (counts, statistics),
+    /// webhooks, then its tombstone, a page at a time. Safe to run
     /// again after a crash at any point. Returns how many items it deleted.
     pub async fn purge_poll(&self, poll_id: &str) -> Result<usize, Error> {
         if self.poll(poll_id, true).await?.is_some() {
@@ -131,7 +144,7 @@ impl Store {
         for pk in partitions {
             deleted += self.delete_partition(&pk).await?;
         }
-        let keys = vec![Self::key(poll_pk(poll_id), super::polls::CLOSED), Self::key(poll_pk(poll_id), POLL)];
+        let keys = vec![Self::key(poll_pk(poll_id), POLL)];
         deleted += keys.len();
         self.delete_keys(keys).await?;
         Ok(deleted)

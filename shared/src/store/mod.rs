@@ -57,11 +57,6 @@ impl Store {
         self.put_if(item, Some("attribute_not_exists(pk)"))
     }
 
-    /// A transaction step that writes `item`, replacing any item with its key.
-    fn put<T: serde::Serialize>(&self, item: &T) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, Error> {
-        self.put_if(item, None)
-    }
-
     fn put_if<T: serde::Serialize>(
         &self,
         item: &T,

@@ -6,8 +6,6 @@
 //!   It carries the closed intervals ([`StoredPoll::closed`]) that decide which ballots
 //!   count. A deleted poll keeps a tombstone (`deleted`, no index keys) until the purge
 //!   removes it, so it is gone for every reader at once.
-//! - `POLL#<id>` / `CLOSED` — how the poll was last closed ([`Closing`]), written by
-//!   every write that closes it, in the same transaction.
 //!
 //! Votes never write the poll item except once, to mark `voting_started`; they read it
 //! through a copy cached per warm function ([`crate::poll_cache`]), so a hot poll's item
@@ -16,13 +14,15 @@
 //! Invariants: every write to a poll is conditional on the version, `voting_started` and
 //! `deleted` it read, so no change is lost.
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use super::Store;
 use ballot_core::{
     Error,
+    events::EventKind,
     polls::{Poll, Status, StoredPoll, Visibility},
+    tally::{PollChange, Seq},
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,24 +54,36 @@ struct Span {
     until: Option<u64>,
 }
 
-/// The item of the last closing of a poll (`ballot_core::ports::Closing`): the version it produced and the poll's `closes_at` then.
-/// Whoever announces `poll.closed` again (a retry, a repeated close, the schedule of a
-/// poll closed by hand) derives the event id from this version, so every announcement of
-/// one closing has one id, whatever was changed since.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Closing {
-    pk: String,
-    sk: String,
-    #[serde(default)]
-    closes_at: Option<u64>,
-    version: u64,
-}
-
 pub(super) const POLL: &str = "POLL";
-pub(super) const CLOSED: &str = "CLOSED";
 
 pub(super) fn poll_pk(id: &str) -> String {
     format!("POLL#{id}")
+}
+
+/// The change of a poll item a stream record shows that others must hear of
+/// ([`PollChange`]), from its images; `None` when the record is not of a poll item or
+/// changes nothing they hear of. An image that cannot be read is an error: the tally must
+/// not skip it.
+pub fn poll_change(seq: Seq, old: &serde_dynamo::Item, new: &serde_dynamo::Item) -> Option<Result<PollChange, Error>> {
+    let is_poll =
+        |image: &serde_dynamo::Item| matches!(image.get("sk"), Some(serde_dynamo::AttributeValue::S(sk)) if sk == POLL);
+    if !is_poll(new) || !is_poll(old) {
+        return None;
+    }
+    let read =
+        |image: &serde_dynamo::Item| serde_dynamo::from_item::<_, PollItem>(image.clone()).map_err(Error::internal);
+    let (old, new) = match (read(old), read(new)) {
+        (Ok(old), Ok(new)) => (old, new),
+        (Err(err), _) | (_, Err(err)) => return Some(Err(err)),
+    };
+    let kind = if new.deleted && !old.deleted {
+        EventKind::PollDeleted
+    } else if !new.deleted && old.poll.status == Status::Open && new.poll.status == Status::Closed {
+        EventKind::PollClosed
+    } else {
+        return None;
+    };
+    Some(Ok(PollChange { seq, kind, poll: new.poll }))
 }
 
 impl PollItem {
@@ -161,32 +173,34 @@ impl Store {
     }
 }
 
-/// Polls on DynamoDB: each write of a poll is one conditional write of the poll, in one
-/// transaction with its [`Closing`] when it closes the poll.
+/// Polls on DynamoDB: each write of a poll is one conditional write of its item.
 impl ballot_core::ports::Polls for Store {
     async fn poll(&self, id: &str, consistent: bool) -> Result<Option<StoredPoll>, Error> {
         Store::poll(self, id, consistent).await
     }
 
     async fn replace_poll(&self, read: &StoredPoll, next: &StoredPoll, delete: bool) -> Result<bool, Error> {
-        let item = PollItem::new(next, delete);
-        let put = aws_sdk_dynamodb::types::Put::builder()
+        let item = serde_dynamo::to_item(PollItem::new(next, delete)).map_err(Error::internal)?;
+        let sent = self
+            .db
+            .put_item()
             .table_name(&self.table)
-            .set_item(Some(serde_dynamo::to_item(&item).map_err(Error::internal)?))
+            .set_item(Some(item))
             .condition_expression("poll.version = :version AND voting_started = :started AND deleted = :false")
             .expression_attribute_values(":version", AttributeValue::N(read.poll.version.to_string()))
             .expression_attribute_values(":started", AttributeValue::Bool(read.voting_started))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .build()
-            .map_err(Error::internal)?;
-        let mut steps = vec![TransactWriteItem::builder().put(put).build()];
-        let next = &next.poll;
-        if next.status == Status::Closed && read.poll.status != Status::Closed {
-            let pk = poll_pk(&next.id);
-            let closing = Closing { pk, sk: CLOSED.into(), closes_at: next.closes_at_epoch(), version: next.version };
-            steps.push(self.put(&closing)?);
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(err) => match err.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(_)) => {
+                    Ok(false)
+                }
+                _ => Err(Error::internal(err)),
+            },
         }
-        self.transact(steps).await
     }
 
     async fn start_voting(&self, read: &StoredPoll) -> Result<bool, Error> {
@@ -208,10 +222,5 @@ impl ballot_core::ports::Polls for Store {
 
     async fn create_poll(&self, poll: &Poll) -> Result<(), Error> {
         Store::create_poll(self, poll).await
-    }
-
-    async fn last_closing(&self, id: &str) -> Result<Option<ballot_core::ports::Closing>, Error> {
-        let closing: Option<Closing> = self.get_with(poll_pk(id), CLOSED, true).await?;
-        Ok(closing.map(|c| ballot_core::ports::Closing { closes_at: c.closes_at, version: c.version }))
     }
 }

@@ -163,3 +163,10 @@ impl Store {
         .await
     }
 }
+
+/// A poll is watched for a kind of event when it has a webhook (not disabled) for it.
+impl ballot_core::ports::Subscriptions for Store {
+    async fn watched(&self, poll_id: &str, kind: EventKind) -> Result<bool, Error> {
+        Ok(!self.subscribers(poll_id, kind).await?.is_empty())
+    }
+}

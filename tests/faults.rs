@@ -1,0 +1,128 @@
+//! Exactly once under faults, on a local stack whose functions reach moto through the AWS
+//! proxy (`make test` runs this binary alone, on such a stack): 10 % of the AWS calls of
+//! every function, the stream player and the consumers are answered with the service's
+//! throttling or server error, or reach moto and then lose their answer (the write
+//! commits, the caller sees a failure and retries). Voters retry whatever is not answered
+//! 201/200, as a client would. Then no ballot is lost, none is counted twice, every
+//! ballot answered 201/200 counts with the picks it was answered with, and the webhook
+//! receiver sees each `vote.cast` and `vote.changed` id (after de-duplication) exactly once.
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
+
+use ballot_core::{access::Role, ballots::ballot_event_id, counting::Tally};
+use ballot_tests::{
+    Receiver, assert_recounted, call, guest_tokens, local_store, register_webhook, required_env, token_for_account,
+};
+use base64::Engine;
+use futures::{StreamExt, stream};
+use serde_json::{Value, json};
+
+const VOTERS: usize = 1_000;
+const CHANGING: usize = 300;
+const AT_ONCE: usize = 100;
+
+/// The proxy's fault setting: `config`, or off.
+async fn faults(config: Option<Value>) {
+    let url = format!("{}/__proxy/faults", required_env("AWS_ENDPOINT_URL"));
+    let client = reqwest::Client::new();
+    let response = match config {
+        Some(config) => client.post(&url).json(&config).send().await,
+        None => client.delete(&url).send().await,
+    };
+    assert!(response.unwrap().status().is_success(), "the AWS proxy takes the fault setting");
+}
+
+/// The subject of a token (its payload's `sub`).
+fn subject(token: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims["sub"].as_str().unwrap().to_owned()
+}
+
+/// Sends `token`'s vote for `option` until it is answered 201 or 200 (what a client does
+/// with a 5xx or 429); that status.
+async fn vote_until_answered(poll: &str, token: &str, option: &str) -> u16 {
+    for attempt in 0..30u64 {
+        let sent = call("POST", &format!("/v1/polls/{poll}/votes"), token)
+            .json(&json!({"option_ids": [option]}))
+            .timeout(Duration::from_secs(40))
+            .send()
+            .await;
+        if let Ok(response) = sent {
+            let status = response.status().as_u16();
+            if status == 200 || status == 201 {
+                return status;
+            }
+            assert!(status >= 500 || status == 429, "a vote refused for good: {status} {:?}", response.text().await);
+        }
+        tokio::time::sleep(Duration::from_millis(100 * (attempt + 1).min(10))).await;
+    }
+    panic!("a vote was never answered");
+}
+
+#[tokio::test]
+async fn given_10_percent_of_aws_calls_failing_when_1000_voters_vote_and_300_change_then_each_counts_and_is_announced_once()
+ {
+    let receiver = Receiver::start(&[204]).await;
+    let editor = token_for_account(&[Role::Editor]).await.0;
+    let body = json!({"question": "Faults?", "options": [{"text": "a"}, {"text": "b"}, {"text": "c"}, {"text": "d"}],
+        "allow_guests": true, "allow_vote_change": true});
+    let poll: Value = call("POST", "/v1/polls", &editor).json(&body).send().await.unwrap().json().await.unwrap();
+    let id = poll["id"].as_str().unwrap().to_owned();
+    let options: Vec<String> =
+        poll["options"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect();
+    register_webhook(&editor, &id, &receiver.url, &["vote.cast", "vote.changed"]).await;
+    let voters = guest_tokens(VOTERS).await;
+
+    faults(Some(json!({"share": 0.1, "kinds": ["throttle", "error", "timeout_after"], "timeout_ms": 300, "seed": 13})))
+        .await;
+    let first: Vec<u16> = stream::iter(voters.iter().enumerate())
+        .map(|(i, token)| vote_until_answered(&id, token, &options[i % 4]))
+        .buffered(AT_ONCE)
+        .collect()
+        .await;
+    let changed: Vec<u16> = stream::iter(voters.iter().enumerate().take(CHANGING))
+        .map(|(i, token)| vote_until_answered(&id, token, &options[(i + 1) % 4]))
+        .buffered(AT_ONCE)
+        .collect()
+        .await;
+    let proxy: Value = reqwest::get(format!("{}/__proxy/faults", required_env("AWS_ENDPOINT_URL")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    faults(None).await;
+
+    let injected: u64 = proxy["injected"].as_object().unwrap().values().filter_map(Value::as_u64).sum();
+    assert!(injected > 100, "faults were injected: {proxy}");
+    // A retry may find the ballot an earlier attempt wrote before its answer was lost: 200.
+    assert!(first.iter().all(|s| *s == 201 || *s == 200), "{first:?}");
+    assert!(changed.iter().all(|s| *s == 200), "{changed:?}");
+    let mut expected = Tally { total: VOTERS as u64, votes: HashMap::new() };
+    for i in 0..VOTERS {
+        let pick = if i < CHANGING { (i + 1) % 4 } else { i % 4 };
+        *expected.votes.entry(options[pick].clone()).or_default() += 1;
+    }
+    assert_recounted(&id).await;
+    assert_eq!(local_store().await.tallied(&id).await.unwrap(), expected, "every answered ballot counts, once");
+
+    let subjects: Vec<String> = voters.iter().map(|t| subject(t)).collect();
+    let mut want: HashSet<String> = subjects.iter().map(|sub| ballot_event_id(&id, sub, 1)).collect();
+    want.extend(subjects.iter().take(CHANGING).map(|sub| ballot_event_id(&id, sub, 2)));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    let seen = loop {
+        let seen: HashSet<String> = receiver.requests().iter().map(|r| r.headers["webhook-id"].clone()).collect();
+        if seen.len() >= want.len() || tokio::time::Instant::now() > deadline {
+            break seen;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let missing = want.difference(&seen).count();
+    let strange = seen.difference(&want).count();
+    assert_eq!((missing, strange), (0, 0), "each event id once: {missing} missing, {strange} not ours");
+}
