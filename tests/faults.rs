@@ -64,7 +64,8 @@ async fn vote_until_answered(poll: &str, token: &str, option: &str) -> u16 {
     panic!("a vote was never answered");
 }
 
-#[tokio::test]
+// Several threads: the webhook receiver must keep answering while 100 votes are in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn given_10_percent_of_aws_calls_failing_when_1000_voters_vote_and_300_change_then_each_counts_and_is_announced_once()
  {
     let receiver = Receiver::start(&[204]).await;

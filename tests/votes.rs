@@ -279,3 +279,46 @@ async fn given_votes_then_the_consumer_keeps_hourly_statistics_for_the_owner() {
     assert_eq!((cast, changed), (3, 1), "{stats}");
     assert!(hours[0]["hour"].as_str().unwrap().ends_with(":00:00Z"));
 }
+
+/// Votes racing a close and a reopen: 150 voters vote in waves while the owner closes the
+/// poll and reopens it. Whatever each voter was answered, the count is exactly the
+/// ballots answered 201 (none refused is counted, none accepted is lost), and the tally
+/// agrees with a recount of the ballots by the rule.
+#[tokio::test]
+async fn given_votes_racing_a_close_and_a_reopen_then_exactly_the_ballots_answered_201_count() {
+    use futures::StreamExt;
+    let editor = token_for_account(&[Role::Editor]).await.0;
+    let poll = poll(&editor, 2, json!({})).await;
+    let (id, options) = (poll["id"].as_str().unwrap().to_owned(), option_ids(&poll));
+    let voters = guest_tokens(150).await;
+    let owner_moves = async {
+        for action in ["close", "reopen", "close"] {
+            tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+            let response = call("POST", &format!("/v1/polls/{id}/{action}"), &editor).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{action}");
+        }
+    };
+    let votes = futures::stream::iter(voters.iter().enumerate())
+        .map(|(i, token)| {
+            let (id, option) = (id.clone(), options[i % 2].clone());
+            async move {
+                // Spread over the owner's moves.
+                tokio::time::sleep(std::time::Duration::from_millis(20 * i as u64)).await;
+                vote(&id, token, &[&option]).await.status().as_u16()
+            }
+        })
+        .buffer_unordered(150)
+        .collect::<Vec<u16>>();
+    let ((), statuses) = futures::join!(owner_moves, votes);
+    assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "answered or refused as closed: {statuses:?}");
+    let accepted = statuses.iter().filter(|s| **s == 201).count() as u64;
+    let refused = statuses.len() as u64 - accepted;
+    assert!(
+        accepted > 0 && refused > 0,
+        "some votes on each side of the moves: {accepted} accepted, {refused} refused"
+    );
+    assert_recounted(&id).await;
+    let store = ballot_tests::local_store().await;
+    assert_eq!(store.tallied(&id).await.unwrap().total, accepted, "exactly the ballots answered 201 count");
+    assert_eq!(store.ballots_of(&id).await.unwrap().len() as u64, accepted, "and no refused vote left a ballot");
+}

@@ -241,27 +241,31 @@ impl Receiver {
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (kept, statuses) = (std::sync::Arc::clone(&requests), statuses.to_vec());
         tokio::spawn(async move {
+            // Each connection on its own task: a slow client never holds up the next.
             while let Ok((mut socket, _)) = listener.accept().await {
-                let mut data = Vec::new();
-                let mut buffer = [0u8; 8192];
-                let received = loop {
-                    let Ok(n) = socket.read(&mut buffer).await else { break None };
-                    if n == 0 {
-                        break None;
-                    }
-                    data.extend_from_slice(&buffer[..n]);
-                    if let Some(request) = parse_request(&data) {
-                        break Some(request);
-                    }
-                };
-                let Some(request) = received else { continue };
-                let status = {
-                    let mut kept = kept.lock().unwrap();
-                    kept.push(request);
-                    statuses.get(kept.len() - 1).or(statuses.last()).copied().unwrap_or(200)
-                };
-                let answer = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-                let _ = socket.write_all(answer.as_bytes()).await;
+                let (kept, statuses) = (std::sync::Arc::clone(&kept), statuses.clone());
+                tokio::spawn(async move {
+                    let mut data = Vec::new();
+                    let mut buffer = [0u8; 8192];
+                    let received = loop {
+                        let Ok(n) = socket.read(&mut buffer).await else { break None };
+                        if n == 0 {
+                            break None;
+                        }
+                        data.extend_from_slice(&buffer[..n]);
+                        if let Some(request) = parse_request(&data) {
+                            break Some(request);
+                        }
+                    };
+                    let Some(request) = received else { return };
+                    let status = {
+                        let mut kept = kept.lock().unwrap();
+                        kept.push(request);
+                        statuses.get(kept.len() - 1).or(statuses.last()).copied().unwrap_or(200)
+                    };
+                    let answer = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                });
             }
         });
         Self { url, requests }

@@ -54,7 +54,9 @@ pub fn serve(
     for source in template.stream_event_sources()?.into_iter().filter(|s| s.enabled) {
         let invoker = invoke::Invoker::new(invoke_url, function_timeout(template, &source.function)?);
         let player = stream_source::Player::new(source, stack, clients, invoker)?;
-        players.push(player.with_rollover(stream_source::rollover_from_env()));
+        players.push(
+            player.with_rollover(stream_source::rollover_from_env()).with_repeat(stream_source::repeat_from_env()),
+        );
     }
     let mut served: Vec<String> =
         pollers.iter().map(|p| format!("SQS {} -> {}", p.source.queue, p.source.binary)).collect();

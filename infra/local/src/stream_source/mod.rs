@@ -48,6 +48,15 @@ const READ_LIMIT: i32 = 1000;
 /// The environment variable that sets the rollover (records per presented shard).
 pub const ROLLOVER_ENV: &str = "BALLOT_STREAM_ROLLOVER_AT";
 
+/// The environment variable that makes every batch be delivered twice (`1`): a batch the
+/// function succeeded on is invoked again at once, as Lambda may (at-least-once).
+pub const REPEAT_ENV: &str = "BALLOT_STREAM_REPEAT";
+
+/// Whether [`REPEAT_ENV`] asks for every batch twice.
+pub fn repeat_from_env() -> bool {
+    std::env::var(REPEAT_ENV).is_ok_and(|v| v == "1")
+}
+
 /// The rollover [`ROLLOVER_ENV`] asks for, if any (a positive number of records).
 pub fn rollover_from_env() -> Option<u64> {
     std::env::var(ROLLOVER_ENV).ok()?.parse().ok().filter(|n| *n > 0)
@@ -74,6 +83,8 @@ pub struct Player {
     sqs: aws_sdk_sqs::Client,
     invoker: Invoker,
     rollover_at: Option<u64>,
+    /// Every batch done is delivered once more ([`REPEAT_ENV`]).
+    repeat: bool,
 }
 
 /// What one invocation's answer means for its batch, by Lambda's rules.
@@ -122,8 +133,15 @@ impl Player {
             sqs: clients.sqs.clone(),
             invoker,
             rollover_at: None,
+            repeat: false,
             source,
         })
+    }
+
+    /// Delivers every batch the function succeeded on once more ([`REPEAT_ENV`]).
+    pub fn with_repeat(mut self, repeat: bool) -> Self {
+        self.repeat = repeat;
+        self
     }
 
     /// Presents a new child shard every `records` records (see the module's doc).
@@ -208,6 +226,11 @@ impl Player {
                 continue;
             }
             match self.attempt(&batch[range.clone()], window.as_deref_mut()).await {
+                Attempt::Done if self.repeat => {
+                    // At-least-once: the same records again; the function must take them.
+                    let again = self.attempt(&batch[range.clone()], window.as_deref_mut()).await;
+                    tracing::info!(function = %self.source.binary, records = range.len(), ?again, "batch delivered twice");
+                }
                 Attempt::Done => {}
                 Attempt::FailedFrom(first) => {
                     let rest = range.start + first..range.end;
