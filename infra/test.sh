@@ -36,16 +36,17 @@ unset AWS_ENDPOINT_URL  # tests always get a stack of their own, on free ports
 export BALLOT_LIMIT_WINDOW=6  # short rate-limit windows, so tests can wait one out
 export BALLOT_SECRETS_TTL=1   # key rotations are seen at once
 export BALLOT_WEBHOOK_RETRY_DELAYS=1,1,1,1,1  # a failing webhook's 6 attempts take seconds
-# As Lambda may: every stream batch is delivered twice, and the stream rolls over to a
-# child shard every 5,000 records; the recounts after the vote scenarios check the tally.
-export BALLOT_STREAM_REPEAT=1 BALLOT_STREAM_ROLLOVER_AT=5000
 aws_up "$(free_port)"
 issuer_port=$(free_port)
 start issuer cargo run --quiet -p ballot-local -- oidc-issuer --listen "127.0.0.1:$issuer_port"
 export BALLOT_OIDC_ISSUER="http://127.0.0.1:$issuer_port"
 wait_for "$BALLOT_OIDC_ISSUER" 60 "OIDC issuer" "$BALLOT_STATE_DIR/issuer.log" "$LAST_PID"
 export BALLOT_TRUSTED_ISSUERS="[{\"issuer\":\"$BALLOT_OIDC_ISSUER\",\"audience\":\"ballot-test\",\"jwks_url\":\"$BALLOT_OIDC_ISSUER/jwks\"}]"
-functions_up "$(free_port)" "$(free_port)" --ignore-changes
+# The gateway's stream player, as Lambda may, delivers every stream batch twice and rolls
+# the stream over to a child shard every 5,000 records: the recounts after the vote
+# scenarios check the tally under both. (Only the gateway: the player's own tests set
+# their players up themselves.)
+BALLOT_STREAM_REPEAT=1 BALLOT_STREAM_ROLLOVER_AT=5000 functions_up "$(free_port)" "$(free_port)" --ignore-changes
 
 echo "==> unit, integration and e2e tests"
 cargo nextest run --workspace --no-fail-fast -E 'not (binary(outage) | binary(rotation) | binary(logs) | binary(faults))'
@@ -63,7 +64,6 @@ cargo nextest run --workspace -E 'binary(outage)'
 echo "==> faults: a fresh stack whose AWS calls go through the AWS proxy, 10 % of them failing"
 stack_down
 stack_traps
-unset BALLOT_STREAM_REPEAT BALLOT_STREAM_ROLLOVER_AT
 aws_up "$(free_port)"
 proxy_up "$(free_port)"
 functions_up "$(free_port)" "$(free_port)" --ignore-changes
