@@ -1,9 +1,9 @@
 //! The stream tally end to end: votes through the local gateway are written by
 //! `cast-vote`, carried by the table's stream (played by the local gateway with the
 //! template's batching, filter and tumbling window) to the `tally` function, and folded
-//! into the poll's count items. While results still come from the vote transaction's
-//! counter shards, the two must agree once the stream has caught up, and a recount of the
-//! ballots must say the same; a tally made short is found and repaired by the recount.
+//! into the poll's count items, which results read: once the stream has caught up they
+//! say what a recount of the ballots says; a tally made short is found and repaired by
+//! the recount.
 
 use std::collections::HashMap;
 

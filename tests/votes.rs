@@ -255,7 +255,7 @@ async fn given_votes_then_the_consumer_keeps_hourly_statistics_for_the_owner() {
         assert_eq!(vote(&id, voter, &[&options[0]]).await.status(), 201);
     }
     assert_eq!(vote(&id, &voters[0], &[&options[1]]).await.status(), 200);
-    // The same picks again re-announce the ballot's event (same id): counted once.
+    // The same picks again write nothing: counted once.
     assert_eq!(vote(&id, &voters[0], &[&options[1]]).await.status(), 200);
     // Up to 2 minutes: locally one poller feeds `poll-events`, one batch at a time, and a
     // concurrent test's 5,000-ballot purge can hold the queue that long.

@@ -11,10 +11,9 @@
 //!   to the first whole minute at or after `closes_at` ([`fires_at`]): never early.
 //! - At that time the schedule sends a [`ClosingTime`] to the events queue, and the
 //!   events consumer calls [`close`].
-//! - [`close`] closes the poll and records the closing in one transaction
-//!   ([`crate::store::polls::Closing`]), then gives the `poll.closed` to announce. When the
-//!   poll is closed already (a retry after a failed announcement, or a close by hand), it
-//!   gives the last closing's event again: the same id, so receivers get it once. A
+//! - [`crate::managing::close_when_due`] closes the poll, conditional on the version it
+//!   read; the tally relays `poll.closed` from that write's stream record. When the poll
+//!   is closed already (a redelivered message, or a close by hand) it changes nothing. A
 //!   closing time more than [`EARLY_GRACE_SECS`] ahead closes nothing: only a stray
 //!   message can be that early.
 //!

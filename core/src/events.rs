@@ -3,9 +3,9 @@
 //! Invariants: an event's `id` is derived from what it announces (a ballot's version, a
 //! poll's closing version, a deletion), never random, so publishing it again after a
 //! failure or a retried request yields the same id and consumers de-duplicate on it.
-//! Events are published after the change they announce is committed (through
-//! [`crate::ports::Announce`]); a failed publish fails the request (5xx), and retrying the
-//! request publishes the same event again.
+//! Events are relayed from the table's stream once the change they announce is committed
+//! ([`crate::relaying`], through [`crate::ports::Outbox`]); a batch relayed again relays
+//! the same events, with the same ids.
 
 use serde::{Deserialize, Serialize};
 

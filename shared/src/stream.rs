@@ -50,30 +50,20 @@ pub fn batch(event: &TimeWindowEvent) -> Result<Batch, ApiError> {
 }
 
 /// The answer to an event: its state (none kept) and the failed record, if any.
-pub fn answer(batch: &Batch) -> TimeWindowEventResponse {
-    answer_from(TimeWindowEventResponse::default(), batch.failed_from.clone())
-}
-
-/// `response` reporting `failed` as the failed record, if it is the first.
-fn answer_from(mut response: TimeWindowEventResponse, failed: Option<Seq>) -> TimeWindowEventResponse {
-    let Some(failed) = failed else { return response };
-    // The number as the stream wrote it (DynamoDB's never start with 0).
-    let id = failed.as_str().trim_start_matches('0').to_owned();
-    let earlier = response
-        .batch_item_failures
-        .iter()
-        .filter_map(|f| f.item_identifier.as_deref())
-        .any(|known| Seq::parse(known).is_some_and(|known| known <= failed));
-    if !earlier {
+pub fn answer(failed: Option<&Seq>) -> TimeWindowEventResponse {
+    let mut response = TimeWindowEventResponse::default();
+    if let Some(failed) = failed {
         let mut failure = DynamoDbBatchItemFailure::default();
-        failure.item_identifier = Some(id);
-        response.batch_item_failures = vec![failure];
+        // The number as the stream wrote it (DynamoDB's never start with 0).
+        failure.item_identifier = Some(failed.as_str().trim_start_matches('0').to_owned());
+        response.batch_item_failures.push(failure);
     }
     response
 }
 
 /// Runs a stream consumer: `handler` gets each event's [`Batch`] and answers the first
-/// record it did not finish, if any (reported failed unless an earlier one is).
+/// record it did not finish, if any; the earlier of it and the first unreadable record
+/// is reported failed.
 pub async fn serve<D, F, Fut>(deps: D, handler: F) -> Result<(), lambda_runtime::Error>
 where
     D: Send + Sync + 'static,
@@ -86,12 +76,12 @@ where
         let span = crate::telemetry::request_span("", &event.context.request_id);
         async move {
             let batch = batch(&event.payload).map_err(failed)?;
-            let response = answer(&batch);
+            let unreadable = batch.failed_from.clone();
             if batch.writes.is_empty() && batch.changes.is_empty() {
-                return Ok::<_, Diagnostic>(response);
+                return Ok::<_, Diagnostic>(answer(unreadable.as_ref()));
             }
-            let failed_from = handler(deps, batch).await.map_err(failed)?;
-            Ok(answer_from(response, failed_from))
+            let unfinished = handler(deps, batch).await.map_err(failed)?;
+            Ok(answer(unreadable.into_iter().chain(unfinished).min().as_ref()))
         }
         .instrument(span)
     }))

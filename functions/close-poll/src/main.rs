@@ -1,5 +1,5 @@
-//! `POST /v1/polls/{id}/close` (owner or admin) → 200 the closed poll, and `poll.closed`
-//! on the events queue. Closing a closed poll changes nothing. Honours `Idempotency-Key`.
+//! `POST /v1/polls/{id}/close` (owner or admin) → 200 the closed poll; the tally relays
+//! `poll.closed` from its stream record. Closing a closed poll changes nothing. Honours `Idempotency-Key`.
 
 use ballot_core::polls::Status;
 use shared::{app::App, lifecycle};

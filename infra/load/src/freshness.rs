@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use ballot_core::access::Role;
 use ballot_load::percentiles;
-use ballot_tests::{api, client, guest_tokens, local_store, post_as, token_for};
+use ballot_tests::{call, guest_tokens, local_store, post_as, token_for};
 use serde_json::json;
 
 const VOTES: usize = 50;
@@ -22,13 +22,8 @@ async fn main() {
     let store = local_store().await;
     let mut delays = Vec::new();
     for (n, token) in guest_tokens(VOTES).await.into_iter().enumerate() {
-        let response = client()
-            .post(format!("{}/v1/polls/{id}/votes", api()))
-            .bearer_auth(token)
-            .json(&json!({"option_ids": [option]}))
-            .send()
-            .await
-            .unwrap();
+        let vote = call("POST", &format!("/v1/polls/{id}/votes"), &token).json(&json!({"option_ids": [option]}));
+        let response = vote.send().await.unwrap();
         assert_eq!(response.status(), 201, "a vote failed");
         let answered = Instant::now();
         while store.tallied(&id).await.unwrap().total < n as u64 + 1 {

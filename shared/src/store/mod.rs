@@ -9,8 +9,8 @@
 //! - `REFRESH#<sha256>` / `REFRESH` and `FAMILY#<id>` / `FAMILY` — refresh tokens
 //!   ([`sessions`]);
 //! - `LIMIT#<scope>#<key>#<window>` / `LIMIT` — rate-limit windows ([`limits`]);
-//! - `POLL#<id>…` — polls, counter shards, ballots and statistics ([`polls`],
-//!   [`ballots`], [`stats`]);
+//! - `POLL#<id>…` — polls, ballots, the tally's counts and statistics ([`polls`],
+//!   [`ballots`], [`tally`], [`stats`]);
 //! - `IDEMPOTENCY#<hash>` / `IDEMPOTENCY` — idempotent requests (`crate::idempotency`).
 //!
 //! Items that expire carry `expires_at` (epoch seconds), the table's TTL attribute; code
