@@ -15,7 +15,10 @@ protocols) and
 3. injects faults: a set share of the calls is answered with the service's own
    throttling or server error, or held and dropped without an answer, and is then never
    forwarded (no side effect); kind `timeout_after` forwards first, so the write commits
-   and only its answer is lost.
+   and only its answer is lost; kind `hold` keeps the call until it is released, then
+   forwards it and drops the connection: a write still in flight from a caller that has
+   died meanwhile (the fault tests kill the process that sent it). `after` lets that many
+   eligible calls through before any fault.
 
 Its own endpoints, answered here and never forwarded:
 
@@ -23,7 +26,9 @@ Its own endpoints, answered here and never forwarded:
     POST   /__proxy/meter/reset   zeroes the meter
     GET    /__proxy/faults        the fault setting and what it has injected
     POST   /__proxy/faults        sets faults, e.g. {"share": 0.1, "kinds": ["throttle"], "seed": 7}
-    DELETE /__proxy/faults        turns faults off
+    DELETE /__proxy/faults        turns faults off (held calls stay held)
+    POST   /__proxy/release       forwards every held call; GET /__proxy/faults then
+                                  lists them under "released", with DynamoDB's answer
 
 Usage: python3 infra/aws_proxy.py --listen 127.0.0.1:4567 --upstream http://127.0.0.1:4566
        [--faults '<json>'] (or the same JSON in BALLOT_FAULTS). Standard library only.
@@ -222,14 +227,14 @@ def _bump(counts, key, amount):
 # Faults
 # ---------------------------------------------------------------------------------------
 
-FAULT_KINDS = ("throttle", "error", "timeout", "timeout_after")
+FAULT_KINDS = ("throttle", "error", "timeout", "timeout_after", "hold")
 
 
 def parse_faults(config):
     """A validated fault setting from its JSON form; raises ValueError on a bad one."""
     if not isinstance(config, dict):
         raise ValueError("faults: expected a JSON object")
-    unknown = set(config) - {"share", "services", "kinds", "seed", "timeout_ms", "operations"}
+    unknown = set(config) - {"share", "services", "kinds", "seed", "timeout_ms", "operations", "after"}
     if unknown:
         raise ValueError(f"faults: unknown fields {sorted(unknown)}")
     share = float(config.get("share", 0))
@@ -241,9 +246,13 @@ def parse_faults(config):
     timeout_ms = int(config.get("timeout_ms", 3000))
     if timeout_ms < 0:
         raise ValueError("faults: timeout_ms must be >= 0")
+    after = int(config.get("after", 0))
+    if after < 0:
+        raise ValueError("faults: after must be >= 0")
     services = config.get("services")
     operations = config.get("operations")
     return {
+        "after": after,
         "share": share,
         "services": list(services) if services is not None else None,
         "kinds": kinds,
@@ -256,10 +265,15 @@ def parse_faults(config):
 class Faults:
     """Decides which calls fail. Invariant: given a seed, the n-th eligible call (one whose
     service and operation the setting names) gets the same decision on every run, since
-    each eligible call draws exactly twice from one generator, under a lock."""
+    each eligible call past the first `after` draws exactly twice from one generator,
+    under a lock. Held calls outlive the setting: only a release ends them."""
 
     def __init__(self):
         self._lock = threading.Lock()
+        self._released = threading.Condition(self._lock)
+        self._held = {}  # id -> {"peer", "operation"}, until released
+        self._outcomes = []  # {"peer", "operation", "status", "code"} of released calls
+        self._generation = 0  # bumped by each release
         self.clear()
 
     def set(self, config):
@@ -269,6 +283,7 @@ class Faults:
             self._random = random.Random(setting["seed"])
             self._eligible = 0
             self._injected = {kind: 0 for kind in FAULT_KINDS}
+            self._outcomes = []
 
     def clear(self):
         with self._lock:
@@ -288,6 +303,8 @@ class Faults:
             if setting["operations"] is not None and operation not in setting["operations"]:
                 return None, 0
             self._eligible += 1
+            if self._eligible <= setting["after"]:
+                return None, 0
             hit = self._random.random() < setting["share"]
             kind = self._random.choice(setting["kinds"])
             if not hit:
@@ -295,9 +312,31 @@ class Faults:
             self._injected[kind] += 1
             return kind, setting["timeout_ms"] / 1000
 
+    def hold(self, peer, operation, stopping):
+        """Blocks until the next release (True) or until STOPPING is set (False)."""
+        with self._lock:
+            call, generation = object(), self._generation
+            self._held[id(call)] = {"peer": peer, "operation": operation}
+            while self._generation == generation and not stopping.is_set():
+                self._released.wait(0.5)
+            self._held.pop(id(call), None)
+            return self._generation != generation
+
+    def released(self, peer, operation, status, code):
+        with self._lock:
+            self._outcomes.append({"peer": peer, "operation": operation, "status": status, "code": code})
+
+    def release(self):
+        """Lets every held call go on; how many there were."""
+        with self._lock:
+            self._generation += 1
+            self._released.notify_all()
+            return len(self._held)
+
     def snapshot(self):
         with self._lock:
-            return {"setting": self._setting, "eligible": self._eligible, "injected": dict(self._injected)}
+            return {"setting": self._setting, "eligible": self._eligible, "injected": dict(self._injected),
+                    "held": list(self._held.values()), "released": list(self._outcomes)}
 
 
 # Each service's own wire errors, as its SDKs parse them (see docs/local-stack.md):
@@ -565,16 +604,25 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         service = service_of(self.headers, self.path)
         operation = operation_of(self.command, self.path, self.headers, body)
         kind, hold = self.server.faults.draw(service, operation)
-        self.server.meter.call(service, operation, faulted=kind not in (None, "timeout_after"))
+        self.server.meter.call(service, operation, faulted=kind not in (None, "timeout_after", "hold"))
         if kind in ("throttle", "error"):
             return self.answer(*fault_answer(service, kind, is_query_protocol(self.path, self.headers, body)))
         if kind == "timeout":
             return self.drop(hold)
+        peer = "%s:%d" % self.client_address[:2]
+        if kind == "hold":
+            if not self.server.faults.hold(peer, operation, self.server.stopping):
+                return self.drop(0)
+            hold = 0  # forwarded now, and the connection dropped after its answer
+        self.outcome = None
         try:
             if service == "dynamodb" and self.headers.get("X-Amz-Target", "").startswith("DynamoDB_20120810."):
                 self.forward_dynamodb(operation, body, drop_after=hold if kind else None)
             else:
                 self.forward(body, drop_after=hold if kind else None)
+            if kind == "hold" and self.outcome is not None:
+                status, data = self.outcome
+                self.server.faults.released(peer, operation, status, error_code(status, _json_or_none(data)))
         except (OSError, http.client.HTTPException) as error:
             self.close_connection = True
             if kind is None and not self.answering:  # upstream failed before any answer went out
@@ -651,14 +699,14 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         """Forwards this request unchanged and streams the answer back as it arrives (or,
         with DROP_AFTER, reads it and drops the connection after that many seconds)."""
         if drop_after is not None:
-            self.fetch(body)
-            return self.drop(drop_after)
+            return self.deliver(*self.fetch(body), drop_after)
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
         response = self.exchange(self.command, self.path, self.headers.items(), body, chunked)
         self.relay(response, iter(lambda: response.read1(65536), b""))
 
     def deliver(self, response, data, drop_after):
         """Sends a fetched answer to the client, or drops the connection after DROP_AFTER s."""
+        self.outcome = response.status, data
         if drop_after is not None:
             return self.drop(drop_after)
         self.relay(response, [data])
@@ -784,6 +832,8 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             if route == ("DELETE", "/__proxy/faults"):
                 self.server.faults.clear()
                 return self.answer_json(200, self.server.faults.snapshot())
+            if route == ("POST", "/__proxy/release"):
+                return self.answer_json(200, {"released": self.server.faults.release()})
         except ValueError as error:
             return self.answer_json(400, {"error": str(error)})
         return self.answer_json(404, {"error": f"no such proxy endpoint: {self.command} {self.path}"})

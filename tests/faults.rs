@@ -14,7 +14,7 @@ use std::{
 
 use ballot_core::{access::Role, ballots::ballot_event_id, counting::Tally};
 use ballot_tests::{
-    Receiver, assert_recounted, call, guest_tokens, local_store, register_webhook, required_env, token_for_account,
+    Receiver, assert_recounted, call, guest_tokens, local_store, proxy, register_webhook, token_for_account,
 };
 use base64::Engine;
 use futures::{StreamExt, stream};
@@ -23,17 +23,6 @@ use serde_json::{Value, json};
 const VOTERS: usize = 1_000;
 const CHANGING: usize = 300;
 const AT_ONCE: usize = 100;
-
-/// The proxy's fault setting: `config`, or off.
-async fn faults(config: Option<Value>) {
-    let url = format!("{}/__proxy/faults", required_env("AWS_ENDPOINT_URL"));
-    let client = reqwest::Client::new();
-    let response = match config {
-        Some(config) => client.post(&url).json(&config).send().await,
-        None => client.delete(&url).send().await,
-    };
-    assert!(response.unwrap().status().is_success(), "the AWS proxy takes the fault setting");
-}
 
 /// The subject of a token (its payload's `sub`).
 fn subject(token: &str) -> String {
@@ -79,8 +68,10 @@ async fn given_10_percent_of_aws_calls_failing_when_1000_voters_vote_and_300_cha
     register_webhook(&editor, &id, &receiver.url, &["vote.cast", "vote.changed"]).await;
     let voters = guest_tokens(VOTERS).await;
 
-    faults(Some(json!({"share": 0.1, "kinds": ["throttle", "error", "timeout_after"], "timeout_ms": 300, "seed": 13})))
-        .await;
+    proxy::set_faults(Some(
+        json!({"share": 0.1, "kinds": ["throttle", "error", "timeout_after"], "timeout_ms": 300, "seed": 13}),
+    ))
+    .await;
     let first: Vec<u16> = stream::iter(voters.iter().enumerate())
         .map(|(i, token)| vote_until_answered(&id, token, &options[i % 4]))
         .buffered(AT_ONCE)
@@ -91,16 +82,11 @@ async fn given_10_percent_of_aws_calls_failing_when_1000_voters_vote_and_300_cha
         .buffered(AT_ONCE)
         .collect()
         .await;
-    let proxy: Value = reqwest::get(format!("{}/__proxy/faults", required_env("AWS_ENDPOINT_URL")))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    faults(None).await;
+    let injected = proxy::faults().await;
+    proxy::set_faults(None).await;
 
-    let injected: u64 = proxy["injected"].as_object().unwrap().values().filter_map(Value::as_u64).sum();
-    assert!(injected > 100, "faults were injected: {proxy}");
+    let count: u64 = injected["injected"].as_object().unwrap().values().filter_map(Value::as_u64).sum();
+    assert!(count > 100, "faults were injected: {injected}");
     // A retry may find the ballot an earlier attempt wrote before its answer was lost: 200.
     assert!(first.iter().all(|s| *s == 201 || *s == 200), "{first:?}");
     assert!(changed.iter().all(|s| *s == 200), "{changed:?}");

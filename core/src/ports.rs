@@ -247,6 +247,13 @@ pub trait TallyItems: Send + Sync {
         prune: &[&str],
         now: u64,
     ) -> impl Future<Output = Result<Written>> + Send;
+
+    /// Removes the ballots of `voters` on deleted poll `poll_id`. Ballots written after
+    /// the purge began (by a vote path whose cached poll copy, at most 1 s old, still
+    /// showed the poll) would outlive it otherwise; the tally removes them as their stream
+    /// records pass. `voters` are distinct; removing a ballot that is gone already is no
+    /// error.
+    fn remove_late_ballots(&self, poll_id: &str, voters: &[&str]) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// The rule of which ballots count, per poll.

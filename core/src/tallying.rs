@@ -2,7 +2,7 @@
 //! conditional write per item, exactly once (the invariant and why it holds are in
 //! [`crate::tally`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::{
     ports::{CountingRules, Result, TallyItems, Written as ItemWritten},
@@ -29,6 +29,7 @@ pub async fn tally(items: &impl TallyItems, rules: &impl CountingRules, batch: &
             openings.insert(write.poll_id.clone(), rule);
         }
     }
+    remove_late_ballots(items, batch, &openings).await?;
     let bucket = bucket_of(&batch.shard);
     let steps = fold(&batch.writes, bucket, batch.failed_from.as_ref(), &openings);
     let mut changed = Vec::new();
@@ -57,6 +58,26 @@ pub async fn tally(items: &impl TallyItems, rules: &impl CountingRules, batch: &
     }
     changed.dedup();
     Ok(Tallied { changed_polls: changed })
+}
+
+/// Removes the ballots the batch wrote on deleted polls (those `openings` does not know),
+/// short of its unfinished records: the purge's pass for ballots that landed after it
+/// began (see [`TallyItems::remove_late_ballots`]). A removal's own stream record is a
+/// write without a ballot after, which counts nothing.
+async fn remove_late_ballots(
+    items: &impl TallyItems,
+    batch: &Batch,
+    openings: &HashMap<String, crate::counting::Openings>,
+) -> Result<()> {
+    let mut late: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let finished = batch.writes.iter().filter(|w| batch.failed_from.as_ref().is_none_or(|from| w.seq < *from));
+    for write in finished.filter(|w| w.new.is_some() && !openings.contains_key(&w.poll_id)) {
+        late.entry(&write.poll_id).or_default().insert(&write.voter);
+    }
+    for (poll_id, voters) in late {
+        items.remove_late_ballots(poll_id, &voters.into_iter().collect::<Vec<_>>()).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -233,6 +254,20 @@ mod tests {
         let tallied = run(&items, &batch(&writes())).await.unwrap();
         assert!(tallied.changed_polls.is_empty());
         assert!(items.state().items.is_empty());
+    }
+
+    #[tokio::test]
+    async fn given_ballots_of_a_deleted_poll_then_they_are_removed_short_of_the_unfinished_records() {
+        let items = Items::with_polls(&["p1", "p2"]);
+        items.state().deleted.insert("p1".into());
+        let mut writes = writes();
+        writes.push(cast(7, "p2", &["a"]));
+        writes.push(change(2, "p1", &["a"], &["b"])); // v2 once
+        writes.push(BallotWrite { new: None, ..cast(8, "p1", &["a"]) }); // a removal removes nothing
+        let failed = Batch { failed_from: Some(seq(6)), ..batch(&writes) };
+        run(&items, &failed).await.unwrap();
+        let removed: Vec<String> = items.state().removed_ballots.iter().map(|(p, v)| format!("{p}/{v}")).collect();
+        assert_eq!(removed, ["p1/v1", "p1/v2", "p1/v3", "p1/v4", "p1/v5"], "not p2's, nor p1's unfinished v6");
     }
 
     #[tokio::test]

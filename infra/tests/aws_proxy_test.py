@@ -276,6 +276,40 @@ class ProxyTest(unittest.TestCase):
         self.assertEqual(json.loads(body)["Item"]["pk"], {"S": "y"})
         self.assertEqual(self.meter()["dynamodb"]["operations"]["PutItem"]["write_units"], 1)
 
+    def test_a_held_write_waits_for_the_release_then_commits_and_its_answer_is_recorded_not_sent(self):
+        name = self.table()
+        put = lambda key, **condition: self.raw_call(  # noqa: E731
+            "PutItem", {"TableName": name, "Item": {"pk": {"S": key}, "sk": {"S": key}}, **condition})
+        self.control("POST", "/__proxy/faults", {"share": 1.0, "kinds": ["hold"], "operations": ["PutItem"],
+                                                 "after": 1})
+        self.assertEqual(put("first")[0], 200)  # `after`: the first eligible call passes
+        outcomes = []
+
+        def held(key, **condition):
+            try:
+                outcomes.append(put(key, **condition))
+            except (http.client.RemoteDisconnected, ConnectionResetError) as error:
+                outcomes.append(error)
+
+        threads = [threading.Thread(target=held, args=("second",)),
+                   threading.Thread(target=held, args=("first",),
+                                    kwargs={"ConditionExpression": "attribute_not_exists(pk)"})]
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: len(self.control("GET", "/__proxy/faults")["held"]) == 2, 10, "two held calls")
+        get = {"TableName": name, "Key": {"pk": {"S": "second"}, "sk": {"S": "second"}}, "ConsistentRead": True}
+        self.assertEqual(json.loads(self.raw_call("GetItem", get)[1]), {}, "a held write is not forwarded")
+        self.control("DELETE", "/__proxy/faults")  # turning faults off does not release them
+        self.assertEqual(len(self.control("GET", "/__proxy/faults")["held"]), 2)
+
+        self.assertEqual(self.control("POST", "/__proxy/release"), {"released": 2})
+        for thread in threads:
+            thread.join(10)
+        self.assertTrue(all(isinstance(o, Exception) for o in outcomes), f"no answer reaches the caller: {outcomes}")
+        self.assertEqual(json.loads(self.raw_call("GetItem", get)[1])["Item"]["pk"], {"S": "second"})
+        released = sorted((r["status"], r["code"] or "") for r in self.control("GET", "/__proxy/faults")["released"])
+        self.assertEqual(released, [(200, ""), (400, "ConditionalCheckFailedException")])
+
     def test_a_seeded_share_is_about_that_share_and_repeats(self):
         ddb = self.client("dynamodb")
 

@@ -6,6 +6,7 @@
 //! it never skips.
 
 pub mod modules;
+pub mod proxy;
 
 use std::path::PathBuf;
 

@@ -29,6 +29,8 @@ pub struct State {
     pub items: BTreeMap<Item, Stored>,
     pub openings: HashMap<String, Openings>,
     pub deleted: HashSet<String>,
+    /// Ballots removed as late ones, (poll, voter), in order.
+    pub removed_ballots: Vec<(String, String)>,
     /// Item writes done.
     pub applied: usize,
 }
@@ -137,6 +139,12 @@ impl TallyItems for Items {
         }
         state.write(item, shard, delta, prune, now);
         Ok(Written::Done)
+    }
+
+    async fn remove_late_ballots(&self, poll_id: &str, voters: &[&str]) -> Result<()> {
+        let mut state = self.state();
+        state.removed_ballots.extend(voters.iter().map(|v| (poll_id.to_owned(), (*v).to_owned())));
+        Ok(())
     }
 }
 

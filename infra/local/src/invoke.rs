@@ -15,6 +15,11 @@ pub enum InvokeError {
     Function(Value),
     #[error("function returned a body that is not JSON: {0}")]
     NotJson(String),
+    /// No answer within the function's timeout: Lambda ends such an invocation and counts
+    /// it as failed (`Task timed out`), whether the function hangs or its process died
+    /// (`cargo lambda watch` never answers an invocation whose instance was killed).
+    #[error("task timed out after {0:?}")]
+    TimedOut(Duration),
 }
 
 impl InvokeError {
@@ -37,6 +42,7 @@ const MAX_PENDING_PER_FUNCTION: usize = 64;
 #[derive(Debug, Clone)]
 pub struct Invoker {
     base: String,
+    timeout: Duration,
     http: reqwest::Client,
     pending:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Semaphore>>>>,
@@ -47,7 +53,7 @@ impl Invoker {
     /// Gateway's integration timeout is 29 s).
     pub fn new(base: &str, timeout: Duration) -> Self {
         let http = reqwest::Client::builder().timeout(timeout).build().expect("HTTP client");
-        Self { base: base.trim_end_matches('/').to_owned(), http, pending: Default::default() }
+        Self { base: base.trim_end_matches('/').to_owned(), timeout, http, pending: Default::default() }
     }
 
     /// The gate that bounds pending invocations of `function`.
@@ -63,10 +69,13 @@ impl Invoker {
     pub async fn invoke(&self, function: &str, event: &Value) -> Result<Value, InvokeError> {
         let url = format!("{}/2015-03-31/functions/{function}/invocations", self.base);
         let _turn = self.gate(function).acquire_owned().await.map_err(|e| InvokeError::Unreachable(e.to_string()))?;
-        let response =
-            self.http.post(url).json(event).send().await.map_err(|e| InvokeError::Unreachable(e.to_string()))?;
+        let failure = |e: reqwest::Error| match e.is_timeout() {
+            true => InvokeError::TimedOut(self.timeout),
+            false => InvokeError::Unreachable(e.to_string()),
+        };
+        let response = self.http.post(url).json(event).send().await.map_err(failure)?;
         let failed = !response.status().is_success() || response.headers().contains_key("x-amz-function-error");
-        let body = response.bytes().await.map_err(|e| InvokeError::Unreachable(e.to_string()))?;
+        let body = response.bytes().await.map_err(failure)?;
         let value: Value = serde_json::from_slice(&body)
             .map_err(|_| InvokeError::NotJson(String::from_utf8_lossy(&body).into_owned()))?;
         if failed || (value.get("errorType").is_some() && value.get("errorMessage").is_some()) {

@@ -150,6 +150,17 @@ impl Store {
         Ok(deleted)
     }
 
+    /// Deletes the ballots of `voters` on poll `poll_id`, one `DeleteItem` each (few, and
+    /// the tally that calls this may delete, never put).
+    pub(super) async fn remove_ballots(&self, poll_id: &str, voters: &[&str]) -> Result<(), Error> {
+        for voter in voters {
+            let key = Self::key(ballot_pk(poll_id, voter), voter);
+            let delete = self.db.delete_item().table_name(&self.table).set_key(Some(key));
+            delete.send().await.map_err(Error::internal)?;
+        }
+        Ok(())
+    }
+
     /// Deletes every item under partition key `pk`, 25 at a time.
     async fn delete_partition(&self, pk: &str) -> Result<usize, Error> {
         #[derive(Deserialize)]

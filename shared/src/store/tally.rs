@@ -141,6 +141,10 @@ impl ballot_core::ports::TallyItems for Store {
             Err(_) => Written::Raced,
         })
     }
+
+    async fn remove_late_ballots(&self, poll_id: &str, voters: &[&str]) -> Result<(), Error> {
+        self.remove_ballots(poll_id, voters).await
+    }
 }
 
 impl Store {
