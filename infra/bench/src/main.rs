@@ -90,7 +90,7 @@ async fn run(options: &Options) -> Result<bool, String> {
     let paths = auth_paths::measure(20_000, 20).await?;
     println!("\nAuth paths, in-process on the release build of `shared`:\n\n{}", auth_paths::markdown(&paths));
     eprintln!("bench: vote costs ...");
-    let costs = votes::simulate(100_000)?;
+    let costs = votes::simulate(100_000).await?;
     println!("\nVotes, priced over the store layer:\n\n{}", votes::markdown(&costs));
     Ok(results.iter().all(|result| result.problem.is_none()))
 }
