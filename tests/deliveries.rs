@@ -159,29 +159,6 @@ async fn given_internal_targets_by_address_or_name_then_every_delivery_is_refuse
     assert_eq!(connected.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing connected");
 }
 
-/// A vote path that wrote its ballot and died before it answered (or sent anything): the
-/// ballot is written through the vote use case straight to the table, and nothing else
-/// runs. Its `vote.cast` still reaches the webhook, from the ballot's stream record, with
-/// the id of the ballot's first version.
-#[tokio::test]
-async fn given_a_ballot_committed_by_a_vote_path_that_died_before_answering_then_its_vote_cast_is_delivered() {
-    use ballot_core::{ballots::Voter, voting::cast_vote};
-    let receiver = Receiver::start(&[204]).await;
-    let (owner, poll, option) = new_poll().await;
-    register(&owner, &poll, &receiver.url, &["vote.cast"]).await;
-    let store = ballot_tests::local_store().await;
-    let sub = format!("died-{}", ballot_core::ids::random_id());
-    let voter = Voter { sub: &sub, guest: false };
-    cast_vote(&store, &store, &shared::clock::System, &poll, voter, std::slice::from_ref(&option)).await.unwrap();
-
-    let requests = receiver.wait_for(1, Duration::from_secs(30)).await;
-    assert_eq!(requests.len(), 1, "the committed ballot is announced");
-    let event: Value = serde_json::from_slice(&requests[0].body).unwrap();
-    assert_eq!(event["type"], "vote.cast");
-    assert_eq!(event["id"].as_str(), Some(ballot_core::ballots::ballot_event_id(&poll, &sub, 1).as_str()));
-    assert_eq!(event["data"]["option_ids"], json!([option]));
-}
-
 #[tokio::test]
 async fn given_the_same_event_twice_then_one_delivery() {
     let receiver = Receiver::start(&[200]).await;

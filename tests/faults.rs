@@ -14,23 +14,14 @@ use std::{
 
 use ballot_core::{access::Role, ballots::ballot_event_id, counting::Tally};
 use ballot_tests::{
-    Receiver, assert_recounted, call, guest_tokens, local_store, proxy, register_webhook, token_for_account,
+    Receiver, assert_recounted, call, guest_tokens, local_store, proxy, register_webhook, subject_of, token_for_account,
 };
-use base64::Engine;
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 
 const VOTERS: usize = 1_000;
 const CHANGING: usize = 300;
 const AT_ONCE: usize = 100;
-
-/// The subject of a token (its payload's `sub`).
-fn subject(token: &str) -> String {
-    let payload = token.split('.').nth(1).unwrap();
-    let claims: Value =
-        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-    claims["sub"].as_str().unwrap().to_owned()
-}
 
 /// Sends `token`'s vote for `option` until it is answered 201 or 200 (what a client does
 /// with a 5xx or 429); that status.
@@ -98,7 +89,7 @@ async fn given_10_percent_of_aws_calls_failing_when_1000_voters_vote_and_300_cha
     assert_recounted(&id).await;
     assert_eq!(local_store().await.tallied(&id).await.unwrap(), expected, "every answered ballot counts, once");
 
-    let subjects: Vec<String> = voters.iter().map(|t| subject(t)).collect();
+    let subjects: Vec<String> = voters.iter().map(|t| subject_of(t)).collect();
     let mut want: HashSet<String> = subjects.iter().map(|sub| ballot_event_id(&id, sub, 1)).collect();
     want.extend(subjects.iter().take(CHANGING).map(|sub| ballot_event_id(&id, sub, 2)));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(240);

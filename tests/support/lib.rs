@@ -331,6 +331,15 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> (u64, u64) {
     (count(ApproximateNumberOfMessages), count(ApproximateNumberOfMessagesNotVisible))
 }
 
+/// The subject of a token (its payload's `sub`), read without verifying it.
+pub fn subject_of(token: &str) -> String {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+    let claims: serde_json::Value = serde_json::from_slice(&payload).expect("JSON claims");
+    claims["sub"].as_str().expect("a sub").to_owned()
+}
+
 /// Waits (up to `timeout`) until `check` holds; whether it did.
 pub async fn eventually<F: Future<Output = bool>>(timeout: std::time::Duration, check: impl Fn() -> F) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;

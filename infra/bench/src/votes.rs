@@ -91,12 +91,15 @@ fn read_units(bytes: usize) -> f64 {
     bytes.div_ceil(4096).max(1) as f64
 }
 
+/// A tally item in memory: its counters and its watermarks by shard.
+type Stored = (BTreeMap<String, i64>, BTreeMap<String, Watermark>);
+
 /// The tally's items in memory, metered: each watermark read and each update priced at
 /// the item's size then (an update at the larger of before and after, which is after:
 /// items only grow). Single-threaded, so every conditional write holds.
 #[derive(Default)]
 struct Metered {
-    items: Mutex<BTreeMap<Item, (BTreeMap<String, i64>, BTreeMap<String, Watermark>)>>,
+    items: Mutex<BTreeMap<Item, Stored>>,
     /// Write units, read units and poll reads (the counting rule, once per batch).
     units: Mutex<(f64, f64, usize)>,
 }

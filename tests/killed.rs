@@ -1,0 +1,130 @@
+//! Functions killed mid-work, on a local stack whose AWS calls go through the AWS proxy
+//! (`make test` runs this binary alone, one test at a time, after the faults scenario, on
+//! that stack): the proxy holds a write, the test kills the process that sent it
+//! (SIGKILL, as Lambda ends a sandbox), then releases the write, which reaches DynamoDB
+//! late, as a write still in flight from a dead sandbox may.
+//!
+//! The tally: 100 new ballots reach `tally` in a batch; the proxy lets the batch's first counter
+//! write through and holds the next one, so the batch is half folded when the test kills
+//! the `tally` process that sent it (SIGKILL, as Lambda ends a sandbox). Its invocation
+//! never answers, so it ends at the function's timeout and counts as failed, as in
+//! Lambda; the stream player retries the batch on another instance. Then the held write
+//! of the dead process reaches DynamoDB after all, late, as a write still in flight from
+//! a dead sandbox may. Each ballot counts once (tally == recount == expected), the
+//! hourly statistics agree, and DynamoDB refused the late write (its watermark moved).
+
+use std::{collections::HashMap, time::Duration};
+
+use ballot_core::{access::Role, counting::Tally};
+use ballot_tests::{
+    Receiver, assert_recounted, call, eventually, guest_tokens, local_store, proxy, register_webhook, subject_of,
+    token_for_account,
+};
+use futures::{StreamExt, stream};
+use serde_json::{Value, json};
+
+const VOTERS: usize = 100;
+
+async fn vote(poll: &str, token: &str, option: &str) -> u16 {
+    let request = call("POST", &format!("/v1/polls/{poll}/votes"), token).json(&json!({"option_ids": [option]}));
+    request.send().await.unwrap().status().as_u16()
+}
+
+/// Waits for a held call, checks that process `name` sent it and kills that process.
+async fn kill_the_sender_of_a_held_call(name: &str) {
+    let held = async || proxy::faults().await["held"].as_array().unwrap().first().cloned();
+    assert!(eventually(Duration::from_secs(60), async || held().await.is_some()).await, "a {name} write is held");
+    let peer = held().await.unwrap()["peer"].as_str().unwrap().to_owned();
+    let (pid, sender) = proxy::sender_of(&peer).unwrap_or_else(|| panic!("no process holds {peer}"));
+    assert_eq!(sender, name, "the held write is {name}'s");
+    let killed = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+    assert!(killed.success(), "{name} (pid {pid}) killed");
+}
+
+/// Releases the one held call; what DynamoDB answered it (`status`, `code`).
+async fn release_the_held_call() -> Value {
+    assert_eq!(proxy::release().await, 1, "the dead process's write was still in flight");
+    let released = async || proxy::faults().await["released"].as_array().unwrap().first().cloned();
+    assert!(eventually(Duration::from_secs(10), async || released().await.is_some()).await, "released");
+    released().await.unwrap()
+}
+
+#[tokio::test]
+async fn given_the_tally_killed_mid_batch_with_a_write_in_flight_then_each_ballot_counts_once() {
+    let editor = token_for_account(&[Role::Editor]).await.0;
+    let body = json!({"question": "Killed?", "options": [{"text": "a"}, {"text": "b"}, {"text": "c"}],
+        "allow_guests": true});
+    let poll: Value = call("POST", "/v1/polls", &editor).json(&body).send().await.unwrap().json().await.unwrap();
+    let id = poll["id"].as_str().unwrap().to_owned();
+    let options: Vec<String> =
+        poll["options"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect();
+    let voters = guest_tokens(VOTERS + 1).await;
+    // The first ballot marks the poll's voting started (its one UpdateItem) and is
+    // tallied before the fault is set: from then on the table's only updates are the
+    // tally's counter writes (new ballots are PutItems).
+    assert_eq!(vote(&id, &voters[0], &options[0]).await, 201);
+    assert_recounted(&id).await;
+
+    let hold = json!({"services": ["dynamodb"], "operations": ["UpdateItem"], "kinds": ["hold"], "share": 1.0,
+        "after": 1});
+    proxy::set_faults(Some(hold)).await;
+    let statuses: Vec<u16> = stream::iter(voters.iter().enumerate().skip(1))
+        .map(|(i, token)| vote(&id, token, &options[i % 3]))
+        .buffer_unordered(25)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+    kill_the_sender_of_a_held_call("tally").await;
+    proxy::set_faults(None).await;
+
+    let mut expected = Tally { total: VOTERS as u64 + 1, votes: HashMap::new() };
+    for i in 0..=VOTERS {
+        *expected.votes.entry(options[i % 3].clone()).or_default() += 1;
+    }
+    let store = local_store().await;
+    let counted = async || store.tallied(&id).await.unwrap() == expected;
+    // The killed invocation ends at the tally's 60 s timeout; the retry then counts.
+    assert!(eventually(Duration::from_secs(150), counted).await, "tallied: {:?}", store.tallied(&id).await);
+
+    let refused = release_the_held_call().await;
+    assert_eq!(refused["code"], "ConditionalCheckFailedException", "the late write changed nothing: {refused}");
+    assert_recounted(&id).await;
+    assert_eq!(store.tallied(&id).await.unwrap(), expected, "each ballot counts once");
+    let hours = store.hourly_stats(&id).await.unwrap();
+    let cast: u64 = hours.iter().map(|h| h.votes_cast).sum();
+    assert_eq!(cast, VOTERS as u64 + 1, "the hourly statistics count each ballot once: {hours:?}");
+}
+
+/// The vote path killed after it sent its ballot's `PutItem` and before it answered: the
+/// write commits (late), the voter never hears, and the ballot's `vote.cast` still
+/// reaches the webhook, from the ballot's stream record, with the id of its first
+/// version. (The vote path sends nothing itself, so there is nothing it could lose.)
+#[tokio::test]
+async fn given_the_vote_path_killed_before_it_answered_when_its_ballot_lands_then_its_vote_cast_is_delivered() {
+    let receiver = Receiver::start(&[204]).await;
+    let editor = token_for_account(&[Role::Editor]).await.0;
+    let body = json!({"question": "Died?", "options": [{"text": "a"}, {"text": "b"}], "allow_guests": true});
+    let poll: Value = call("POST", "/v1/polls", &editor).json(&body).send().await.unwrap().json().await.unwrap();
+    let (id, option) = (poll["id"].as_str().unwrap().to_owned(), poll["options"][1]["id"].as_str().unwrap().to_owned());
+    register_webhook(&editor, &id, &receiver.url, &["vote.cast"]).await;
+    let voter = guest_tokens(1).await.remove(0);
+
+    let hold = json!({"services": ["dynamodb"], "operations": ["PutItem"], "kinds": ["hold"], "share": 1.0});
+    proxy::set_faults(Some(hold)).await;
+    let request = call("POST", &format!("/v1/polls/{id}/votes"), &voter).json(&json!({"option_ids": [option]}));
+    let unanswered = tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) });
+    kill_the_sender_of_a_held_call("cast-vote").await;
+    proxy::set_faults(None).await;
+    let landed = release_the_held_call().await;
+    assert_eq!((landed["status"].as_u64(), landed["code"].as_str()), (Some(200), None), "the ballot committed");
+
+    let requests = receiver.wait_for(1, Duration::from_secs(60)).await;
+    assert_eq!(requests.len(), 1, "the committed ballot is announced");
+    let event: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(event["type"], "vote.cast");
+    let first = ballot_core::ballots::ballot_event_id(&id, &subject_of(&voter), 1);
+    assert_eq!(event["id"].as_str(), Some(first.as_str()));
+    assert_eq!(event["data"]["option_ids"], json!([option]));
+    let answer = unanswered.await.unwrap();
+    assert!(!matches!(answer, Ok(200 | 201)), "the voter was never told it counted: {answer:?}");
+}
