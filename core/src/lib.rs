@@ -19,6 +19,7 @@ pub mod error;
 pub mod events;
 pub mod idempotency;
 pub mod ids;
+pub mod live;
 pub mod managing;
 pub mod passwords;
 pub mod polls;
