@@ -42,7 +42,11 @@ pub enum Request {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Frame {
     /// The poll's results: the body of `GET …/results` and its ETag.
-    Results { poll_id: String, etag: String, results: serde_json::Value },
+    Results {
+        poll_id: String,
+        etag: String,
+        results: serde_json::Value,
+    },
     /// A refusal or failure, as a problem+json object.
     Error {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -51,9 +55,13 @@ pub enum Frame {
     },
     Pong,
     /// The poll closed: its final frame; the subscription ends.
-    Closed { poll_id: String },
+    Closed {
+        poll_id: String,
+    },
     /// The poll was deleted: its final frame; the subscription ends.
-    Deleted { poll_id: String },
+    Deleted {
+        poll_id: String,
+    },
 }
 
 impl Frame {
@@ -126,9 +134,7 @@ pub fn next_push(mark: Option<&LiveMark>, now_ms: u64, window_ms: u64) -> Push {
 pub fn marked(mark: Option<&LiveMark>, push: Push, now_ms: u64) -> Option<LiveMark> {
     match push {
         Push::Now => Some(LiveMark { pushed_at_ms: now_ms, trailing_at_ms: None }),
-        Push::Trailing { at_ms } => {
-            Some(LiveMark { trailing_at_ms: Some(at_ms), ..mark.copied().unwrap_or_default() })
-        }
+        Push::Trailing { at_ms } => Some(LiveMark { trailing_at_ms: Some(at_ms), ..mark.copied().unwrap_or_default() }),
         Push::Covered => None,
     }
 }

@@ -45,6 +45,15 @@ impl App {
         crate::store::limits::RateLimits { store: self.store(), limits: self.config.limits.clone() }
     }
 
+    /// Verifies ballot's own bearer tokens as the authorizer does (the authorizer, `$connect`).
+    pub fn verifier(&self) -> crate::auth::verifier::Verifier {
+        crate::auth::verifier::Verifier {
+            keys: self.verification_keys(),
+            settings: self.config.tokens.clone(),
+            store: self.store(),
+        }
+    }
+
     /// The public copy of the key set (functions that only verify or publish keys).
     pub fn verification_keys(&self) -> SigningKeys<secretsmanager::Client> {
         self.signing_keys_at(&self.config.verification_keys_secret_id)

@@ -24,19 +24,15 @@ use shared::{
     auth::{
         authorizer,
         federation::{Federation, parse_issuers},
-        keys::SigningKeys,
-        token::{AccessClaims, TokenKind, TokenSettings},
+        token::TokenKind,
+        verifier::{Refused, Verifier},
     },
-    aws::secretsmanager,
-    store::Store,
     telemetry,
 };
 use tracing::Instrument;
 
 struct Deps {
-    keys: SigningKeys<secretsmanager::Client>,
-    settings: TokenSettings,
-    store: Store,
+    verifier: Verifier,
     federation: Federation,
 }
 
@@ -44,12 +40,7 @@ struct Deps {
 async fn main() -> Result<(), lambda_runtime::Error> {
     let app = App::start().await?;
     let issuers = parse_issuers(&std::env::var("OIDC_ISSUERS").unwrap_or_default())?;
-    let deps = Arc::new(Deps {
-        keys: app.verification_keys(),
-        settings: app.config.tokens.clone(),
-        store: app.store(),
-        federation: Federation::new(issuers),
-    });
+    let deps = Arc::new(Deps { verifier: app.verifier(), federation: Federation::new(issuers) });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let deps = Arc::clone(&deps);
         let request_id = event.payload["requestContext"]["requestId"].as_str().unwrap_or_default().to_owned();
@@ -66,32 +57,23 @@ async fn authorize(deps: &Deps, event: &Value) -> Result<Value, Diagnostic> {
             tracing::info!(%reason, "federated token refused");
             unauthorized(authorizer::Unauthorized)
         })?;
-        let account =
-            signing_in::federated_account(&deps.store, &identity.issuer, &identity.subject, identity.email.as_deref())
-                .await
-                .map_err(refused)?;
+        let account = signing_in::federated_account(
+            &deps.verifier.store,
+            &identity.issuer,
+            &identity.subject,
+            identity.email.as_deref(),
+        )
+        .await
+        .map_err(refused)?;
         (account.id, account.roles, TokenKind::Federated, identity.exp)
     } else {
-        let claims = verify_own(deps, event).await?;
-        let roles =
-            signing_in::own_token_roles(&deps.store, &claims.sub, claims.kind, claims.roles).await.map_err(refused)?;
-        (claims.sub, roles, claims.kind, claims.exp)
+        let verified = deps.verifier.verify(token).await.map_err(|refusal| match refusal {
+            Refused::Token => unauthorized(authorizer::Unauthorized),
+            Refused::Unavailable(reason) => unavailable(reason),
+        })?;
+        (verified.sub, verified.roles, verified.kind, verified.exp)
     };
     authorizer::answer(event, &sub, &roles, kind, exp).map_err(unauthorized)
-}
-
-/// Verifies one of ballot's own tokens. A token this instance cannot verify may be signed
-/// with a key rotated in after its key set was cached: the set is read again (at most once
-/// per 10 s) and the token tried once more.
-async fn verify_own(deps: &Deps, event: &Value) -> Result<AccessClaims, Diagnostic> {
-    let keys = deps.keys.get().await.map_err(unavailable)?;
-    if let Ok(claims) = authorizer::verify_request(&keys, &deps.settings, event) {
-        return Ok(claims);
-    }
-    match deps.keys.reload_if_due().await.map_err(unavailable)? {
-        Some(reloaded) => authorizer::verify_request(&reloaded, &deps.settings, event).map_err(unauthorized),
-        None => Err(unauthorized(authorizer::Unauthorized)),
-    }
 }
 
 /// A refusal by the rules is a 401; a failed dependency is not.

@@ -73,8 +73,13 @@ pub async fn bootstrap(template: &Template, stack: &mut Stack, clients: &Clients
     Ok(())
 }
 
-/// Schedule groups and IAM roles: what `!Ref` and `!GetAtt …Arn` of them give.
+/// Schedule groups, IAM roles and WebSocket APIs: what `!Ref` and `!GetAtt` of them give.
+/// A WebSocket API's `ApiEndpoint` is the local gateway's ([`crate::live::endpoint`]).
 fn record_named(template: &Template, stack: &mut Stack) {
+    for (id, _) in template.of_type("AWS::ApiGatewayV2::Api") {
+        let attributes = BTreeMap::from([("ApiEndpoint".to_owned(), crate::live::endpoint())]);
+        stack.physical.insert(id.to_owned(), Physical { reference: stack.physical_name(id, false), attributes });
+    }
     let account = crate::LOCAL_ACCOUNT_ID;
     let groups = template.of_type("AWS::Scheduler::ScheduleGroup").map(|(id, _)| (id, "scheduler"));
     for (id, service) in groups.chain(template.of_type("AWS::IAM::Role").map(|(id, _)| (id, "iam"))) {

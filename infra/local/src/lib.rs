@@ -2,6 +2,7 @@
 //! drift from what `sam deploy` creates:
 //! - [`bootstrap`] creates its tables, queues (with redrive) and secrets on moto/LocalStack;
 //! - [`gateway`] serves its REST API like API Gateway, invoking the real functions;
+//! - [`live`] serves its WebSocket API and the `@connections` management API;
 //! - [`event_sources`] plays its SQS event-source mappings;
 //! - [`stream_source`] plays its DynamoDB stream event-source mappings;
 //! - [`schedules`] plays EventBridge Scheduler's one-time schedules.
@@ -12,6 +13,7 @@ pub mod gateway;
 pub mod invoke;
 pub mod issuer;
 pub mod keys;
+pub mod live;
 pub mod ops;
 pub mod schedules;
 pub mod stack;
@@ -75,6 +77,19 @@ pub fn serve(
     }
     tokio::spawn(Arc::clone(&gateway).serve(listener));
     Ok(gateway)
+}
+
+/// Serves `template`'s WebSocket API, if it has one, on `listener` (see [`live`]).
+pub fn serve_live(
+    template: &template::Template,
+    stack: &stack::Stack,
+    invoke_url: &str,
+    listener: tokio::net::TcpListener,
+) -> Result<Option<Arc<live::LiveGateway>>, template::TemplateError> {
+    let Some(api) = live::LiveApi::from_template(template, stack)? else { return Ok(None) };
+    let gateway = Arc::new(live::LiveGateway::new(api, invoke_url, live::Lifetimes::from_env()));
+    tokio::spawn(Arc::clone(&gateway).serve(listener));
+    Ok(Some(gateway))
 }
 
 /// Lambda stops a consumer at its `Timeout` (default 3 s); so does a local mapping.

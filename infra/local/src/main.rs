@@ -212,6 +212,17 @@ async fn main() -> Result<(), BoxError> {
             for line in gateway.served_routes().iter().chain(gateway.served_event_sources()) {
                 println!("  {line}");
             }
+            if template.of_type("AWS::ApiGatewayV2::Api").next().is_some() {
+                let live = ballot_local::live::endpoint();
+                let live_address = live.strip_prefix("ws://").ok_or("BALLOT_WS_URL must be ws://host:port")?;
+                let live_listener = tokio::net::TcpListener::bind(live_address).await?;
+                let live_address = live_listener.local_addr()?;
+                if let Some(live) = ballot_local::serve_live(&template, &stack, &invoke_url, live_listener)? {
+                    for line in live.served(live_address) {
+                        println!("  {line}");
+                    }
+                }
+            }
             tokio::signal::ctrl_c().await?;
         }
     }

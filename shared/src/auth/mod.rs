@@ -10,5 +10,6 @@ pub mod issuer;
 pub mod keys;
 pub mod password;
 pub mod token;
+pub mod verifier;
 
 pub use ballot_core::access::Role;
