@@ -14,8 +14,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    Error,
     access::{Principal, TokenKind},
-    polls::Poll,
+    clock::Clock,
+    polls::{Poll, Results},
+    ports::{Ballots, Polls, Result, Tallies, Watchers},
+    results::read_results,
 };
 
 /// API Gateway's largest WebSocket frame.
@@ -27,6 +31,59 @@ pub const WATCHER_SHARDS: u32 = 16;
 
 /// API Gateway ends a WebSocket connection after 2 hours.
 pub const CONNECTION_SECS: u64 = 2 * 60 * 60;
+
+/// An open WebSocket connection, as recorded at `$connect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub id: String,
+    /// The token's holder (`None`: anonymous).
+    pub watcher: Option<Principal>,
+    /// When the token expires (epoch seconds): the connection is closed then.
+    pub token_expires_at: Option<u64>,
+    /// When API Gateway ends the connection at the latest (epoch seconds).
+    pub expires_at: u64,
+}
+
+impl Connection {
+    /// A connection opened at `now` by `watcher`, whose token expires at `token_expires_at`.
+    pub fn opened(id: &str, watcher: Option<Principal>, token_expires_at: Option<u64>, now: u64) -> Self {
+        Self { id: id.to_owned(), watcher, token_expires_at, expires_at: now + CONNECTION_SECS }
+    }
+
+    /// Whether its token has expired by `now`.
+    pub fn token_expired(&self, now: u64) -> bool {
+        self.token_expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// Connection `connection_id` subscribes to poll `poll_id`: the poll's current results,
+/// if the connection's watcher may see them ([`may_watch`], as `GET …/results` decides).
+/// The subscription is recorded before the results are read, so no push after the read
+/// can miss it; a refusal takes it back. A connection unknown, expired or whose token has
+/// expired is `Unauthenticated`.
+pub async fn subscribe(
+    polls: &impl Polls,
+    ballots: &impl Ballots,
+    tallies: &impl Tallies,
+    watchers: &impl Watchers,
+    clock: &impl Clock,
+    connection_id: &str,
+    poll_id: &str,
+) -> Result<Results> {
+    let now = clock.epoch_secs();
+    let connection = watchers.connection(connection_id, now).await?.ok_or(Error::Unauthenticated)?;
+    if connection.token_expired(now) {
+        return Err(Error::Unauthenticated);
+    }
+    watchers.watch(&connection, poll_id).await?;
+    match read_results(polls, ballots, tallies, clock, poll_id, connection.watcher.as_ref()).await {
+        Ok((results, _)) => Ok(results),
+        Err(refused) => {
+            watchers.unwatch(connection_id, poll_id).await?;
+            Err(refused)
+        }
+    }
+}
 
 /// What a client sends, selected on `action` (API Gateway's `$request.body.action`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -71,14 +128,11 @@ impl Frame {
     }
 }
 
-/// Who holds a connection: the principal of the token it connected with, or nobody.
-pub type Watcher = Option<Principal>;
-
 /// Whether `watcher` may watch `poll`'s results now: exactly as `GET …/results` decides
 /// for a caller (the owner and admins always; then the poll's `results_visibility`), with
 /// an anonymous watcher seeing only what everyone sees. `has_voted`: whether the watcher
 /// has a ballot on the poll (asked only for a token holder).
-pub fn may_watch(poll: &Poll, watcher: &Watcher, has_voted: bool) -> bool {
+pub fn may_watch(poll: &Poll, watcher: Option<&Principal>, has_voted: bool) -> bool {
     match watcher {
         Some(principal) => poll.results_visible_to(principal, has_voted),
         None => poll.results_visible_to(&nobody(), false),
@@ -176,23 +230,54 @@ mod tests {
         poll
     }
 
-    fn someone(sub: &str, roles: &[Role]) -> Watcher {
-        Some(Principal { sub: sub.into(), roles: roles.to_vec(), token_kind: TokenKind::Access })
+    fn someone(sub: &str, roles: &[Role]) -> Principal {
+        Principal { sub: sub.into(), roles: roles.to_vec(), token_kind: TokenKind::Access }
     }
 
     #[test]
     fn given_each_visibility_then_watchers_see_what_get_results_shows_them() {
         let always = poll("always", Status::Open);
-        assert!(may_watch(&always, &None, false), "anyone watches public results");
+        assert!(may_watch(&always, None, false), "anyone watches public results");
         let after_vote = poll("after_vote", Status::Open);
-        assert!(!may_watch(&after_vote, &None, false));
-        assert!(!may_watch(&after_vote, &someone("v", &[]), false));
-        assert!(may_watch(&after_vote, &someone("v", &[]), true));
-        assert!(may_watch(&poll("after_vote", Status::Closed), &None, false), "closed: visible to everyone");
+        assert!(!may_watch(&after_vote, None, false));
+        assert!(!may_watch(&after_vote, Some(&someone("v", &[])), false));
+        assert!(may_watch(&after_vote, Some(&someone("v", &[])), true));
+        assert!(may_watch(&poll("after_vote", Status::Closed), None, false), "closed: visible to everyone");
         let owner_only = poll("owner", Status::Open);
-        assert!(!may_watch(&owner_only, &None, false));
-        assert!(may_watch(&owner_only, &someone("owner", &[]), false));
-        assert!(may_watch(&owner_only, &someone("x", &[Role::Admin]), false));
+        assert!(!may_watch(&owner_only, None, false));
+        assert!(may_watch(&owner_only, Some(&someone("owner", &[])), false));
+        assert!(may_watch(&owner_only, Some(&someone("x", &[Role::Admin])), false));
+    }
+
+    #[tokio::test]
+    async fn given_connections_when_they_subscribe_then_results_for_those_who_may_see_them() {
+        use crate::{clock::Fixed, memory::Memory};
+        let now = 1_800_000_000;
+        let memory = Memory::with_poll(Poll { id: "open".into(), ..poll("always", Status::Open) });
+        memory.state().polls.insert("hidden".into(), crate::polls::StoredPoll::new(Poll {
+            id: "hidden".into(),
+            ..poll("after_vote", Status::Open)
+        }));
+        let clock = Fixed::at(now);
+        let anonymous = Connection::opened("c1", None, None, now);
+        let expired = Connection::opened("c2", Some(someone("v", &[])), Some(now - 1), now);
+        for connection in [&anonymous, &expired] {
+            Watchers::connected(&memory, connection).await.unwrap();
+        }
+        let watch = |id: &'static str, poll: &'static str| {
+            let memory = &memory;
+            let clock = &clock;
+            async move { subscribe(memory, memory, memory, memory, clock, id, poll).await }
+        };
+        assert_eq!(watch("c1", "open").await.unwrap().poll_id, "open");
+        assert!(matches!(watch("c1", "hidden").await, Err(Error::ResultsHidden)));
+        assert!(matches!(watch("c2", "open").await, Err(Error::Unauthenticated)), "its token expired");
+        assert!(matches!(watch("c9", "open").await, Err(Error::Unauthenticated)), "no such connection");
+        assert!(matches!(watch("c1", "gone").await, Err(Error::NotFound)));
+        let watching: Vec<_> = memory.state().watching.iter().cloned().collect();
+        assert_eq!(watching, [("c1".to_owned(), "open".to_owned())], "refusals leave no subscription");
+        Watchers::disconnected(&memory, "c1").await.unwrap();
+        assert!(memory.state().watching.is_empty());
     }
 
     #[test]

@@ -262,3 +262,22 @@ pub trait CountingRules: Send + Sync {
     /// any more).
     fn openings(&self, poll_id: &str) -> impl Future<Output = Result<Option<Openings>>> + Send;
 }
+
+/// The WebSocket connections of live results and the polls each one watches.
+pub trait Watchers: Send + Sync {
+    /// Records connection `connection`.
+    fn connected(&self, connection: &crate::live::Connection) -> impl Future<Output = Result<()>> + Send;
+
+    /// Connection `id`, if it is recorded and has not expired by `now` (epoch seconds):
+    /// TTL deletion is late in AWS and absent locally, so readers filter on `expires_at`.
+    fn connection(&self, id: &str, now: u64) -> impl Future<Output = Result<Option<crate::live::Connection>>> + Send;
+
+    /// Connection `connection` watches poll `poll_id` (until the connection expires).
+    fn watch(&self, connection: &crate::live::Connection, poll_id: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Connection `id` no longer watches poll `poll_id` (no error if it did not).
+    fn unwatch(&self, id: &str, poll_id: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Forgets connection `id` and everything it watched.
+    fn disconnected(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+}

@@ -29,7 +29,8 @@ pub enum Finality {
     Final,
 }
 
-/// Poll `poll_id`'s results as `caller` may see them now, with how final they are;
+/// Poll `poll_id`'s results as `caller` may see them now (`None`: an anonymous watcher
+/// of live results, who sees what everyone sees), with how final they are;
 /// `ResultsHidden` when its `results_visibility` hides them from the caller for now.
 pub async fn read_results(
     polls: &impl Polls,
@@ -37,15 +38,18 @@ pub async fn read_results(
     tallies: &impl Tallies,
     clock: &impl Clock,
     poll_id: &str,
-    caller: &Principal,
+    caller: Option<&Principal>,
 ) -> Result<(Results, Finality)> {
     let (now, now_ms) = (clock.epoch_secs(), clock.epoch_ms());
     let stored = polls.poll(poll_id, false).await?.ok_or(Error::NotFound)?;
     let closed_since = closed_since(&stored, now_ms);
     let poll: Poll = stored.poll.effective(now);
     let needs_ballot = poll.results_visibility == ResultsVisibility::AfterVote && poll.status == Status::Open;
-    let has_voted = needs_ballot && ballots.ballot(poll_id, &caller.sub).await?.is_some();
-    if !poll.results_visible_to(caller, has_voted) {
+    let has_voted = match caller {
+        Some(caller) if needs_ballot => ballots.ballot(poll_id, &caller.sub).await?.is_some(),
+        _ => false,
+    };
+    if !crate::live::may_watch(&poll, caller, has_voted) {
         return Err(Error::ResultsHidden);
     }
     let tally = tallies.tally(poll_id).await?;
@@ -94,15 +98,15 @@ mod tests {
         let option = poll.options[0].id.clone();
         let memory = Memory::with_poll(poll);
         let clock = Fixed::at(NOW);
-        let hidden = read_results(&memory, &memory, &memory, &clock, "p1", &viewer("v1")).await.unwrap_err();
+        let hidden = read_results(&memory, &memory, &memory, &clock, "p1", Some(&viewer("v1"))).await.unwrap_err();
         assert!(matches!(hidden, Error::ResultsHidden), "{hidden:?}");
         cast_vote(&memory, &memory, &clock, "p1", Voter { sub: "v1", guest: false }, std::slice::from_ref(&option))
             .await
             .unwrap();
-        let (results, finality) = read_results(&memory, &memory, &memory, &clock, "p1", &viewer("v1")).await.unwrap();
+        let (results, finality) = read_results(&memory, &memory, &memory, &clock, "p1", Some(&viewer("v1"))).await.unwrap();
         assert_eq!((results.total_ballots, results.options[0].votes, finality), (1, 1, Finality::Open));
         let owner = Principal { sub: "owner".into(), roles: vec![Role::Editor], token_kind: TokenKind::Access };
-        assert!(read_results(&memory, &memory, &memory, &clock, "p1", &owner).await.is_ok());
+        assert!(read_results(&memory, &memory, &memory, &clock, "p1", Some(&owner)).await.is_ok());
     }
 
     #[tokio::test]
@@ -111,7 +115,7 @@ mod tests {
         poll.closes_at = Some("2026-01-01T00:00:00Z".into());
         let memory = Memory::with_poll(poll);
         let (results, finality) =
-            read_results(&memory, &memory, &memory, &Fixed::at(NOW), "p1", &viewer("v")).await.unwrap();
+            read_results(&memory, &memory, &memory, &Fixed::at(NOW), "p1", Some(&viewer("v"))).await.unwrap();
         assert_eq!((results.status, finality), (Status::Closed, Finality::Final));
     }
 
@@ -120,7 +124,7 @@ mod tests {
         let memory = Memory::with_poll(open_poll(&["a", "b"]));
         let read = |at: u64| {
             let memory = &memory;
-            async move { read_results(memory, memory, memory, &Fixed::at(at), "p1", &viewer("v")).await.unwrap().1 }
+            async move { read_results(memory, memory, memory, &Fixed::at(at), "p1", Some(&viewer("v"))).await.unwrap().1 }
         };
         {
             let mut state = memory.state();

@@ -20,7 +20,7 @@ use crate::{
     counting::Tally,
     idempotency::{IdempotencyRecords, RETENTION_SECS, Record, Replay},
     polls::{Kind, OptionText, Poll, ResultsVisibility, Settings, StoredPoll, Visibility},
-    ports::{Ballots, Polls, Recorded, Result, Schedules, Tallies, Webhooks},
+    ports::{Ballots, Polls, Recorded, Result, Schedules, Tallies, Watchers, Webhooks},
     webhooks::Webhook,
 };
 
@@ -36,6 +36,9 @@ pub struct State {
     pub webhooks: Vec<(String, Webhook, String)>,
     /// Idempotency records: the record, its lock's end, when it was kept from.
     pub records: HashMap<String, (Record, u64, u64)>,
+    /// Live connections by id, and the (connection, poll) subscriptions.
+    pub connections: HashMap<String, crate::live::Connection>,
+    pub watching: std::collections::BTreeSet<(String, String)>,
 }
 
 type Hook = Box<dyn FnOnce(&mut State) + Send>;
@@ -166,6 +169,34 @@ impl Ballots for Memory {
         }
         state.ballots.insert(key, StoredBallot { ballot: ballot.clone(), version: current.version + 1 });
         Ok(true)
+    }
+}
+
+impl Watchers for Memory {
+    async fn connected(&self, connection: &crate::live::Connection) -> Result<()> {
+        self.state().connections.insert(connection.id.clone(), connection.clone());
+        Ok(())
+    }
+
+    async fn connection(&self, id: &str, now: u64) -> Result<Option<crate::live::Connection>> {
+        Ok(self.state().connections.get(id).filter(|c| c.expires_at > now).cloned())
+    }
+
+    async fn watch(&self, connection: &crate::live::Connection, poll_id: &str) -> Result<()> {
+        self.state().watching.insert((connection.id.clone(), poll_id.to_owned()));
+        Ok(())
+    }
+
+    async fn unwatch(&self, id: &str, poll_id: &str) -> Result<()> {
+        self.state().watching.remove(&(id.to_owned(), poll_id.to_owned()));
+        Ok(())
+    }
+
+    async fn disconnected(&self, id: &str) -> Result<()> {
+        let mut state = self.state();
+        state.connections.remove(id);
+        state.watching.retain(|(connection, _)| connection != id);
+        Ok(())
     }
 }
 

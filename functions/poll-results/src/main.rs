@@ -20,7 +20,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     http::serve_with(app.cors(), app.store(), |store, req| async move {
         let (caller, poll_id) = (caller_of(&req)?, http::path_id(&req, "id")?);
         let store = &*store;
-        let (results, finality) = read_results(store, store, store, &System, &poll_id, &caller).await?;
+        let (results, finality) = read_results(store, store, store, &System, &poll_id, Some(&caller)).await?;
         let etag = results.etag();
         let cache = match finality {
             Finality::Open | Finality::Settling => "private, max-age=5",
