@@ -16,7 +16,7 @@ unset AWS_ENDPOINT_URL
 cargo build --workspace --bins --quiet
 echo "==> local stack for the gateway benchmark (logs in $BALLOT_STATE_DIR)" >&2
 aws_up "$(free_port)"
-functions_up "$(free_port)" "$(free_port)" --ignore-changes >&2
+functions_up "$(free_port)" "$(free_port)" "$(free_port)" --ignore-changes >&2
 echo
 cargo run --quiet -p ballot-load --bin vote-load
 cargo run --quiet -p ballot-load --bin webhook-load
@@ -30,6 +30,6 @@ echo "==> local stack behind the AWS proxy, for the cost of a vote (logs in $BAL
 unset AWS_ENDPOINT_URL
 aws_up "$(free_port)"
 proxy_up "$(free_port)" >&2
-functions_up "$(free_port)" "$(free_port)" --ignore-changes >&2
+functions_up "$(free_port)" "$(free_port)" "$(free_port)" --ignore-changes >&2
 echo
 cargo run --quiet -p ballot-load --bin vote-cost

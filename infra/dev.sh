@@ -16,12 +16,13 @@ stage "build: cargo build --workspace --bins (a fresh clone takes minutes: about
 cargo build --workspace --bins
 port=${AWS_ENDPOINT_URL#*://}; port=${port%%/*}; port=${port##*:}
 aws_up "$port"
-functions_up "${BALLOT_INVOKE_PORT:-9000}" "${BALLOT_PORT:-3000}"
+functions_up "${BALLOT_INVOKE_PORT:-9000}" "${BALLOT_PORT:-3000}" "${BALLOT_WS_PORT:-3001}"
 stage "ready"
 
 cat <<MSG
 
 ballot is running at $BALLOT_API_URL   (try: curl $BALLOT_API_URL/v1/health)
+  live:      $BALLOT_WS_URL/prod (the WebSocket API of live results)
   functions: cargo lambda watch on $BALLOT_INVOKE_URL (rebuilds on change)
   AWS:       $AWS_ENDPOINT_URL
   logs:      $BALLOT_STATE_DIR/{moto,watch,gateway}.log

@@ -189,15 +189,19 @@ stack_guard_watch() {
   [ ! -s "$pids" ] || stop_groups $(cat "$pids")
 }
 
-# functions_up INVOKE_PORT GATEWAY_PORT [watch flags...]: bootstrap, watch, gateway.
+# functions_up INVOKE_PORT GATEWAY_PORT WS_PORT [watch flags...]: bootstrap, watch,
+# gateway (the REST API on GATEWAY_PORT, the WebSocket API on WS_PORT).
 functions_up() {
-  local invoke_port=$1 gateway_port=$2; shift 2
+  local invoke_port=$1 gateway_port=$2 ws_port=$3; shift 3
   local overrides=(AllowedOrigin="$BALLOT_ALLOWED_ORIGIN" LimitWindowSeconds="$BALLOT_LIMIT_WINDOW"
     SecretsTtlSeconds="$BALLOT_SECRETS_TTL" TrustedIssuers="$BALLOT_TRUSTED_ISSUERS" AllowHttpWebhooks=true
     WebhookRetryDelays="$BALLOT_WEBHOOK_RETRY_DELAYS" WebhookAllowedAddresses=127.0.0.1
     WebhookHosts="$BALLOT_WEBHOOK_HOSTS")
   port_free "$invoke_port" "cargo lambda watch"
   port_free "$gateway_port" "local gateway"
+  port_free "$ws_port" "local WebSocket API"
+  # What `!GetAtt LiveApi.ApiEndpoint` gives locally, and where the gateway serves it.
+  export BALLOT_WS_URL="ws://127.0.0.1:$ws_port"
   stage "bootstrap: the tables, queues, secrets and schedule group of template.yaml"
   cargo run --quiet -p ballot-local -- bootstrap --stack "$BALLOT_STACK" \
     --parameter-overrides "${overrides[@]}" --env-out "$BALLOT_STATE_DIR/functions.env"

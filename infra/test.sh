@@ -36,6 +36,7 @@ unset AWS_ENDPOINT_URL  # tests always get a stack of their own, on free ports
 export BALLOT_LIMIT_WINDOW=6  # short rate-limit windows, so tests can wait one out
 export BALLOT_SECRETS_TTL=1   # key rotations are seen at once
 export BALLOT_WEBHOOK_RETRY_DELAYS=1,1,1,1,1  # a failing webhook's 6 attempts take seconds
+export BALLOT_WS_IDLE_SECS=5  # WebSocket connections idle for 5 s close (API Gateway: 10 minutes)
 aws_up "$(free_port)"
 issuer_port=$(free_port)
 start issuer cargo run --quiet -p ballot-local -- oidc-issuer --listen "127.0.0.1:$issuer_port"
@@ -46,7 +47,7 @@ export BALLOT_TRUSTED_ISSUERS="[{\"issuer\":\"$BALLOT_OIDC_ISSUER\",\"audience\"
 # the stream over to a child shard every 5,000 records: the recounts after the vote
 # scenarios check the tally under both. (Only the gateway: the player's own tests set
 # their players up themselves.)
-BALLOT_STREAM_REPEAT=1 BALLOT_STREAM_ROLLOVER_AT=5000 functions_up "$(free_port)" "$(free_port)" --ignore-changes
+BALLOT_STREAM_REPEAT=1 BALLOT_STREAM_ROLLOVER_AT=5000 functions_up "$(free_port)" "$(free_port)" "$(free_port)" --ignore-changes
 
 echo "==> unit, integration and e2e tests"
 cargo nextest run --workspace --no-fail-fast -E 'not (binary(outage) | binary(rotation) | binary(logs) | binary(faults) | binary(killed))'
@@ -66,7 +67,7 @@ stack_down
 stack_traps
 aws_up "$(free_port)"
 proxy_up "$(free_port)"
-functions_up "$(free_port)" "$(free_port)" --ignore-changes
+functions_up "$(free_port)" "$(free_port)" "$(free_port)" --ignore-changes
 cargo nextest run --workspace -E 'binary(faults)'
 echo "==> functions killed mid-work, their writes in flight landing late (alone, one at a time: they kill instances)"
 cargo nextest run --workspace --test-threads 1 -E 'binary(killed)'

@@ -30,6 +30,7 @@ pub mod signing_in;
 pub mod tally;
 pub mod tallying;
 pub mod voting;
+pub mod watching;
 pub mod webhooks;
 
 pub use error::{Error, FieldError};

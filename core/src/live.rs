@@ -13,14 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    Error,
-    access::{Principal, TokenKind},
-    clock::Clock,
-    polls::{Poll, Results},
-    ports::{Ballots, Polls, Result, Tallies, Watchers},
-    results::read_results,
-};
+use crate::access::Principal;
+pub use crate::polls::may_watch;
 
 /// API Gateway's largest WebSocket frame.
 pub const MAX_FRAME_BYTES: usize = 32 * 1024;
@@ -53,35 +47,6 @@ impl Connection {
     /// Whether its token has expired by `now`.
     pub fn token_expired(&self, now: u64) -> bool {
         self.token_expires_at.is_some_and(|at| at <= now)
-    }
-}
-
-/// Connection `connection_id` subscribes to poll `poll_id`: the poll's current results,
-/// if the connection's watcher may see them ([`may_watch`], as `GET …/results` decides).
-/// The subscription is recorded before the results are read, so no push after the read
-/// can miss it; a refusal takes it back. A connection unknown, expired or whose token has
-/// expired is `Unauthenticated`.
-pub async fn subscribe(
-    polls: &impl Polls,
-    ballots: &impl Ballots,
-    tallies: &impl Tallies,
-    watchers: &impl Watchers,
-    clock: &impl Clock,
-    connection_id: &str,
-    poll_id: &str,
-) -> Result<Results> {
-    let now = clock.epoch_secs();
-    let connection = watchers.connection(connection_id, now).await?.ok_or(Error::Unauthenticated)?;
-    if connection.token_expired(now) {
-        return Err(Error::Unauthenticated);
-    }
-    watchers.watch(&connection, poll_id).await?;
-    match read_results(polls, ballots, tallies, clock, poll_id, connection.watcher.as_ref()).await {
-        Ok((results, _)) => Ok(results),
-        Err(refused) => {
-            watchers.unwatch(connection_id, poll_id).await?;
-            Err(refused)
-        }
     }
 }
 
@@ -126,22 +91,6 @@ impl Frame {
     pub fn to_text(&self) -> String {
         serde_json::to_string(self).expect("frames serialize")
     }
-}
-
-/// Whether `watcher` may watch `poll`'s results now: exactly as `GET …/results` decides
-/// for a caller (the owner and admins always; then the poll's `results_visibility`), with
-/// an anonymous watcher seeing only what everyone sees. `has_voted`: whether the watcher
-/// has a ballot on the poll (asked only for a token holder).
-pub fn may_watch(poll: &Poll, watcher: Option<&Principal>, has_voted: bool) -> bool {
-    match watcher {
-        Some(principal) => poll.results_visible_to(principal, has_voted),
-        None => poll.results_visible_to(&nobody(), false),
-    }
-}
-
-/// A principal that is no one: no subject, no role.
-fn nobody() -> Principal {
-    Principal { sub: String::new(), roles: Vec::new(), token_kind: TokenKind::Guest }
 }
 
 /// The partition of the watchers of a poll that connection `connection_id` is in.
@@ -197,8 +146,8 @@ pub fn marked(mark: Option<&LiveMark>, push: Push, now_ms: u64) -> Option<LiveMa
 mod tests {
     use super::*;
     use crate::{
-        access::Role,
-        polls::{Settings, Status},
+        access::{Role, TokenKind},
+        polls::{Poll, Settings, Status},
     };
 
     #[test]
@@ -247,37 +196,6 @@ mod tests {
         assert!(!may_watch(&owner_only, None, false));
         assert!(may_watch(&owner_only, Some(&someone("owner", &[])), false));
         assert!(may_watch(&owner_only, Some(&someone("x", &[Role::Admin])), false));
-    }
-
-    #[tokio::test]
-    async fn given_connections_when_they_subscribe_then_results_for_those_who_may_see_them() {
-        use crate::{clock::Fixed, memory::Memory};
-        let now = 1_800_000_000;
-        let memory = Memory::with_poll(Poll { id: "open".into(), ..poll("always", Status::Open) });
-        memory.state().polls.insert("hidden".into(), crate::polls::StoredPoll::new(Poll {
-            id: "hidden".into(),
-            ..poll("after_vote", Status::Open)
-        }));
-        let clock = Fixed::at(now);
-        let anonymous = Connection::opened("c1", None, None, now);
-        let expired = Connection::opened("c2", Some(someone("v", &[])), Some(now - 1), now);
-        for connection in [&anonymous, &expired] {
-            Watchers::connected(&memory, connection).await.unwrap();
-        }
-        let watch = |id: &'static str, poll: &'static str| {
-            let memory = &memory;
-            let clock = &clock;
-            async move { subscribe(memory, memory, memory, memory, clock, id, poll).await }
-        };
-        assert_eq!(watch("c1", "open").await.unwrap().poll_id, "open");
-        assert!(matches!(watch("c1", "hidden").await, Err(Error::ResultsHidden)));
-        assert!(matches!(watch("c2", "open").await, Err(Error::Unauthenticated)), "its token expired");
-        assert!(matches!(watch("c9", "open").await, Err(Error::Unauthenticated)), "no such connection");
-        assert!(matches!(watch("c1", "gone").await, Err(Error::NotFound)));
-        let watching: Vec<_> = memory.state().watching.iter().cloned().collect();
-        assert_eq!(watching, [("c1".to_owned(), "open".to_owned())], "refusals leave no subscription");
-        Watchers::disconnected(&memory, "c1").await.unwrap();
-        assert!(memory.state().watching.is_empty());
     }
 
     #[test]

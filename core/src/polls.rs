@@ -13,7 +13,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::{
     Error, FieldError,
-    access::{Principal, Role},
+    access::{Principal, Role, TokenKind},
 };
 
 pub const QUESTION_MAX: usize = 300;
@@ -549,6 +549,22 @@ impl Poll {
         now.clone_into(&mut next.updated_at);
         next
     }
+}
+
+/// Whether `watcher` may see `poll`'s results now (`GET …/results`, live results): exactly as `GET …/results` decides
+/// for a caller (the owner and admins always; then the poll's `results_visibility`), with
+/// an anonymous watcher seeing only what everyone sees. `has_voted`: whether the watcher
+/// has a ballot on the poll (asked only for a token holder).
+pub fn may_watch(poll: &Poll, watcher: Option<&Principal>, has_voted: bool) -> bool {
+    match watcher {
+        Some(principal) => poll.results_visible_to(principal, has_voted),
+        None => poll.results_visible_to(&nobody(), false),
+    }
+}
+
+/// A principal that is no one: no subject, no role.
+fn nobody() -> Principal {
+    Principal { sub: String::new(), roles: Vec::new(), token_kind: TokenKind::Guest }
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ pub async fn read_results(
         Some(caller) if needs_ballot => ballots.ballot(poll_id, &caller.sub).await?.is_some(),
         _ => false,
     };
-    if !crate::live::may_watch(&poll, caller, has_voted) {
+    if !crate::polls::may_watch(&poll, caller, has_voted) {
         return Err(Error::ResultsHidden);
     }
     let tally = tallies.tally(poll_id).await?;
@@ -103,7 +103,8 @@ mod tests {
         cast_vote(&memory, &memory, &clock, "p1", Voter { sub: "v1", guest: false }, std::slice::from_ref(&option))
             .await
             .unwrap();
-        let (results, finality) = read_results(&memory, &memory, &memory, &clock, "p1", Some(&viewer("v1"))).await.unwrap();
+        let (results, finality) =
+            read_results(&memory, &memory, &memory, &clock, "p1", Some(&viewer("v1"))).await.unwrap();
         assert_eq!((results.total_ballots, results.options[0].votes, finality), (1, 1, Finality::Open));
         let owner = Principal { sub: "owner".into(), roles: vec![Role::Editor], token_kind: TokenKind::Access };
         assert!(read_results(&memory, &memory, &memory, &clock, "p1", Some(&owner)).await.is_ok());

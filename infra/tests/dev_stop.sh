@@ -50,14 +50,14 @@ tree() {
 # describe PID...: one line per process, for a failure message.
 describe() { [ $# -eq 0 ] || ps -o pid=,pgid=,sid=,stat=,args= -p "$(IFS=,; echo "$*")" | cut -c1-200 || true; }
 
-api_port=$(free_port) invoke_port=$(free_port) aws_port=$(free_port)
+api_port=$(free_port) invoke_port=$(free_port) aws_port=$(free_port) ws_port=$(free_port)
 log=$(mktemp "${TMPDIR:-/tmp}/ballot-dev-stop.XXXXXX")
-echo "    make dev on ports $api_port (gateway), $invoke_port (functions), $aws_port (moto); log $log"
+echo "    make dev on ports $api_port (gateway), $ws_port (WebSocket), $invoke_port (functions), $aws_port (moto); log $log"
 # A background job of a script starts with INT ignored, and a shell cannot trap a signal
 # it started with ignored; `make dev` in a terminal starts with it at its default.
 launch=(setsid)
 if env --default-signal=INT true 2> /dev/null; then launch=(env --default-signal=INT setsid); fi
-BALLOT_INSTANCES=$instances BALLOT_PORT=$api_port BALLOT_INVOKE_PORT=$invoke_port AWS_ENDPOINT_URL="http://127.0.0.1:$aws_port" \
+BALLOT_INSTANCES=$instances BALLOT_PORT=$api_port BALLOT_WS_PORT=$ws_port BALLOT_INVOKE_PORT=$invoke_port AWS_ENDPOINT_URL="http://127.0.0.1:$aws_port" \
   "${launch[@]}" make dev > "$log" 2>&1 < /dev/null &
 leader=$!
 declare -A started=()  # pid -> start time, of every process below `make dev`
@@ -75,7 +75,7 @@ leftovers() {
 }
 busy_ports() {
   local port
-  for port in "$api_port" "$invoke_port" "$aws_port"; do
+  for port in "$api_port" "$ws_port" "$invoke_port" "$aws_port"; do
     if answers "$port"; then echo "$port"; fi
   done
 }

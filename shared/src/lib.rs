@@ -27,6 +27,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod lifecycle;
 pub mod listing;
+pub mod live;
 pub mod manage;
 pub mod poll_cache;
 pub mod queue;

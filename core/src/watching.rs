@@ -1,0 +1,90 @@
+//! Watching a poll's live results: the use cases of the WebSocket routes over the
+//! [`Watchers`] port (the rules are [`crate::live`]).
+
+use crate::{
+    Error,
+    clock::Clock,
+    polls::Results,
+    ports::{Ballots, Polls, Result, Tallies, Watchers},
+    results::read_results,
+};
+
+/// Connection `connection_id` subscribes to poll `poll_id`: the poll's current results,
+/// if the connection's watcher may see them ([`may_watch`], as `GET …/results` decides).
+/// The subscription is recorded before the results are read, so no push after the read
+/// can miss it; a refusal takes it back. A connection unknown, expired or whose token has
+/// expired is `Unauthenticated`.
+pub async fn subscribe(
+    polls: &impl Polls,
+    ballots: &impl Ballots,
+    tallies: &impl Tallies,
+    watchers: &impl Watchers,
+    clock: &impl Clock,
+    connection_id: &str,
+    poll_id: &str,
+) -> Result<Results> {
+    let now = clock.epoch_secs();
+    let connection = watchers.connection(connection_id, now).await?.ok_or(Error::Unauthenticated)?;
+    if connection.token_expired(now) {
+        return Err(Error::Unauthenticated);
+    }
+    watchers.watch(&connection, poll_id).await?;
+    match read_results(polls, ballots, tallies, clock, poll_id, connection.watcher.as_ref()).await {
+        Ok((results, _)) => Ok(results),
+        Err(refused) => {
+            watchers.unwatch(connection_id, poll_id).await?;
+            Err(refused)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        access::{Principal, Role, TokenKind},
+        live::Connection,
+        polls::{Poll, Settings},
+    };
+
+    fn poll(id: &str, visibility: &str) -> Poll {
+        let settings: Settings = serde_json::from_value(serde_json::json!({
+            "question": "Q?", "options": [{"text": "A"}, {"text": "B"}], "results_visibility": visibility,
+        }))
+        .unwrap();
+        let checked = settings.check(0).unwrap();
+        Poll::new(id.into(), "owner".into(), &settings, checked, "2026-12-01T00:00:00Z")
+    }
+
+    fn someone(sub: &str, roles: &[Role]) -> Principal {
+        Principal { sub: sub.into(), roles: roles.to_vec(), token_kind: TokenKind::Access }
+    }
+
+    #[tokio::test]
+    async fn given_connections_when_they_subscribe_then_results_for_those_who_may_see_them() {
+        use crate::{clock::Fixed, memory::Memory};
+        let now = 1_800_000_000;
+        let memory = Memory::with_poll(poll("open", "always"));
+        memory.state().polls.insert("hidden".into(), crate::polls::StoredPoll::new(poll("hidden", "after_vote")));
+        let clock = Fixed::at(now);
+        let anonymous = Connection::opened("c1", None, None, now);
+        let expired = Connection::opened("c2", Some(someone("v", &[])), Some(now - 1), now);
+        for connection in [&anonymous, &expired] {
+            Watchers::connected(&memory, connection).await.unwrap();
+        }
+        let watch = |id: &'static str, poll: &'static str| {
+            let memory = &memory;
+            let clock = &clock;
+            async move { subscribe(memory, memory, memory, memory, clock, id, poll).await }
+        };
+        assert_eq!(watch("c1", "open").await.unwrap().poll_id, "open");
+        assert!(matches!(watch("c1", "hidden").await, Err(Error::ResultsHidden)));
+        assert!(matches!(watch("c2", "open").await, Err(Error::Unauthenticated)), "its token expired");
+        assert!(matches!(watch("c9", "open").await, Err(Error::Unauthenticated)), "no such connection");
+        assert!(matches!(watch("c1", "gone").await, Err(Error::NotFound)));
+        let watching: Vec<_> = memory.state().watching.iter().cloned().collect();
+        assert_eq!(watching, [("c1".to_owned(), "open".to_owned())], "refusals leave no subscription");
+        Watchers::disconnected(&memory, "c1").await.unwrap();
+        assert!(memory.state().watching.is_empty());
+    }
+}
