@@ -12,7 +12,7 @@ use crate::{
 /// Connection `connection_id` subscribes to poll `poll_id`: the poll's current results,
 /// if the connection's watcher may see them ([`may_watch`], as `GET …/results` decides).
 /// The subscription is recorded before the results are read, so no push after the read
-/// can miss it; a refusal takes it back. A connection unknown, expired or whose token has
+/// can miss it; a refusal takes it back (a failure leaves it, as it may be an earlier one). A connection unknown, expired or whose token has
 /// expired is `Unauthenticated`.
 pub async fn subscribe(
     polls: &impl Polls,
@@ -31,10 +31,15 @@ pub async fn subscribe(
     watchers.watch(&connection, poll_id).await?;
     match read_results(polls, ballots, tallies, clock, poll_id, connection.watcher.as_ref()).await {
         Ok((results, _)) => Ok(results),
-        Err(refused) => {
-            watchers.unwatch(connection_id, poll_id).await?;
+        // A refusal takes the subscription back; a failure leaves it (it may be an earlier,
+        // valid one) for the client's retry.
+        Err(refused @ (Error::ResultsHidden | Error::NotFound | Error::Forbidden | Error::Unauthenticated)) => {
+            if let Err(err) = watchers.unwatch(connection_id, poll_id).await {
+                tracing::warn!(error = %err, "a refused subscription was not taken back; it expires with its connection");
+            }
             Err(refused)
         }
+        Err(failed) => Err(failed),
     }
 }
 

@@ -46,7 +46,9 @@ pub fn sender_of(peer: &str) -> Option<(u32, String)> {
         let text = std::fs::read_to_string(table).ok()?;
         text.lines().skip(1).find_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let ours = port_of(fields.get(1)?)? == local_port && port_of(fields.get(2)?)? == proxy_port;
+            // An established connection (state 01) with a socket (inode not 0).
+            let live = fields.get(3) == Some(&"01") && fields.get(9).is_some_and(|inode| *inode != "0");
+            let ours = live && port_of(fields.get(1)?)? == local_port && port_of(fields.get(2)?)? == proxy_port;
             ours.then(|| fields.get(9).map(|inode| format!("socket:[{inode}]"))).flatten()
         })
     })?;

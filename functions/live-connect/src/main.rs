@@ -67,14 +67,17 @@ async fn connect(deps: &Deps, route: &RouteEvent) -> RouteAnswer {
 /// parameter) and whether it named `ballot`; `Err` for a list without `ballot` or with
 /// two tokens.
 fn offered(event: &Value) -> Result<(Option<&str>, bool), ()> {
-    let headers = event["headers"].as_object();
-    let header = headers
-        .into_iter()
-        .flatten()
-        .find(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-protocol"))
-        .and_then(|(_, v)| v.as_str());
+    // Every line of the header (`multiValueHeaders`; `headers` keeps only the last).
+    let named = |map: &str| {
+        let map = event[map].as_object();
+        map.into_iter().flatten().find(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-protocol")).map(|(_, v)| v)
+    };
+    let lines: Vec<&str> = match named("multiValueHeaders").and_then(Value::as_array) {
+        Some(lines) => lines.iter().filter_map(Value::as_str).collect(),
+        None => named("headers").and_then(Value::as_str).into_iter().collect(),
+    };
     let protocols: Vec<&str> =
-        header.into_iter().flat_map(|h| h.split(',')).map(str::trim).filter(|p| !p.is_empty()).collect();
+        lines.into_iter().flat_map(|h| h.split(',')).map(str::trim).filter(|p| !p.is_empty()).collect();
     let query = event["queryStringParameters"]["token"].as_str().filter(|t| !t.is_empty());
     if protocols.is_empty() {
         return Ok((query, false));
@@ -115,5 +118,8 @@ mod tests {
         assert_eq!(offered(&event(Some("a.b.c"), None)), Err(()), "no `ballot` to echo");
         assert_eq!(offered(&event(Some("ballot, a.b.c, d.e.f"), None)), Err(()), "two tokens");
         assert_eq!(offered(&event(Some("ballot, a.b.c"), Some("d.e.f"))), Err(()), "two tokens");
+        let lines = json!({"multiValueHeaders": {"sec-websocket-protocol": ["ballot", "a.b.c"]},
+            "headers": {"sec-websocket-protocol": "a.b.c"}});
+        assert_eq!(offered(&lines), Ok((Some("a.b.c"), true)), "one subprotocol a header line");
     }
 }

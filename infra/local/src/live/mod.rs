@@ -271,6 +271,8 @@ impl LiveGateway {
                 Err(err) => {
                     tracing::info!(connection = %id, error = %err, "upgrade failed");
                     gateway.forget(&id);
+                    let context = Context { id: &id, connected_at_ms, source_ip: &source_ip, api: &gateway.api };
+                    gateway.disconnected(&context, 1006, "Connection closed abnormally").await;
                     return;
                 }
             };
@@ -306,11 +308,13 @@ impl LiveGateway {
     ) -> (u16, String) {
         let (mut sink, mut stream) = socket.split();
         let ends_at = tokio::time::Instant::now() + self.lifetimes.max;
+        // Only what the client sends keeps a connection from idling out, as in API Gateway.
+        let mut idle_until = tokio::time::Instant::now() + self.lifetimes.idle;
         loop {
-            let idle_until = tokio::time::Instant::now() + self.lifetimes.idle;
             let (close, code, reason) = tokio::select! {
                 message = stream.next() => match message {
                     Some(Ok(Message::Text(body))) => {
+                        idle_until = tokio::time::Instant::now() + self.lifetimes.idle;
                         *last_active_ms.lock().unwrap_or_else(|e| e.into_inner()) = now_ms();
                         if let Some(reply) = self.message(context, body.as_str()).await {
                             let _ = sink.send(Message::text(reply)).await;
