@@ -24,6 +24,7 @@ pub mod managing;
 pub mod passwords;
 pub mod polls;
 pub mod ports;
+pub mod pushing;
 pub mod relaying;
 pub mod results;
 pub mod signing_in;

@@ -13,8 +13,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::access::Principal;
 pub use crate::polls::may_watch;
+use crate::{
+    access::Principal,
+    polls::{Poll, ResultsVisibility, Status},
+};
 
 /// API Gateway's largest WebSocket frame.
 pub const MAX_FRAME_BYTES: usize = 32 * 1024;
@@ -47,6 +50,41 @@ impl Connection {
     /// Whether its token has expired by `now`.
     pub fn token_expired(&self, now: u64) -> bool {
         self.token_expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// A connection watching a poll, as recorded at `subscribe`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watcher {
+    pub connection_id: String,
+    /// The strictest `results_visibility` under which it still sees the poll's results
+    /// ([`admission`]).
+    pub admitted: ResultsVisibility,
+}
+
+/// The strictest `results_visibility` under which `watcher` would see `poll`'s results
+/// while it runs: `Owner` for its owner and admins, `AfterVote` for a voter, `Always`
+/// for anyone else. Recorded with a subscription, since the owner may hide results
+/// after watchers came (visibility may narrow once voting started, never widen).
+pub fn admission(poll: &Poll, watcher: Option<&Principal>, has_voted: bool) -> ResultsVisibility {
+    use ResultsVisibility::{AfterClose, AfterVote, Always, Owner};
+    let open_with = |visibility| Poll { results_visibility: visibility, status: Status::Open, ..poll.clone() };
+    [Owner, AfterClose, AfterVote].into_iter().find(|v| may_watch(&open_with(*v), watcher, has_voted)).unwrap_or(Always)
+}
+
+/// Who sees `poll`'s results now, as the strictest admission needed: its
+/// `results_visibility`, or `Always` once it is closed (unless only its owner sees them).
+pub fn audience(poll: &Poll) -> ResultsVisibility {
+    match (poll.status, poll.results_visibility) {
+        (Status::Closed, visibility) if visibility != ResultsVisibility::Owner => ResultsVisibility::Always,
+        (_, visibility) => visibility,
+    }
+}
+
+impl Watcher {
+    /// Whether it sees results that `audience` may see.
+    pub fn sees(&self, audience: ResultsVisibility) -> bool {
+        audience <= self.admitted
     }
 }
 
@@ -93,6 +131,78 @@ impl Frame {
     }
 }
 
+/// How a poll's watching ends: its final frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum End {
+    /// Closed: a last `results` frame, then `closed`.
+    Closed,
+    /// Deleted: `deleted`.
+    Deleted,
+}
+
+/// SQS's longest delay: a later push or expiry is sent again when its delay ends.
+pub const MAX_DELAY_SECS: u64 = 900;
+
+/// How long after a closing its final frames are sent: ballots cast before it reach the
+/// counts within the stream tally's delay (about a second), so the last `results` frame
+/// counts them. One folded later still (a tally retrying) is in `GET …/results`.
+pub const CLOSE_DELAY_SECS: u64 = 5;
+
+/// Watchers read per page, and so frames sent per page of one shard: bounds the work of
+/// one message of the live queue (a push's first message reads the first page of every
+/// shard; each further page is a message of its own).
+pub const PAGE: u32 = 250;
+
+/// A message of the live queue: a push to run, now or when its delay ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LiveMessage {
+    /// Push poll `poll_id`'s results to its watchers. `trailing_at_ms`: this is the
+    /// trailing push the live mark scheduled for then (see the module).
+    Results {
+        poll_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trailing_at_ms: Option<u64>,
+    },
+    /// Send poll `poll_id`'s final frames and end its subscriptions.
+    Final { poll_id: String, end: End },
+    /// The rest of a push: `frames` to the watchers of shard `shard` from `start` (a page
+    /// key, opaque) whose admission `audience` passes (the others get `hidden` and their
+    /// subscription ends), ending every subscription if `end`.
+    Page { poll_id: String, shard: u32, start: String, frames: Vec<String>, audience: ResultsVisibility, end: bool },
+    /// Close connection `connection_id` at `at` (epoch seconds), when its token expires.
+    Expire { connection_id: String, at: u64 },
+}
+
+impl LiveMessage {
+    /// The poll it is about (none for an expiry).
+    pub fn poll_id(&self) -> Option<&str> {
+        match self {
+            Self::Results { poll_id, .. } | Self::Final { poll_id, .. } | Self::Page { poll_id, .. } => Some(poll_id),
+            Self::Expire { .. } => None,
+        }
+    }
+
+    /// Its kind, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Results { .. } => "results",
+            Self::Final { end: End::Closed, .. } => "closed",
+            Self::Final { end: End::Deleted, .. } => "deleted",
+            Self::Page { .. } => "page",
+            Self::Expire { .. } => "expire",
+        }
+    }
+}
+
+/// The delay of a message sent at `now_ms` for `at_ms`: whole seconds, rounded up so it is
+/// never early, at most [`MAX_DELAY_SECS`].
+pub fn delay_secs(now_ms: u64, at_ms: u64) -> u32 {
+    let secs = at_ms.saturating_sub(now_ms).div_ceil(1000).min(MAX_DELAY_SECS);
+    u32::try_from(secs).unwrap_or(MAX_DELAY_SECS as u32)
+}
+
 /// The partition of the watchers of a poll that connection `connection_id` is in.
 pub fn watcher_shard(connection_id: &str) -> u32 {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, connection_id.as_bytes());
@@ -100,7 +210,7 @@ pub fn watcher_shard(connection_id: &str) -> u32 {
     u32::from_be_bytes(first) % WATCHER_SHARDS
 }
 
-/// A poll's live mark, as stored.
+/// A poll's live mark, as stored (`Default`: never pushed).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveMark {
     /// When its results were last pushed (ms).

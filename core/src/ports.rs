@@ -272,12 +272,70 @@ pub trait Watchers: Send + Sync {
     /// TTL deletion is late in AWS and absent locally, so readers filter on `expires_at`.
     fn connection(&self, id: &str, now: u64) -> impl Future<Output = Result<Option<crate::live::Connection>>> + Send;
 
-    /// Connection `connection` watches poll `poll_id` (until the connection expires).
-    fn watch(&self, connection: &crate::live::Connection, poll_id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Connection `connection` watches poll `poll_id` (until the connection expires),
+    /// admitted at `admitted` ([`crate::live::admission`]).
+    fn watch(
+        &self,
+        connection: &crate::live::Connection,
+        poll_id: &str,
+        admitted: crate::polls::ResultsVisibility,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// Connection `id` no longer watches poll `poll_id` (no error if it did not).
     fn unwatch(&self, id: &str, poll_id: &str) -> impl Future<Output = Result<()>> + Send;
 
     /// Forgets connection `id` and everything it watched.
     fn disconnected(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// The connections watching poll `poll_id` in shard `shard` that have not expired by
+    /// `now`: one page of at most `limit` from page key `start`, and the next page's key.
+    fn watchers_page(
+        &self,
+        poll_id: &str,
+        shard: u32,
+        now: u64,
+        limit: u32,
+        start: Option<&str>,
+    ) -> impl Future<Output = Result<(Vec<crate::live::Watcher>, Option<String>)>> + Send;
+}
+
+/// A poll's live mark as read: the mark and the version a write of it is conditional on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Marked {
+    pub mark: crate::live::LiveMark,
+    pub version: u64,
+}
+
+/// The live marks of polls (the coalescing state of [`crate::live`]), shared by every
+/// tally shard and pusher.
+pub trait LiveMarks: Send + Sync {
+    /// Poll `poll_id`'s mark, if anyone has watched it since `now` (epoch seconds) minus
+    /// a connection's lifetime (`None`: nobody to push to).
+    fn live_mark(&self, poll_id: &str, now: u64) -> impl Future<Output = Result<Option<Marked>>> + Send;
+
+    /// Writes `mark` if the mark is still at `read`'s version: `false` when another writer
+    /// changed it meanwhile (read it again).
+    fn replace_live_mark(
+        &self,
+        poll_id: &str,
+        read: &Marked,
+        mark: &crate::live::LiveMark,
+    ) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// The live queue: the pushes to run, now or after a delay.
+pub trait LiveQueue: Send + Sync {
+    /// Sends `message`, delivered after `delay_secs` (at most
+    /// [`crate::live::MAX_DELAY_SECS`]).
+    fn send_live(&self, message: &crate::live::LiveMessage, delay_secs: u32)
+    -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The open WebSocket connections, as API Gateway's `@connections` API reaches them.
+pub trait Connections: Send + Sync {
+    /// Sends `frame` to connection `id`; `false` when the client is gone (`410`).
+    fn post(&self, id: &str, frame: &str) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Closes connection `id` (one already gone is fine); API Gateway then sends `$disconnect`.
+    fn close(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
 }

@@ -1,5 +1,5 @@
-//! Reading a poll's results: the use case behind `GET /v1/polls/{id}/results` (and,
-//! next, live results). Results are shown within the poll's `results_visibility`; the
+//! Reading a poll's results: the use case behind `GET /v1/polls/{id}/results` (and
+//! live results). Results are shown within the poll's `results_visibility`; the
 //! owner and admins always see them.
 
 use crate::{
@@ -29,6 +29,26 @@ pub enum Finality {
     Final,
 }
 
+/// Poll `poll_id`'s results now, with the poll as it stands (strongly consistent), for
+/// pushing to watchers each admitted when they subscribed (`crate::live::admission`);
+/// `None` when it is deleted.
+pub async fn current_results(
+    polls: &impl Polls,
+    tallies: &impl Tallies,
+    clock: &impl Clock,
+    poll_id: &str,
+) -> Result<Option<(Poll, Results)>> {
+    let Some(stored) = polls.poll(poll_id, true).await? else { return Ok(None) };
+    let poll = stored.poll.effective(clock.epoch_secs());
+    let results = results_of(tallies, clock, &poll).await?;
+    Ok(Some((poll, results)))
+}
+
+async fn results_of(tallies: &impl Tallies, clock: &impl Clock, poll: &Poll) -> Result<Results> {
+    let tally = tallies.tally(&poll.id).await?;
+    Ok(Results::of(poll, tally.total, &tally.votes, clock.rfc3339_now()))
+}
+
 /// Poll `poll_id`'s results as `caller` may see them now (`None`: an anonymous watcher
 /// of live results, who sees what everyone sees), with how final they are;
 /// `ResultsHidden` when its `results_visibility` hides them from the caller for now.
@@ -52,8 +72,7 @@ pub async fn read_results(
     if !crate::polls::may_watch(&poll, caller, has_voted) {
         return Err(Error::ResultsHidden);
     }
-    let tally = tallies.tally(poll_id).await?;
-    let results = Results::of(&poll, tally.total, &tally.votes, clock.rfc3339_now());
+    let results = results_of(tallies, clock, &poll).await?;
     let finality = match poll.status {
         Status::Open => Finality::Open,
         Status::Closed if closed_since.is_none_or(|since| since + SETTLE_MS > now_ms) => Finality::Settling,

@@ -9,7 +9,9 @@ use crate::{
     tally::{Batch, Item, bucket_of, delta_above, fold, stale_shards},
 };
 
-/// What a batch did: the polls whose counts changed (for live results).
+/// What a batch did: the polls whose counts its records change (for live results),
+/// whether folded now or by an earlier delivery of the same records, so a push decision
+/// lost with a failed invocation is made again by the retry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tallied {
     pub changed_polls: Vec<String>,
@@ -34,20 +36,23 @@ pub async fn tally(items: &impl TallyItems, rules: &impl CountingRules, batch: &
     let steps = fold(&batch.writes, bucket, batch.failed_from.as_ref(), &openings);
     let mut changed = Vec::new();
     for (item, steps) in steps {
+        let changes_counts =
+            matches!(item, Item::Counts { .. }) && steps.iter().any(|(_, counters)| counters.values().any(|n| *n != 0));
         for attempt in 1..=ATTEMPTS {
             let watermarks = items.watermarks(&item).await?;
+            // The poll is gone: its items are being purged; nothing to count.
             let Some(watermarks) = watermarks else { break };
             let mark = watermarks.get(&batch.shard).map(|m| m.seq.clone());
-            let Some(delta) = delta_above(&steps, mark.as_ref()) else { break };
+            let Some(delta) = delta_above(&steps, mark.as_ref()) else {
+                changed.extend(changes_counts.then(|| item.poll_id().to_owned()));
+                break;
+            };
             let prune = stale_shards(&watermarks, &batch.shard, now);
             match items.apply(&item, &batch.shard, mark.as_ref(), &delta, &prune, now).await? {
                 ItemWritten::Done => {
-                    if matches!(item, Item::Counts { .. }) && !delta.counters.is_empty() {
-                        changed.push(item.poll_id().to_owned());
-                    }
+                    changed.extend(changes_counts.then(|| item.poll_id().to_owned()));
                     break;
                 }
-                // The poll is gone: its items are being purged; nothing to count.
                 ItemWritten::Gone => break,
                 ItemWritten::Raced if attempt < ATTEMPTS => continue,
                 ItemWritten::Raced => {
@@ -165,7 +170,7 @@ mod tests {
         let items = Items::with_polls(&["p1"]);
         run(&items, &batch(&writes())).await.unwrap();
         let again = run(&items, &batch(&writes())).await.unwrap();
-        assert!(again.changed_polls.is_empty());
+        assert_eq!(again.changed_polls, ["p1"], "reported again, for a push decision the first may have lost");
         let mut doubled = writes();
         doubled.extend(writes());
         run(&items, &batch(&doubled)).await.unwrap();

@@ -4,6 +4,7 @@
 use crate::{
     Error,
     clock::Clock,
+    live::{admission, may_watch},
     polls::Results,
     ports::{Ballots, Polls, Result, Tallies, Watchers},
     results::read_results,
@@ -11,9 +12,10 @@ use crate::{
 
 /// Connection `connection_id` subscribes to poll `poll_id`: the poll's current results,
 /// if the connection's watcher may see them ([`may_watch`], as `GET …/results` decides).
-/// The subscription is recorded before the results are read, so no push after the read
-/// can miss it; a refusal takes it back (a failure leaves it, as it may be an earlier one). A connection unknown, expired or whose token has
-/// expired is `Unauthenticated`.
+/// The subscription is recorded, with the watcher's [`admission`], before the results
+/// are read, so no push after the read can miss it; a refusal by that read (the poll
+/// changed meanwhile) takes it back, a failure leaves it (it may be an earlier one). A
+/// connection unknown, expired or whose token has expired is `Unauthenticated`.
 pub async fn subscribe(
     polls: &impl Polls,
     ballots: &impl Ballots,
@@ -28,11 +30,18 @@ pub async fn subscribe(
     if connection.token_expired(now) {
         return Err(Error::Unauthenticated);
     }
-    watchers.watch(&connection, poll_id).await?;
-    match read_results(polls, ballots, tallies, clock, poll_id, connection.watcher.as_ref()).await {
+    let watcher = connection.watcher.as_ref();
+    let poll = polls.poll(poll_id, false).await?.ok_or(Error::NotFound)?.poll.effective(now);
+    let has_voted = match watcher {
+        Some(watcher) => ballots.ballot(poll_id, &watcher.sub).await?.is_some(),
+        None => false,
+    };
+    if !may_watch(&poll, watcher, has_voted) {
+        return Err(Error::ResultsHidden);
+    }
+    watchers.watch(&connection, poll_id, admission(&poll, watcher, has_voted)).await?;
+    match read_results(polls, ballots, tallies, clock, poll_id, watcher).await {
         Ok((results, _)) => Ok(results),
-        // A refusal takes the subscription back; a failure leaves it (it may be an earlier,
-        // valid one) for the client's retry.
         Err(refused @ (Error::ResultsHidden | Error::NotFound | Error::Forbidden | Error::Unauthenticated)) => {
             if let Err(err) = watchers.unwatch(connection_id, poll_id).await {
                 tracing::warn!(error = %err, "a refused subscription was not taken back; it expires with its connection");
@@ -87,7 +96,7 @@ mod tests {
         assert!(matches!(watch("c2", "open").await, Err(Error::Unauthenticated)), "its token expired");
         assert!(matches!(watch("c9", "open").await, Err(Error::Unauthenticated)), "no such connection");
         assert!(matches!(watch("c1", "gone").await, Err(Error::NotFound)));
-        let watching: Vec<_> = memory.state().watching.iter().cloned().collect();
+        let watching: Vec<_> = memory.state().watching.keys().cloned().collect();
         assert_eq!(watching, [("c1".to_owned(), "open".to_owned())], "refusals leave no subscription");
         Watchers::disconnected(&memory, "c1").await.unwrap();
         assert!(memory.state().watching.is_empty());

@@ -90,6 +90,17 @@ impl App {
         crate::events::Publisher::new(self.aws.sqs.clone(), self.config.events_queue_url.clone())
     }
 
+    /// The live queue.
+    pub fn live_messages(&self) -> crate::pushes::LiveMessages {
+        crate::pushes::LiveMessages::new(self.aws.sqs.clone(), self.config.live.queue_url.clone())
+    }
+
+    /// The WebSocket API's `@connections` (the functions that send frames).
+    #[cfg(feature = "live-push")]
+    pub fn management_api(&self) -> crate::pushes::ManagementApi {
+        crate::pushes::ManagementApi::new(&self.aws.sdk, &self.config.live.management_url)
+    }
+
     /// The closing schedules of polls.
     #[cfg(feature = "closing-schedules")]
     pub fn schedules(&self) -> crate::closing::Schedules {

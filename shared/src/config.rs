@@ -54,6 +54,37 @@ pub struct Config {
     pub tokens: TokenSettings,
     /// Abuse limits (see [`Limits`]).
     pub limits: Limits,
+    /// Live results (see [`Live`]).
+    pub live: Live,
+}
+
+/// Live results settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Live {
+    /// The live queue: pushes to run (`LIVE_QUEUE_URL`).
+    pub queue_url: String,
+    /// At most one push per poll per this many milliseconds (`LIVE_COALESCE_MS`, default 1000).
+    pub window_ms: u64,
+    /// The `@connections` management endpoint: `https://<host>/<stage>` from the WebSocket
+    /// API's endpoint (`LIVE_API_ENDPOINT`, `wss://<host>`; locally `ws://`, which gives
+    /// `http://`) and its stage (`LIVE_STAGE`).
+    pub management_url: String,
+}
+
+/// The management endpoint of the WebSocket API at `endpoint` (`wss://…` or `ws://…`), stage `stage`.
+fn management_url(endpoint: &str, stage: &str) -> Result<String, ConfigError> {
+    let invalid =
+        |reason: &str| ConfigError::Invalid { name: "LIVE_API_ENDPOINT", reason: format!("{endpoint:?}: {reason}") };
+    let (scheme, host) = match endpoint.split_once("://") {
+        Some(("wss", host)) => ("https", host),
+        Some(("ws", host)) => ("http", host),
+        _ => return Err(invalid("must start with wss:// or ws://")),
+    };
+    let host = host.trim_end_matches('/');
+    if host.is_empty() || host.contains(['/', '?', '#']) {
+        return Err(invalid("must be scheme://host[:port]"));
+    }
+    Ok(format!("{scheme}://{host}/{stage}"))
 }
 
 /// Webhook settings.
@@ -167,6 +198,11 @@ impl Config {
                 logins_per_address: number(&lookup, "LOGIN_LIMIT_PER_ADDRESS", 20)?,
                 guests_per_address: number(&lookup, "GUEST_LIMIT_PER_ADDRESS", 20)?,
             },
+            live: Live {
+                queue_url: required("LIVE_QUEUE_URL")?,
+                window_ms: number(&lookup, "LIVE_COALESCE_MS", 1000)?,
+                management_url: management_url(&required("LIVE_API_ENDPOINT")?, &required("LIVE_STAGE")?)?,
+            },
         })
     }
 }
@@ -244,7 +280,7 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
-    const BASE: [(&str, &str); 13] = [
+    const BASE: [(&str, &str); 16] = [
         ("TABLE_NAME", "ballot"),
         ("EVENTS_QUEUE_URL", "http://127.0.0.1:4566/000000000000/events"),
         ("WEBHOOK_DELIVERIES_QUEUE_URL", "http://127.0.0.1:4566/000000000000/deliveries"),
@@ -258,6 +294,9 @@ mod tests {
         ("CLOSING_SCHEDULE_ROLE_ARN", "arn:aws:iam::000000000000:role/scheduler"),
         ("EVENTS_QUEUE_ARN", "arn:aws:sqs:us-east-1:000000000000:events"),
         ("EVENTS_DLQ_ARN", "arn:aws:sqs:us-east-1:000000000000:events-dlq"),
+        ("LIVE_QUEUE_URL", "http://127.0.0.1:4566/000000000000/live"),
+        ("LIVE_API_ENDPOINT", "wss://abc123.execute-api.eu-west-1.amazonaws.com"),
+        ("LIVE_STAGE", "v1"),
     ];
 
     #[test]
@@ -266,6 +305,17 @@ mod tests {
         assert_eq!(config.table_name, "ballot");
         assert!(config.cors_allowed_origins.is_empty());
         assert_eq!(config.secrets_ttl, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn given_the_websocket_api_s_endpoint_then_its_management_endpoint() {
+        let config = Config::from_lookup(lookup(&BASE)).unwrap();
+        assert_eq!(config.live.management_url, "https://abc123.execute-api.eu-west-1.amazonaws.com/v1");
+        assert_eq!(config.live.window_ms, 1000);
+        assert_eq!(management_url("ws://127.0.0.1:3001", "v1").unwrap(), "http://127.0.0.1:3001/v1");
+        for bad in ["https://abc.example", "wss://", "wss://abc.example/v1"] {
+            assert!(management_url(bad, "v1").is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - the adapters that implement `ballot_core::ports` and the rest of AWS: DynamoDB
 //!   ([`store`], and idempotency records), SQS ([`events`]), EventBridge Scheduler
 //!   ([`closing`]), Secrets Manager ([`secrets`]), argon2 and token signing ([`auth`]),
-//!   webhook sealing and delivery ([`webhooks`]).
+//!   webhook sealing and delivery ([`webhooks`]), the live queue and the WebSocket
+//!   API's `@connections` ([`pushes`]); the WebSocket routes' edge ([`live`]).
 //!
 //! Function crates only wire these pieces to a use case of `ballot-core`.
 
@@ -30,6 +31,7 @@ pub mod listing;
 pub mod live;
 pub mod manage;
 pub mod poll_cache;
+pub mod pushes;
 pub mod queue;
 pub mod secrets;
 pub mod store;

@@ -4,6 +4,7 @@
 //! or make the next write lose a race ([`Memory::race_next_write`]).
 
 pub mod identity;
+pub mod live;
 pub mod tally;
 
 use std::{
@@ -36,9 +37,11 @@ pub struct State {
     pub webhooks: Vec<(String, Webhook, String)>,
     /// Idempotency records: the record, its lock's end, when it was kept from.
     pub records: HashMap<String, (Record, u64, u64)>,
-    /// Live connections by id, and the (connection, poll) subscriptions.
+    /// Live connections by id, and the (connection, poll) subscriptions with their admission.
     pub connections: HashMap<String, crate::live::Connection>,
-    pub watching: std::collections::BTreeSet<(String, String)>,
+    pub watching: std::collections::BTreeMap<(String, String), ResultsVisibility>,
+    /// Live marks by poll (with their version), for polls someone watches.
+    pub marks: HashMap<String, crate::ports::Marked>,
 }
 
 type Hook = Box<dyn FnOnce(&mut State) + Send>;
@@ -182,8 +185,15 @@ impl Watchers for Memory {
         Ok(self.state().connections.get(id).filter(|c| c.expires_at > now).cloned())
     }
 
-    async fn watch(&self, connection: &crate::live::Connection, poll_id: &str) -> Result<()> {
-        self.state().watching.insert((connection.id.clone(), poll_id.to_owned()));
+    async fn watch(
+        &self,
+        connection: &crate::live::Connection,
+        poll_id: &str,
+        admitted: ResultsVisibility,
+    ) -> Result<()> {
+        let mut state = self.state();
+        state.watching.insert((connection.id.clone(), poll_id.to_owned()), admitted);
+        state.marks.entry(poll_id.to_owned()).or_default();
         Ok(())
     }
 
@@ -195,8 +205,31 @@ impl Watchers for Memory {
     async fn disconnected(&self, id: &str) -> Result<()> {
         let mut state = self.state();
         state.connections.remove(id);
-        state.watching.retain(|(connection, _)| connection != id);
+        state.watching.retain(|(connection, _), _| connection != id);
         Ok(())
+    }
+
+    /// Every watcher is in shard 0; a page key is the index of the page's first watcher.
+    async fn watchers_page(
+        &self,
+        poll_id: &str,
+        shard: u32,
+        _now: u64,
+        limit: u32,
+        start: Option<&str>,
+    ) -> Result<(Vec<crate::live::Watcher>, Option<String>)> {
+        if shard != 0 {
+            return Ok((Vec::new(), None));
+        }
+        let state = self.state();
+        let all: Vec<_> = state.watching.iter().filter(|((_, poll), _)| poll == poll_id).collect();
+        let from: usize = start.map_or(0, |s| s.parse().expect("a page key"));
+        let to = (from + limit as usize).min(all.len());
+        let page = all[from..to]
+            .iter()
+            .map(|((id, _), admitted)| crate::live::Watcher { connection_id: id.clone(), admitted: **admitted })
+            .collect();
+        Ok((page, (to < all.len()).then(|| to.to_string())))
     }
 }
 

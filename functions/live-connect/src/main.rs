@@ -6,18 +6,28 @@
 //! a handshake that echoes none of its subprotocols), never the token — or as the
 //! `token` query parameter. A bad token is 401; subprotocols without `ballot`, or two
 //! tokens, are 400. The token is never logged. The connection is recorded with its
-//! watcher, its token's expiry and API Gateway's 2-hour end (`ballot_core::live`).
+//! watcher, its token's expiry and API Gateway's 2-hour end (`ballot_core::live`); a
+//! token's connection is closed when the token expires: `$connect` sends an `expire`
+//! message for then to the live queue (delayed, sent again by the pusher while the
+//! expiry is beyond SQS's 15 minutes), whose pusher closes the connection through
+//! `@connections` and forgets it. A connection whose expiry could not be arranged is
+//! refused (500), never left open past its token.
 
 // The future of one connect (verifier → store → SDK) nests deeper than rustc's default
 // layout query depth of 128, as the authorizer's does.
 #![recursion_limit = "256"]
 
-use ballot_core::{access::Principal, live::Connection, ports::Watchers};
+use ballot_core::{
+    access::Principal,
+    live::{Connection, LiveMessage, delay_secs},
+    ports::{LiveQueue, Watchers},
+};
 use serde_json::Value;
 use shared::{
     app::App,
     auth::verifier::{Refused, Verifier},
     live::{RouteAnswer, RouteEvent},
+    pushes::LiveMessages,
     store::Store,
 };
 
@@ -27,12 +37,13 @@ const PROTOCOL: &str = "ballot";
 struct Deps {
     verifier: Verifier,
     store: Store,
+    live: LiveMessages,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let app = App::start().await?;
-    let deps = Deps { verifier: app.verifier(), store: app.store() };
+    let deps = Deps { verifier: app.verifier(), store: app.store(), live: app.live_messages() };
     shared::live::serve(deps, |deps, route| async move { connect(&deps, &route).await }).await
 }
 
@@ -49,11 +60,18 @@ async fn connect(deps: &Deps, route: &RouteEvent) -> RouteAnswer {
             Err(Refused::Unavailable(_)) => return RouteAnswer::status(500),
         },
     };
-    let now = ballot_core::clock::epoch_secs();
-    let connection = Connection::opened(&route.connection_id, watcher, token_expires_at, now);
+    let now_ms = ballot_core::clock::epoch_ms();
+    let connection = Connection::opened(&route.connection_id, watcher, token_expires_at, now_ms / 1000);
     if let Err(err) = deps.store.connected(&connection).await {
         tracing::error!(error = %err, "connection not recorded");
         return RouteAnswer::status(500);
+    }
+    if let Some(at) = token_expires_at {
+        let expire = LiveMessage::Expire { connection_id: route.connection_id.clone(), at };
+        if let Err(err) = deps.live.send_live(&expire, delay_secs(now_ms, at * 1000)).await {
+            tracing::error!(error = %err, "the token's expiry not arranged: connection refused");
+            return RouteAnswer::status(500);
+        }
     }
     tracing::info!(connection = %route.connection_id, anonymous = connection.watcher.is_none(), "connected");
     let mut answer = RouteAnswer::ok();

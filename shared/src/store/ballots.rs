@@ -130,7 +130,8 @@ impl Store {
     }
 
     /// Deletes everything of a deleted poll: ballots, tally items (counts, statistics),
-    /// webhooks, live watchers, then its tombstone, a page at a time. Safe to run
+    /// webhooks, then its tombstone, a page at a time (live watchers are ended by the
+    /// poll's final push, and expire). Safe to run
     /// again after a crash at any point. Returns how many items it deleted.
     pub async fn purge_poll(&self, poll_id: &str) -> Result<usize, Error> {
         if self.poll(poll_id, true).await?.is_some() {
@@ -141,7 +142,6 @@ impl Store {
         partitions.push(super::webhooks::webhooks_pk(poll_id));
         partitions.push(super::webhooks::count_pk(poll_id));
         partitions.push(super::tally::tally_pk(poll_id));
-        partitions.extend(super::live::all_watchers_pks(poll_id));
         for pk in partitions {
             deleted += self.delete_partition(&pk).await?;
         }

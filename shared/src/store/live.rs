@@ -6,24 +6,36 @@
 //! - `POLL#<poll>#WATCHERS#<shard>` / `<connection>`: a watcher of a poll, spread over
 //!   [`WATCHER_SHARDS`] partitions by connection id, so reading one poll's watchers page
 //!   by page is never one hot key.
+//!   It carries the watcher's `admitted` ([`ballot_core::live::admission`]).
 //! - `LIVE#<connection>` / `WATCHES#<poll>`: the same subscription seen from the
 //!   connection, so `$disconnect` finds what to remove.
+//! - `POLL#<poll>#LIVE` / `MARK`: the poll's live mark ([`ballot_core::live::LiveMark`]):
+//!   `watched_until` (the latest end of a connection that subscribed: no mark or a past
+//!   one means nobody to push to), `pushed_at_ms`, `trailing_at_ms`, and `v`, the version
+//!   its writes are conditional on.
 //!
 //! Every item carries `expires_at` (the table's TTL attribute): TTL deletion is late in
 //! AWS and absent locally, so readers filter on it. None of them has `cast_at` or is a
-//! poll item, so the tally's stream filter never passes their records.
+//! poll item, so the tally's stream filter never passes their records. The purge leaves
+//! them: a deleted poll's final push ends its subscriptions, and they expire.
 
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 use ballot_core::{
     Error,
     access::{Principal, Role, TokenKind},
-    live::{Connection, WATCHER_SHARDS, watcher_shard},
+    live::{Connection, LiveMark, Watcher, watcher_shard},
+    polls::ResultsVisibility,
+    ports::Marked,
 };
 use serde::{Deserialize, Serialize};
 
-use super::Store;
+use super::{Store, condition_held};
 
 const CONNECTION: &str = "CONNECTION";
 const WATCHES: &str = "WATCHES#";
+const MARK: &str = "MARK";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct ConnectionItem {
@@ -44,7 +56,22 @@ struct ConnectionItem {
 struct SubscriptionItem {
     pk: String,
     sk: String,
+    /// On the poll's side: the watcher's admission (older items: anyone's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    admitted: Option<ResultsVisibility>,
     expires_at: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct MarkItem {
+    #[serde(default)]
+    watched_until: u64,
+    #[serde(default)]
+    pushed_at_ms: u64,
+    #[serde(default)]
+    trailing_at_ms: Option<u64>,
+    #[serde(default)]
+    v: u64,
 }
 
 fn connection_pk(id: &str) -> String {
@@ -56,9 +83,8 @@ pub fn watchers_pk(poll_id: &str, shard: u32) -> String {
     format!("POLL#{poll_id}#WATCHERS#{shard}")
 }
 
-/// Every partition of poll `poll_id`'s watchers (the purge removes them).
-pub fn all_watchers_pks(poll_id: &str) -> impl Iterator<Item = String> + '_ {
-    (0..WATCHER_SHARDS).map(move |shard| watchers_pk(poll_id, shard))
+fn mark_pk(poll_id: &str) -> String {
+    format!("POLL#{poll_id}#LIVE")
 }
 
 impl Store {
@@ -106,15 +132,24 @@ impl ballot_core::ports::Watchers for Store {
         }))
     }
 
-    async fn watch(&self, connection: &Connection, poll_id: &str) -> Result<(), Error> {
+    async fn watch(&self, connection: &Connection, poll_id: &str, admitted: ResultsVisibility) -> Result<(), Error> {
         // The connection's side first: `$disconnect` then always finds the watcher item.
         let expires_at = connection.expires_at;
-        let mine =
-            SubscriptionItem { pk: connection_pk(&connection.id), sk: format!("{WATCHES}{poll_id}"), expires_at };
-        self.put_item_of(&mine).await?;
-        let shard = watcher_shard(&connection.id);
-        self.put_item_of(&SubscriptionItem { pk: watchers_pk(poll_id, shard), sk: connection.id.clone(), expires_at })
-            .await
+        let (pk, sk) = (connection_pk(&connection.id), format!("{WATCHES}{poll_id}"));
+        self.put_item_of(&SubscriptionItem { pk, sk, admitted: None, expires_at }).await?;
+        let (pk, sk) = (watchers_pk(poll_id, watcher_shard(&connection.id)), connection.id.clone());
+        self.put_item_of(&SubscriptionItem { pk, sk, admitted: Some(admitted), expires_at }).await?;
+        // The mark says someone watches until then, unless it says so for longer already.
+        let until = AttributeValue::N(expires_at.to_string());
+        let result = self
+            .update_item(mark_pk(poll_id), MARK)
+            .update_expression("SET watched_until = :until, expires_at = :until")
+            .condition_expression("attribute_not_exists(watched_until) OR watched_until < :until")
+            .expression_attribute_values(":until", until)
+            .send()
+            .await;
+        condition_held(result)?;
+        Ok(())
     }
 
     async fn unwatch(&self, id: &str, poll_id: &str) -> Result<(), Error> {
@@ -135,29 +170,64 @@ impl ballot_core::ports::Watchers for Store {
         }
         Ok(())
     }
-}
 
-/// The watcher items of one partition, page by page (for the pushers).
-impl Store {
-    /// Connection ids watching poll `poll_id` in shard `shard` that have not expired by
-    /// `now`: one page of at most `limit`, from `start`; and where the next page starts.
-    pub async fn watchers_page(
+    async fn watchers_page(
         &self,
         poll_id: &str,
         shard: u32,
         now: u64,
-        limit: i32,
-        start: Option<serde_json::Value>,
-    ) -> Result<(Vec<String>, Option<serde_json::Value>), Error> {
-        let query = super::Query {
-            index: None,
-            key: "pk",
-            value: watchers_pk(poll_id, shard),
-            limit: Some(limit),
-            descending: false,
-        };
+        limit: u32,
+        start: Option<&str>,
+    ) -> Result<(Vec<Watcher>, Option<String>), Error> {
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let value = watchers_pk(poll_id, shard);
+        let query = super::Query { index: None, key: "pk", value, limit: Some(limit), descending: false };
+        let start = start.map(serde_json::from_str).transpose().map_err(Error::internal)?;
         let page = self.query_page::<SubscriptionItem>(&query, start).await?;
-        let ids = page.items.into_iter().filter(|item| item.expires_at > now).map(|item| item.sk).collect();
-        Ok((ids, page.next))
+        let watchers = page
+            .items
+            .into_iter()
+            .filter(|item| item.expires_at > now)
+            .map(|item| Watcher { connection_id: item.sk, admitted: item.admitted.unwrap_or_default() });
+        Ok((watchers.collect(), page.next.map(|next| next.to_string())))
+    }
+}
+
+impl ballot_core::ports::LiveMarks for Store {
+    async fn live_mark(&self, poll_id: &str, now: u64) -> Result<Option<Marked>, Error> {
+        let item: Option<MarkItem> = self.get(mark_pk(poll_id), MARK).await?;
+        Ok(item.filter(|item| item.watched_until > now).map(|item| Marked {
+            mark: LiveMark { pushed_at_ms: item.pushed_at_ms, trailing_at_ms: item.trailing_at_ms },
+            version: item.v,
+        }))
+    }
+
+    async fn replace_live_mark(&self, poll_id: &str, read: &Marked, mark: &LiveMark) -> Result<bool, Error> {
+        let mut values = HashMap::from([
+            (":pushed".to_owned(), AttributeValue::N(mark.pushed_at_ms.to_string())),
+            (":next".to_owned(), AttributeValue::N((read.version + 1).to_string())),
+        ]);
+        let mut update = "SET pushed_at_ms = :pushed, v = :next".to_owned();
+        match mark.trailing_at_ms {
+            Some(at) => {
+                values.insert(":trailing".into(), AttributeValue::N(at.to_string()));
+                update.push_str(", trailing_at_ms = :trailing");
+            }
+            None => update.push_str(" REMOVE trailing_at_ms"),
+        }
+        let condition = if read.version == 0 {
+            "attribute_exists(watched_until) AND attribute_not_exists(v)"
+        } else {
+            values.insert(":v".into(), AttributeValue::N(read.version.to_string()));
+            "attribute_exists(watched_until) AND v = :v"
+        };
+        let result = self
+            .update_item(mark_pk(poll_id), MARK)
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        Ok(condition_held(result)?.is_some())
     }
 }
