@@ -3,12 +3,15 @@
 //! `ballot` or as the `token` query parameter, for the rest; forged and expired tokens
 //! refused at the handshake), the first frame equal to `GET …/results`, refusals as error
 //! frames, ping/pong keeping a quiet connection past the idle timeout (shortened to 5 s
-//! by `make test`), and clear errors for what no route takes.
+//! by `make test`), and clear errors for what no route takes; pushes after votes
+//! (coalesced, the last frame exact), final frames on closing and deletion, a vanished
+//! client dropped after its first `410`, and a connection closed when its token expires.
 
 use std::time::Duration;
 
 use ballot_core::access::Role;
-use ballot_tests::{call, guest_tokens, local_keys, required_env, token_for, token_settings};
+use ballot_core::ports::Watchers;
+use ballot_tests::{call, guest_tokens, local_keys, local_store, required_env, token_for, token_settings};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::{
@@ -177,4 +180,180 @@ async fn given_the_idle_timeout_then_a_pinging_connection_stays_and_a_quiet_one_
         other => panic!("the quiet connection was not closed as API Gateway does: {other:?}"),
     }
     assert_eq!(ask(&mut pinging, json!({"action": "ping"})).await["type"], "pong", "the pinging one is open");
+}
+
+/// The template's default coalescing window (`LiveCoalesceMilliseconds`), which `make test` keeps.
+const WINDOW: Duration = Duration::from_millis(1000);
+
+/// Reads frames (pinging the whole time, so the idle timeout never closes the socket) until
+/// one satisfies `last`: every frame but the pongs, with when it came.
+async fn frames_until(socket: &mut Socket, last: impl Fn(&Value) -> bool) -> Vec<(tokio::time::Instant, Value)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut ping = tokio::time::interval(Duration::from_millis(1500));
+    let mut frames = Vec::new();
+    loop {
+        tokio::select! {
+            _ = ping.tick() => socket.send(Message::text(json!({"action": "ping"}).to_string())).await.unwrap(),
+            message = socket.next() => match message.expect("the connection is open").unwrap() {
+                Message::Text(text) => {
+                    let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+                    if frame["type"] == "pong" {
+                        continue;
+                    }
+                    let done = last(&frame);
+                    frames.push((tokio::time::Instant::now(), frame));
+                    if done {
+                        return frames;
+                    }
+                }
+                Message::Close(frame) => panic!("closed: {frame:?}; frames so far: {frames:?}"),
+                _ => {}
+            },
+            _ = tokio::time::sleep_until(deadline) => panic!("no last frame in time; frames: {frames:?}"),
+        }
+    }
+}
+
+/// The option counts of a `results` frame, or of a `GET …/results` body.
+fn counts(results: &Value) -> Vec<(String, u64)> {
+    let options = results["options"].as_array().unwrap();
+    options.iter().map(|o| (o["id"].as_str().unwrap().to_owned(), o["votes"].as_u64().unwrap())).collect()
+}
+
+#[tokio::test]
+async fn given_50_votes_when_watched_then_the_last_frame_is_exact_and_pushes_came_at_most_once_a_window() {
+    let (owner, id, first) = poll(json!({"results_visibility": "always"})).await;
+    let poll: Value = call("GET", &format!("/v1/polls/{id}"), &owner).send().await.unwrap().json().await.unwrap();
+    let second = poll["options"][1]["id"].as_str().unwrap().to_owned();
+    let mut socket = anonymous().await;
+    assert_eq!(ask(&mut socket, subscribe(&id)).await["results"]["total_ballots"], 0);
+
+    // 50 votes in five bursts over about 2.5 s: several windows' worth of changes.
+    let voters = guest_tokens(50).await;
+    let casting = {
+        let id = id.clone();
+        tokio::spawn(async move {
+            for (n, burst) in voters.chunks(10).enumerate() {
+                let votes = burst.iter().enumerate().map(|(i, voter)| {
+                    let option = if (n * 10 + i) % 2 == 0 { &first } else { &second };
+                    call("POST", &format!("/v1/polls/{id}/votes"), voter).json(&json!({"option_ids": [option]})).send()
+                });
+                for vote in futures::future::join_all(votes).await {
+                    assert_eq!(vote.unwrap().status(), 201);
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
+    let frames = frames_until(&mut socket, |frame| frame["results"]["total_ballots"] == 50).await;
+    casting.await.unwrap();
+
+    let (_, last) = frames.last().unwrap();
+    assert!(frames.iter().all(|(_, f)| f["type"] == "results" && f["poll_id"] == id.as_str()), "{frames:?}");
+    let got: Value =
+        call("GET", &format!("/v1/polls/{id}/results"), &owner).send().await.unwrap().json().await.unwrap();
+    assert_eq!(counts(&last["results"]), counts(&got), "the last frame has the exact counts");
+    assert_eq!(counts(&got).iter().map(|(_, n)| n).collect::<Vec<_>>(), [&25, &25]);
+    ballot_tests::assert_recounted(&id).await;
+    // Pushes leave at least a window apart (the live mark decides it); their arrival may
+    // differ by the local queue's polling and the pusher's own time (a few hundred ms on
+    // a loaded machine), so half a window is allowed; the count bounds them as well.
+    let gaps: Vec<Duration> = frames.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    let totals: Vec<&Value> = frames.iter().map(|(_, f)| &f["results"]["total_ballots"]).collect();
+    eprintln!("pushes: totals {totals:?}, gaps {gaps:?}");
+    assert!(gaps.iter().all(|gap| *gap >= WINDOW / 2), "pushes closer than a window: {gaps:?}");
+    let span = frames.last().unwrap().0 - frames[0].0;
+    assert!(frames.len() as u128 <= span.as_millis() / WINDOW.as_millis() + 2, "{} pushes in {span:?}", frames.len());
+    assert!(frames.len() >= 2, "pushed as the votes came, not once at the end: {frames:?}");
+}
+
+#[tokio::test]
+async fn given_watched_polls_when_closed_or_deleted_then_final_frames_and_no_subscription_left() {
+    let (owner, id, option) = poll(json!({"results_visibility": "after_close"})).await;
+    ballot_tests::vote_as_new_viewer(&id, &option).await;
+    let mut socket = connect(&["ballot", &owner], "").await.expect("the owner connects").0;
+    assert_eq!(ask(&mut socket, subscribe(&id)).await["type"], "results");
+    assert_eq!(call("POST", &format!("/v1/polls/{id}/close"), &owner).send().await.unwrap().status(), 200);
+    let frames = frames_until(&mut socket, |frame| frame["type"] == "closed").await;
+    let (_, before) = &frames[frames.len() - 2];
+    assert_eq!(before["results"]["status"], "closed", "a last results frame before `closed`: {frames:?}");
+    assert_eq!(before["results"]["total_ballots"], 1);
+    assert_eq!(frames.last().unwrap().1, json!({"type": "closed", "poll_id": id}));
+
+    let (owner, id, _) = poll(json!({"results_visibility": "always"})).await;
+    let mut watcher = anonymous().await;
+    assert_eq!(ask(&mut watcher, subscribe(&id)).await["type"], "results");
+    let deleted = call("DELETE", &format!("/v1/polls/{id}"), &owner).send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    let frames = frames_until(&mut watcher, |frame| frame["type"] == "deleted").await;
+    assert_eq!(frames.last().unwrap().1, json!({"type": "deleted", "poll_id": id}));
+    let store = local_store().await;
+    for shard in 0..ballot_core::live::WATCHER_SHARDS {
+        let (watchers, _) = store.watchers_page(&id, shard, 0, 100, None).await.unwrap();
+        assert!(watchers.is_empty(), "the subscription is gone: {watchers:?}");
+    }
+    assert_eq!(ask(&mut watcher, json!({"action": "ping"})).await["type"], "pong", "the connection stays open");
+}
+
+#[tokio::test]
+async fn given_a_vanished_client_when_a_push_finds_it_gone_then_it_is_dropped() {
+    let (_, id, option) = poll(json!({"results_visibility": "always"})).await;
+    let mut socket = anonymous().await;
+    assert_eq!(ask(&mut socket, subscribe(&id)).await["type"], "results");
+    // A connection API Gateway ended without a `$disconnect` (it delivers those on a
+    // best-effort basis): its subscription is still in the table, the client is gone.
+    let store = local_store().await;
+    let now = shared::auth::token::now();
+    let vanished = ballot_core::live::Connection::opened("vanished0000000=", None, None, now);
+    store.connected(&vanished).await.unwrap();
+    store.watch(&vanished, &id, ballot_core::polls::ResultsVisibility::Always).await.unwrap();
+
+    ballot_tests::vote_as_new_viewer(&id, &option).await;
+    frames_until(&mut socket, |frame| frame["results"]["total_ballots"] == 1).await;
+    let shard = ballot_core::live::watcher_shard(&vanished.id);
+    let gone = ballot_tests::eventually(Duration::from_secs(10), || async {
+        let (watchers, _) = store.watchers_page(&id, shard, now, 1000, None).await.unwrap();
+        !watchers.iter().any(|w| w.connection_id == vanished.id)
+    })
+    .await;
+    assert!(gone, "the first push's 410 dropped the vanished connection's subscription");
+    assert_eq!(store.connection(&vanished.id, now).await.unwrap(), None, "and the connection");
+}
+
+#[tokio::test]
+async fn given_a_token_that_expires_when_connected_with_it_then_the_connection_is_closed_at_expiry() {
+    let keys = local_keys().await;
+    let (kid, key) = keys.signer().unwrap();
+    let settings = token_settings();
+    let t = shared::auth::token::now();
+    let expires = t + 4;
+    let sub = ballot_core::ids::random_id();
+    let claims = json!({"iss": settings.issuer, "aud": settings.audience, "sub": sub, "exp": expires,
+        "nbf": t - 1, "iat": t - 1, "jti": "j", "roles": ["guest"], "kind": "guest"});
+    let header = json!({"alg": "EdDSA", "typ": "at+jwt", "kid": kid});
+    let header: jsonwebtoken::Header = serde_json::from_value(header).unwrap();
+    let token = jsonwebtoken::encode(&header, &claims, key).unwrap();
+    let (_, id, _) = poll(json!({"results_visibility": "always"})).await;
+    let mut socket = connect(&["ballot", &token], "").await.expect("a token good for 4 s more").0;
+    assert_eq!(ask(&mut socket, subscribe(&id)).await["type"], "results");
+
+    // Pinging, so the idle timeout (5 s) cannot be what closes it.
+    let mut ping = tokio::time::interval(Duration::from_millis(1500));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let closed = loop {
+        tokio::select! {
+            _ = ping.tick() => {
+                let _ = socket.send(Message::text(json!({"action": "ping"}).to_string())).await;
+            }
+            message = socket.next() => match message {
+                Some(Ok(Message::Close(frame))) => break frame,
+                Some(Ok(_)) => continue,
+                other => panic!("not closed by the server: {other:?}"),
+            },
+            _ = tokio::time::sleep_until(deadline) => panic!("still open 20 s after its token expired"),
+        }
+    };
+    let at = shared::auth::token::now();
+    assert!(at >= expires, "closed at {at}, before its token expired at {expires}");
+    assert_eq!(closed.map(|f| u16::from(f.code)), Some(1000), "closed by the server (a management DELETE)");
 }
