@@ -7,7 +7,9 @@
 //!   tally relays from the tombstone's stream record (in pages; a crash half way is
 //!   finished by the retry).
 //!
-//! Failed records alone return to the queue (`shared::queue`).
+//! Up to 10 messages of a batch are handled at once (their order carries no meaning: AWS
+//! runs batches side by side anyway); failed records alone return to the queue
+//! (`shared::queue`).
 
 use ballot_core::{
     closing::ClosingTime,
@@ -23,6 +25,9 @@ use shared::{
     webhooks::delivery::Outbox,
 };
 
+/// Messages of a batch handled at once.
+const AT_ONCE: usize = 10;
+
 struct Deps {
     store: Store,
     outbox: Outbox,
@@ -37,7 +42,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         outbox: Outbox::new(app.aws.sqs.clone(), app.config.webhooks.deliveries_queue_url.clone()),
         schedules: app.schedules(),
     };
-    queue::serve(deps, 1, |deps, message: Received<Message>| async move {
+    queue::serve(deps, AT_ONCE, |deps, message: Received<Message>| async move {
         match &message.body {
             Message::Event(event) => handle(&deps, event).await,
             Message::ClosingTime(due) => close(&deps, due).await,
