@@ -8,8 +8,9 @@ FUNCTIONS := $(patsubst functions/%/Cargo.toml,%,$(wildcard functions/*/Cargo.to
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-install: ## Install the pinned local toolchain into .venv
+install: ## Install the pinned local toolchain into .venv, and Debian's Chromium at its pin
 	@bash infra/install.sh
+	@bash infra/chromium.sh
 
 dev: ## Run the whole API on http://127.0.0.1:3000 (moto + cargo lambda watch + local gateway)
 	@bash infra/dev.sh

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash infra/install.sh
+bash infra/chromium.sh  # the live page's browser tests
 # cargo-nextest runs the tests; Rust machines usually have it, others get the pinned version.
 if ! cargo nextest --version > /dev/null 2>&1; then
   echo "==> installing cargo-nextest 0.9.143"

@@ -145,6 +145,8 @@ pub const ROUTES: &[RouteRule] = &[
     RouteRule { method: "POST", path: "/v1/polls/{id}/votes", access: Access::Roles(EVERY_ROLE) },
     RouteRule { method: "GET", path: "/v1/polls/{id}/votes/me", access: Access::Roles(EVERY_ROLE) },
     RouteRule { method: "GET", path: "/v1/polls/{id}/results", access: Access::Roles(EVERY_ROLE) },
+    RouteRule { method: "GET", path: "/v1/polls/{id}/results.svg", access: Access::Public },
+    RouteRule { method: "GET", path: "/v1/polls/{id}/live", access: Access::Public },
     RouteRule { method: "GET", path: "/v1/polls/{id}/stats", access: Access::Roles(EDITORS) },
     RouteRule { method: "POST", path: "/v1/polls/{id}/webhooks", access: Access::Roles(EDITORS) },
     RouteRule { method: "GET", path: "/v1/polls/{id}/webhooks", access: Access::Roles(EDITORS) },

@@ -445,6 +445,8 @@ impl Poll {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Results {
     pub poll_id: String,
+    /// The poll's question, so a results view needs nothing else.
+    pub question: String,
     pub status: Status,
     pub total_ballots: u64,
     pub options: Vec<OptionResult>,
@@ -473,7 +475,14 @@ impl Results {
                 OptionResult { id: o.id.clone(), text: o.text.clone(), votes: n, percent }
             })
             .collect();
-        Self { poll_id: poll.id.clone(), status: poll.status, total_ballots: total, options, as_of }
+        Self {
+            poll_id: poll.id.clone(),
+            question: poll.question.clone(),
+            status: poll.status,
+            total_ballots: total,
+            options,
+            as_of,
+        }
     }
 
     /// A strong validator of what a client sees: status and counts (not `as_of`).

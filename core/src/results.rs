@@ -29,6 +29,17 @@ pub enum Finality {
     Final,
 }
 
+impl Finality {
+    /// Seconds a client may cache results this final.
+    pub fn max_age_secs(self) -> u32 {
+        match self {
+            Self::Open | Self::Settling => 5,
+            Self::Closed => 3600,
+            Self::Final => 86_400,
+        }
+    }
+}
+
 /// Poll `poll_id`'s results now, with the poll as it stands (strongly consistent), for
 /// pushing to watchers each admitted when they subscribed (`crate::live::admission`);
 /// `None` when it is deleted.

@@ -69,6 +69,8 @@ pub struct Live {
     /// API's endpoint (`LIVE_API_ENDPOINT`, `wss://<host>`; locally `ws://`, which gives
     /// `http://`) and its stage (`LIVE_STAGE`).
     pub management_url: String,
+    /// Where clients connect: `<LIVE_API_ENDPOINT>/<LIVE_STAGE>` (`wss://<host>/<stage>`).
+    pub socket_url: String,
 }
 
 /// The management endpoint of the WebSocket API at `endpoint` (`wss://…` or `ws://…`), stage `stage`.
@@ -202,6 +204,11 @@ impl Config {
                 queue_url: required("LIVE_QUEUE_URL")?,
                 window_ms: number(&lookup, "LIVE_COALESCE_MS", 1000)?,
                 management_url: management_url(&required("LIVE_API_ENDPOINT")?, &required("LIVE_STAGE")?)?,
+                socket_url: format!(
+                    "{}/{}",
+                    required("LIVE_API_ENDPOINT")?.trim_end_matches('/'),
+                    required("LIVE_STAGE")?
+                ),
             },
         })
     }

@@ -207,9 +207,13 @@ pub fn finish(mut response: Response<Body>, meta: &RequestMeta, cors: &Cors) -> 
     response
 }
 
-/// Security headers; `Cache-Control: no-store` only where the handler chose no caching.
+/// Security headers; `Cache-Control: no-store` only where the handler chose no caching,
+/// and the strict CSP only where it chose none (a page that runs its own script).
 pub fn add_security_headers(headers: &mut HeaderMap) {
     for (name, value) in SECURITY_HEADERS {
+        if name == header::CONTENT_SECURITY_POLICY.as_str() && headers.contains_key(name) {
+            continue;
+        }
         headers.insert(name, HeaderValue::from_static(value));
     }
     headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
@@ -273,6 +277,24 @@ pub fn none_match(req: &Request, etag: &str) -> bool {
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').map(|t| t.trim().trim_start_matches("W/")).any(|t| t == etag || t == "*"))
+}
+
+/// A representation whose ETag is `etag`, cached as `cache_control`: `304 Not Modified`
+/// when the request's `If-None-Match` names it, else `body()`; both carry both headers.
+pub fn conditional(
+    req: &Request,
+    etag: &str,
+    cache_control: &str,
+    body: impl FnOnce() -> Result<Response<Body>, ApiError>,
+) -> Result<Response<Body>, ApiError> {
+    let response = if none_match(req, etag) {
+        let mut response = no_content();
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response
+    } else {
+        body()?
+    };
+    with_header(with_header(response, header::ETAG, etag)?, header::CACHE_CONTROL, cache_control)
 }
 
 /// `response` with header `name` set to `value` (values ballot builds itself).

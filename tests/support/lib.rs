@@ -5,6 +5,7 @@
 //! free ports and passes them here. A test run without them fails with a clear message;
 //! it never skips.
 
+pub mod browser;
 pub mod modules;
 pub mod proxy;
 
@@ -427,4 +428,9 @@ pub async fn assert_recounted(poll_id: &str) {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let tallied = store.tallied(poll_id).await.unwrap();
     assert!(agree && tallied == recounted, "the tally {tallied:?} did not settle on the recount {recounted:?}");
+}
+
+/// A TCP port free on 127.0.0.1 at this moment.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

@@ -10,8 +10,8 @@
 //! for a minute after a closing takes effect (the last ballots may still be counting), then
 //! an hour once closed by hand (it may reopen), a day once past `closes_at` (final).
 
-use ballot_core::results::{Finality, read_results};
-use lambda_http::http::{StatusCode, header};
+use ballot_core::results::read_results;
+use lambda_http::http::StatusCode;
 use shared::{app::App, clock::System, http, identity::caller_of};
 
 #[tokio::main]
@@ -21,20 +21,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         let (caller, poll_id) = (caller_of(&req)?, http::path_id(&req, "id")?);
         let store = &*store;
         let (results, finality) = read_results(store, store, store, &System, &poll_id, Some(&caller)).await?;
-        let etag = results.etag();
-        let cache = match finality {
-            Finality::Open | Finality::Settling => "private, max-age=5",
-            Finality::Final => "private, max-age=86400",
-            Finality::Closed => "private, max-age=3600",
-        };
-        let response = if http::none_match(&req, &etag) {
-            let mut response = http::no_content();
-            *response.status_mut() = StatusCode::NOT_MODIFIED;
-            response
-        } else {
-            http::json(StatusCode::OK, &results)?
-        };
-        http::with_header(http::with_header(response, header::ETAG, &etag)?, header::CACHE_CONTROL, cache)
+        let cache = format!("private, max-age={}", finality.max_age_secs());
+        http::conditional(&req, &results.etag(), &cache, || http::json(StatusCode::OK, &results))
     })
     .await
 }
