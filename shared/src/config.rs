@@ -200,15 +200,14 @@ impl Config {
                 logins_per_address: number(&lookup, "LOGIN_LIMIT_PER_ADDRESS", 20)?,
                 guests_per_address: number(&lookup, "GUEST_LIMIT_PER_ADDRESS", 20)?,
             },
-            live: Live {
-                queue_url: required("LIVE_QUEUE_URL")?,
-                window_ms: number(&lookup, "LIVE_COALESCE_MS", 1000)?,
-                management_url: management_url(&required("LIVE_API_ENDPOINT")?, &required("LIVE_STAGE")?)?,
-                socket_url: format!(
-                    "{}/{}",
-                    required("LIVE_API_ENDPOINT")?.trim_end_matches('/'),
-                    required("LIVE_STAGE")?
-                ),
+            live: {
+                let (endpoint, stage) = (required("LIVE_API_ENDPOINT")?, required("LIVE_STAGE")?);
+                Live {
+                    queue_url: required("LIVE_QUEUE_URL")?,
+                    window_ms: number(&lookup, "LIVE_COALESCE_MS", 1000)?,
+                    management_url: management_url(&endpoint, &stage)?,
+                    socket_url: format!("{}/{stage}", endpoint.trim_end_matches('/')),
+                }
             },
         })
     }
