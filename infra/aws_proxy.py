@@ -18,7 +18,8 @@ protocols) and
    and only its answer is lost; kind `hold` keeps the call until it is released, then
    forwards it and drops the connection: a write still in flight from a caller that has
    died meanwhile (the fault tests kill the process that sent it). `after` lets that many
-   eligible calls through before any fault.
+   eligible calls through before any fault; `key_contains` narrows DynamoDB faults to
+   calls on one kind of item.
 
 Its own endpoints, answered here and never forwarded:
 
@@ -219,6 +220,15 @@ class Meter:
         }
 
 
+def key_text(service, body):
+    """The `Key` of a DynamoDB call as JSON text (what `key_contains` matches), or None."""
+    if service != "dynamodb":
+        return None
+    request = _json_or_none(body)
+    key = request.get("Key") if isinstance(request, dict) else None
+    return json.dumps(key, sort_keys=True) if key is not None else None
+
+
 def _bump(counts, key, amount):
     counts[key] = counts.get(key, 0) + amount
 
@@ -234,7 +244,7 @@ def parse_faults(config):
     """A validated fault setting from its JSON form; raises ValueError on a bad one."""
     if not isinstance(config, dict):
         raise ValueError("faults: expected a JSON object")
-    unknown = set(config) - {"share", "services", "kinds", "seed", "timeout_ms", "operations", "after"}
+    unknown = set(config) - {"share", "services", "kinds", "seed", "timeout_ms", "operations", "after", "key_contains"}
     if unknown:
         raise ValueError(f"faults: unknown fields {sorted(unknown)}")
     share = float(config.get("share", 0))
@@ -251,7 +261,11 @@ def parse_faults(config):
         raise ValueError("faults: after must be >= 0")
     services = config.get("services")
     operations = config.get("operations")
+    key_contains = config.get("key_contains")
+    if key_contains is not None and not (isinstance(key_contains, str) and key_contains):
+        raise ValueError("faults: key_contains must be a non-empty string")
     return {
+        "key_contains": key_contains,
         "after": after,
         "share": share,
         "services": list(services) if services is not None else None,
@@ -292,8 +306,9 @@ class Faults:
             self._eligible = 0
             self._injected = {kind: 0 for kind in FAULT_KINDS}
 
-    def draw(self, service, operation):
-        """The fault kind for this call and the timeout in seconds, or (None, 0)."""
+    def draw(self, service, operation, key=None):
+        """The fault kind for this call and the timeout in seconds, or (None, 0). KEY is the
+        text of a DynamoDB call's `Key` (None for any other call)."""
         with self._lock:
             setting = self._setting
             if setting is None:
@@ -301,6 +316,8 @@ class Faults:
             if setting["services"] is not None and service not in setting["services"]:
                 return None, 0
             if setting["operations"] is not None and operation not in setting["operations"]:
+                return None, 0
+            if setting["key_contains"] is not None and (key is None or setting["key_contains"] not in key):
                 return None, 0
             self._eligible += 1
             if self._eligible <= setting["after"]:
@@ -603,7 +620,7 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             return self.control(body)
         service = service_of(self.headers, self.path)
         operation = operation_of(self.command, self.path, self.headers, body)
-        kind, hold = self.server.faults.draw(service, operation)
+        kind, hold = self.server.faults.draw(service, operation, key_text(service, body))
         self.server.meter.call(service, operation, faulted=kind not in (None, "timeout_after", "hold"))
         if kind in ("throttle", "error"):
             return self.answer(*fault_answer(service, kind, is_query_protocol(self.path, self.headers, body)))

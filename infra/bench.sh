@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make bench`: the release functions measured in-process (size, init, RSS, warm latency,
-# auth paths, vote costs over the store layer), then cast-vote through the local gateway
-# on a local stack of its own, then what a vote costs on the wire on a second stack
-# behind the AWS proxy (each stopped when done).
+# auth paths, vote costs over the store layer), then cast-vote, webhooks, the tally's
+# freshness and live fan-out to 1,000 WebSocket subscribers through the local gateway on
+# a local stack of its own, then what a vote and a live update cost on the wire on a
+# second stack behind the AWS proxy (each stopped when done).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash infra/install.sh
@@ -21,6 +22,7 @@ echo
 cargo run --quiet -p ballot-load --bin vote-load
 cargo run --quiet -p ballot-load --bin webhook-load
 cargo run --quiet -p ballot-load --bin tally-freshness
+cargo run --quiet -p ballot-load --bin live-fanout
 
 # What a vote costs on the wire: a fresh stack whose functions reach moto through the AWS
 # proxy, which meters every call (the latency figures above are taken without it).
@@ -33,3 +35,4 @@ proxy_up "$(free_port)" >&2
 functions_up "$(free_port)" "$(free_port)" "$(free_port)" --ignore-changes >&2
 echo
 cargo run --quiet -p ballot-load --bin vote-cost
+cargo run --quiet -p ballot-load --bin live-fanout

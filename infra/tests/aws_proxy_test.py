@@ -310,6 +310,17 @@ class ProxyTest(unittest.TestCase):
         released = sorted((r["status"], r["code"] or "") for r in self.control("GET", "/__proxy/faults")["released"])
         self.assertEqual(released, [(200, ""), (400, "ConditionalCheckFailedException")])
 
+    def test_key_contains_faults_only_the_calls_on_matching_items(self):
+        name = self.table()
+        self.control("POST", "/__proxy/faults", {"share": 1.0, "kinds": ["throttle"], "key_contains": "#TALLY"})
+        get = lambda key: self.raw_call(  # noqa: E731
+            "GetItem", {"TableName": name, "Key": {"pk": {"S": key}, "sk": {"S": key}}})[0]
+        self.assertEqual(get("POLL#1#TALLY"), 400)
+        self.assertEqual(get("POLL#1"), 200)
+        self.assertEqual(self.raw_call("Scan", {"TableName": name})[0], 200, "a call without a Key is not eligible")
+        self.assertEqual(self.control("GET", "/__proxy/faults")["eligible"], 1)
+        self.control("DELETE", "/__proxy/faults")
+
     def test_a_seeded_share_is_about_that_share_and_repeats(self):
         ddb = self.client("dynamodb")
 

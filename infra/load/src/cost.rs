@@ -12,9 +12,8 @@
 use std::time::Duration;
 
 use ballot_core::access::Role;
-use ballot_tests::{
-    api, client, events_queue_url, eventually, guest_tokens, post_as, queue_depth, required_env, token_for,
-};
+use ballot_load::Meter;
+use ballot_tests::{api, client, events_queue_url, eventually, guest_tokens, post_as, queue_depth, token_for};
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 
@@ -22,75 +21,6 @@ const VOTERS: usize = 1_000;
 const IN_FLIGHT: usize = 100;
 const KEYED: usize = 100;
 const GUESTS: usize = 10;
-
-/// The proxy's meter, read or reset.
-struct Meter {
-    url: String,
-}
-
-/// What the meter counted between two readings.
-struct Spent {
-    write_units: f64,
-    read_units: f64,
-    dynamodb_calls: f64,
-    sqs_messages: f64,
-}
-
-impl Spent {
-    /// Per one of `n`.
-    fn per(&self, n: usize) -> Self {
-        let n = n as f64;
-        Self {
-            write_units: self.write_units / n,
-            read_units: self.read_units / n,
-            dynamodb_calls: self.dynamodb_calls / n,
-            sqs_messages: self.sqs_messages / n,
-        }
-    }
-
-    /// What this costs beyond `base`.
-    fn minus(&self, base: &Self) -> Self {
-        Self {
-            write_units: self.write_units - base.write_units,
-            read_units: self.read_units - base.read_units,
-            dynamodb_calls: self.dynamodb_calls - base.dynamodb_calls,
-            sqs_messages: self.sqs_messages - base.sqs_messages,
-        }
-    }
-
-    /// The figures as table cells.
-    fn row(&self) -> String {
-        let cells = [self.write_units, self.read_units, self.dynamodb_calls, self.sqs_messages];
-        cells.map(|x| format!("{x:.2}")).join(" | ")
-    }
-}
-
-impl Meter {
-    async fn read(&self) -> Value {
-        client().get(format!("{}/__proxy/meter", self.url)).send().await.unwrap().json().await.unwrap()
-    }
-
-    async fn reset(&self) {
-        client().post(format!("{}/__proxy/meter/reset", self.url)).send().await.unwrap();
-    }
-
-    /// What the calls since the last reset cost.
-    async fn spent(&self) -> Spent {
-        let meter = self.read().await;
-        // The table's calls, not the stream reads of the local event source player.
-        let stream_reads = ["DescribeStream", "GetShardIterator", "GetRecords", "ListStreams"];
-        let dynamodb_calls = meter["calls"]["dynamodb"].as_object().map_or(0.0, |ops| {
-            ops.iter().filter(|(op, _)| !stream_reads.contains(&op.as_str())).filter_map(|(_, n)| n.as_f64()).sum()
-        });
-        let sqs = &meter["calls"]["sqs"];
-        Spent {
-            write_units: meter["dynamodb"]["write_units"].as_f64().unwrap_or(0.0),
-            read_units: meter["dynamodb"]["read_units"].as_f64().unwrap_or(0.0),
-            dynamodb_calls,
-            sqs_messages: sqs["SendMessage"].as_f64().unwrap_or(0.0) + sqs["SendMessageBatch"].as_f64().unwrap_or(0.0),
-        }
-    }
-}
 
 async fn new_poll(editor: &str) -> (String, Vec<String>) {
     let options: Vec<Value> = ["a", "b", "c", "d"].iter().map(|t| json!({"text": t})).collect();
@@ -131,7 +61,7 @@ async fn settle() {
 
 #[tokio::main]
 async fn main() {
-    let meter = Meter { url: required_env("AWS_ENDPOINT_URL") };
+    let meter = Meter::of_the_stack();
     let editor = token_for(&[Role::Editor]).await;
     let (poll, options) = new_poll(&editor).await;
     let tokens = guest_tokens(VOTERS + KEYED).await;
