@@ -6,12 +6,17 @@
 //! by `make test`), and clear errors for what no route takes; pushes after votes
 //! (coalesced, the last frame exact), final frames on closing and deletion, a vanished
 //! client dropped after its first `410`, and a connection closed when its token expires.
+//! Every frame the server sends is checked against the AsyncAPI document
+//! (`infra/asyncapi.yaml`).
 
 use std::time::Duration;
 
 use ballot_core::access::Role;
 use ballot_core::ports::Watchers;
-use ballot_tests::{call, guest_tokens, local_keys, local_store, required_env, token_for, token_settings};
+use ballot_tests::{
+    assert_frame_conforms, asyncapi, call, guest_tokens, local_keys, local_store, required_env, token_for,
+    token_settings,
+};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::{
@@ -57,11 +62,18 @@ async fn next_frame(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(30), socket.next()).await.expect("a frame in time");
         match message.expect("the connection is open").unwrap() {
-            Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
+            Message::Text(text) => return conforming(text.as_str()),
             Message::Close(frame) => panic!("closed: {frame:?}"),
             _ => continue,
         }
     }
+}
+
+/// A server frame, checked against the AsyncAPI document.
+fn conforming(text: &str) -> Value {
+    let frame = serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    assert_frame_conforms(&frame);
+    frame
 }
 
 /// A new poll of a new editor with `settings` (merged into a two-option poll).
@@ -182,6 +194,29 @@ async fn given_the_idle_timeout_then_a_pinging_connection_stays_and_a_quiet_one_
     assert_eq!(ask(&mut pinging, json!({"action": "ping"})).await["type"], "pong", "the pinging one is open");
 }
 
+#[test]
+fn given_the_asyncapi_document_then_every_message_it_names_is_defined_and_its_examples_conform() {
+    let document = asyncapi();
+    assert_eq!(document["asyncapi"], "3.0.0");
+    let messages = document["channels"]["live"]["messages"].as_object().unwrap();
+    let names: Vec<&str> = messages.keys().map(String::as_str).collect();
+    let mut expected = ["subscribe", "unsubscribe", "ping", "results", "error", "pong", "closed", "deleted"];
+    expected.sort_unstable();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, expected, "the frames of docs/live.md");
+    for name in names {
+        let examples = document["components"]["messages"][name]["examples"].as_array();
+        let examples = examples.unwrap_or_else(|| panic!("message `{name}` has no example"));
+        for example in examples {
+            assert_frame_conforms(&example["payload"]);
+        }
+    }
+    // The check can fail: a frame the document does not allow.
+    let stray = std::panic::catch_unwind(|| assert_frame_conforms(&json!({"type": "pong", "poll_id": "p1"})));
+    assert!(stray.is_err(), "a pong with a poll_id is refused");
+}
+
 /// The template's default coalescing window (`LiveCoalesceMilliseconds`), which `make test` keeps.
 const WINDOW: Duration = Duration::from_millis(1000);
 
@@ -196,7 +231,7 @@ async fn frames_until(socket: &mut Socket, last: impl Fn(&Value) -> bool) -> Vec
             _ = ping.tick() => socket.send(Message::text(json!({"action": "ping"}).to_string())).await.unwrap(),
             message = socket.next() => match message.expect("the connection is open").unwrap() {
                 Message::Text(text) => {
-                    let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+                    let frame = conforming(text.as_str());
                     if frame["type"] == "pong" {
                         continue;
                     }

@@ -211,12 +211,46 @@ pub fn assert_conforms(method: &str, path: &str, status: u16, body: &serde_json:
         .unwrap_or_else(|| panic!("{method} {path} {status} documents no JSON body"));
     let mut schema = content[media]["schema"].clone();
     schema["components"] = document["components"].clone();
+    assert_valid(&schema, body, &format!("{method} {path} {status}"), "infra/openapi.yaml");
+}
+
+/// Asserts that `instance` validates against `schema` (JSON Schema 2020-12, formats
+/// checked); `what` and `document` name them in the failure.
+fn assert_valid(schema: &serde_json::Value, instance: &serde_json::Value, what: &str, document: &str) {
     let validator = jsonschema::draft202012::options()
         .should_validate_formats(true)
-        .build(&schema)
-        .unwrap_or_else(|e| panic!("{method} {path} {status}: the schema does not compile: {e}"));
-    let errors: Vec<String> = validator.iter_errors(body).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-    assert!(errors.is_empty(), "{method} {path} {status} does not match infra/openapi.yaml: {errors:?}\n{body}");
+        .build(schema)
+        .unwrap_or_else(|e| panic!("{what}: the schema does not compile: {e}"));
+    let errors: Vec<String> =
+        validator.iter_errors(instance).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{what} does not match {document}: {errors:?}\n{instance}");
+}
+
+/// The AsyncAPI document of the WebSocket API (`infra/asyncapi.yaml`).
+pub fn asyncapi() -> &'static serde_json::Value {
+    static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let text = std::fs::read_to_string(repo_root().join("infra/asyncapi.yaml")).expect("infra/asyncapi.yaml");
+        serde_norway::from_str(&text).expect("infra/asyncapi.yaml parses")
+    })
+}
+
+/// Asserts that `frame` is a message the AsyncAPI document lists (by its `type`, or its
+/// `action` for a client's frame) and validates against that message's payload, whose
+/// references into `openapi.yaml` (results, problems) resolve in the OpenAPI document.
+pub fn assert_frame_conforms(frame: &serde_json::Value) {
+    let name =
+        frame["type"].as_str().or(frame["action"].as_str()).unwrap_or_else(|| panic!("an untagged frame: {frame}"));
+    let message = &asyncapi()["components"]["messages"][name];
+    assert!(message.is_object(), "infra/asyncapi.yaml has no message `{name}`: {frame}");
+    let mut schemas = openapi()["components"]["schemas"].as_object().unwrap().clone();
+    for (key, schema) in asyncapi()["components"]["schemas"].as_object().unwrap() {
+        assert!(schemas.insert(key.clone(), schema.clone()).is_none(), "{key} is in both documents");
+    }
+    let schema = serde_json::json!({"$ref": message["payload"]["$ref"], "components": {"schemas": schemas}});
+    let schema: serde_json::Value =
+        serde_json::from_str(&schema.to_string().replace("openapi.yaml#/", "#/")).expect("still JSON");
+    assert_valid(&schema, frame, &format!("the `{name}` frame"), "infra/asyncapi.yaml");
 }
 
 /// One request a [`Receiver`] got.

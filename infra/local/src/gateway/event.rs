@@ -154,7 +154,9 @@ fn canonical_header(name: &str) -> String {
 
 type QueryMaps = (Option<Map<String, Value>>, Option<Map<String, Value>>);
 
-fn parse_query(query: Option<&str>) -> QueryMaps {
+/// The query string as API Gateway passes it: `queryStringParameters` (the last value of
+/// each name) and `multiValueQueryStringParameters`, both `None` without a query.
+pub(crate) fn parse_query(query: Option<&str>) -> QueryMaps {
     let Some(query) = query.filter(|q| !q.is_empty()) else { return (None, None) };
     let mut single = Map::new();
     let mut multi: Map<String, Value> = Map::new();

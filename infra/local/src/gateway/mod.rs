@@ -5,7 +5,7 @@
 //! invokes the real function binaries with REST proxy events (payload v1).
 
 mod authorizer;
-mod event;
+pub(crate) mod event;
 pub mod policy;
 mod responses;
 pub mod router;

@@ -46,6 +46,7 @@ use tokio_tungstenite::{
     },
 };
 
+use crate::gateway::{event::parse_query, router::decode};
 use crate::invoke::Invoker;
 pub use api::{LiveApi, LiveRoute};
 
@@ -141,26 +142,6 @@ fn management_error(status: StatusCode, code: &str, message: &str) -> Response<B
     response
 }
 
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = || std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex()) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 impl LiveGateway {
     pub fn new(api: LiveApi, invoke_url: &str, lifetimes: Lifetimes) -> Self {
         let burst = api.throttle.map_or(f64::MAX, |(_, burst)| burst as f64);
@@ -206,7 +187,8 @@ impl LiveGateway {
         let path = req.uri().path().to_owned();
         let stage = format!("/{}", self.api.stage);
         if let Some(id) = path.strip_prefix(&format!("{stage}/@connections/")) {
-            return self.manage(req, &percent_decode(id)).await;
+            // An id that does not decode names no connection: the management API answers 410.
+            return self.manage(req, &decode(id).unwrap_or_else(|| id.to_owned())).await;
         }
         let upgrade = req.headers().get(http::header::UPGRADE).and_then(|v| v.to_str().ok());
         if path.trim_end_matches('/') == stage && upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
@@ -527,13 +509,7 @@ fn multi_headers(headers: &HeaderMap) -> Value {
 
 /// The query string as `queryStringParameters` (`null` when there is none).
 fn query(query: Option<&str>) -> Value {
-    let Some(query) = query.filter(|q| !q.is_empty()) else { return Value::Null };
-    let mut out = serde_json::Map::new();
-    for pair in query.split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        out.insert(percent_decode(&key.replace('+', " ")), Value::String(percent_decode(&value.replace('+', " "))));
-    }
-    Value::Object(out)
+    parse_query(query).0.map_or(Value::Null, Value::Object)
 }
 
 /// A header of a Lambda proxy answer, by case-insensitive name.
@@ -547,9 +523,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn given_encoded_ids_and_queries_then_they_decode() {
-        assert_eq!(percent_decode("ab%2Bc%2F%3D"), "ab+c/=");
-        assert_eq!(percent_decode("bad%zz%4"), "bad%zz%4");
+    fn given_queries_then_they_decode() {
         assert_eq!(query(Some("token=a.b.c&x=1%202")), json!({"token": "a.b.c", "x": "1 2"}));
         assert_eq!(query(None), Value::Null);
     }
