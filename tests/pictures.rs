@@ -1,10 +1,10 @@
 //! `GET /v1/polls/{id}/results.svg` through the local gateway, without a token: a
-//! well-formed SVG of results everyone sees, markup in the question shown as text, the
+//! well-formed SVG of results everyone sees that renders in headless Chromium, markup in the question shown as text, the
 //! results' ETag (304) and public caching; 404 for a poll whose results are hidden, as
 //! for one that does not exist.
 
 use ballot_core::access::Role;
-use ballot_tests::{api, call, client, token_for};
+use ballot_tests::{api, browser::Browser, call, client, token_for};
 use serde_json::{Value, json};
 
 /// A poll of a new editor asking `question`, with `settings`, and one vote for its first option.
@@ -47,6 +47,27 @@ async fn given_results_everyone_sees_then_an_anonymous_svg_with_its_text_escaped
 
     let again = client().get(&url).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(again.status(), 304);
+
+    // Rendered by Chromium as an image document: no XML error page, no script run, the
+    // question as text, and bars with their length.
+    let mut browser = Browser::start().await;
+    browser.open(&url).await;
+    let root = browser.eval("[document.documentElement.namespaceURI, document.documentElement.localName]").await;
+    assert_eq!(root, json!(["http://www.w3.org/2000/svg", "svg"]), "an SVG document");
+    assert_eq!(browser.eval("document.getElementsByTagName('parsererror').length").await, json!(0));
+    let shown = browser.eval("document.querySelector('text').textContent").await;
+    assert_eq!(shown.as_str().map(|t| t.starts_with("<script>")), Some(true), "the question as text: {shown}");
+    let widths = browser.eval("[...document.querySelectorAll('rect')].map(r => Math.round(r.getBBox().width))").await;
+    let widths: Vec<u64> = widths.as_array().unwrap().iter().map(|w| w.as_u64().unwrap()).collect();
+    // The frame, then per option its track and its fill: 100% and 0% of the one ballot.
+    assert_eq!(widths.len(), 5, "{widths:?}");
+    assert!(widths[0] > widths[1] && widths[1] > 0, "the frame and a track are drawn: {widths:?}");
+    assert_eq!((widths[2], widths[4]), (widths[1], 0), "the bars' lengths are the percentages: {widths:?}");
+    let shot = std::env::temp_dir().join(format!("ballot-results-svg-{id}.png"));
+    browser.screenshot(&shot).await;
+    println!("screenshot: {}", shot.display());
+    let errors: Vec<&String> = browser.messages.iter().filter(|m| m.starts_with("error")).collect();
+    assert!(errors.is_empty(), "{errors:?}");
 }
 
 #[tokio::test]

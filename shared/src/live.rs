@@ -46,6 +46,17 @@ impl RouteEvent {
         })
     }
 
+    /// The poll of this route's frame, which must be `{"action": action, "poll_id"}` with
+    /// `action` `"subscribe"` or `"unsubscribe"`; else the error frame that answers it.
+    pub fn poll_of(&self, action: &str) -> Result<String, Frame> {
+        match self.request() {
+            Ok(Request::Subscribe { poll_id }) if action == "subscribe" => Ok(poll_id),
+            Ok(Request::Unsubscribe { poll_id }) if action == "unsubscribe" => Ok(poll_id),
+            Ok(_) => Err(self.error(None, ApiError::BadRequest(format!("This route takes only `{action}`.")))),
+            Err(err) => Err(self.error(None, err)),
+        }
+    }
+
     /// The error frame of `err` for this request (about poll `poll_id`, if any).
     pub fn error(&self, poll_id: Option<&str>, err: impl Into<ApiError>) -> Frame {
         let err = err.into();

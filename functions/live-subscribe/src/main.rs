@@ -7,22 +7,16 @@
 // layout query depth of 128.
 #![recursion_limit = "256"]
 
-use ballot_core::{
-    live::{Frame, Request},
-    watching::subscribe,
-};
+use ballot_core::{live::Frame, watching::subscribe};
 use shared::{app::App, clock::System, live::RouteAnswer};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let app = App::start().await?;
     shared::live::serve(app.store(), |store, route| async move {
-        let poll_id = match route.request() {
-            Ok(Request::Subscribe { poll_id }) => poll_id,
-            Ok(_) => {
-                return RouteAnswer::frame(route.error(None, shared::ApiError::BadRequest("Not a subscribe.".into())));
-            }
-            Err(err) => return RouteAnswer::frame(route.error(None, err)),
+        let poll_id = match route.poll_of("subscribe") {
+            Ok(poll_id) => poll_id,
+            Err(refusal) => return RouteAnswer::frame(refusal),
         };
         let store = &*store;
         let frame = match subscribe(store, store, store, store, &System, &route.connection_id, &poll_id).await {
