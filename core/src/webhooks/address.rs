@@ -34,8 +34,9 @@ pub fn check_url(raw: &str, allow_http: bool) -> Result<url::Url, String> {
 
 /// Why a delivery must not connect to `ip`, or `None` when it may: loopback, private,
 /// link-local (cloud metadata included), shared (CGNAT), multicast, unspecified,
-/// broadcast, documentation, benchmarking and reserved ranges, also inside IPv4-mapped
-/// and NAT64 IPv6 addresses. `allowed` lists addresses admitted anyway (local tests only).
+/// broadcast, documentation, benchmarking, discard-only and reserved ranges, also inside
+/// IPv4-mapped and NAT64 IPv6 addresses, and the IPv6 tunnels and translators that reach
+/// IPv4 through a relay (6to4, Teredo, local-use NAT64). `allowed` lists addresses admitted anyway (local tests only).
 pub fn refusal(ip: IpAddr, allowed: &[IpAddr]) -> Option<&'static str> {
     if allowed.contains(&ip) {
         return None;
@@ -91,6 +92,13 @@ fn refusal_v6(ip: Ipv6Addr) -> Option<&'static str> {
         _ if first & 0xffc0 == 0xfec0 => Some("site-local"),
         _ if first & 0xff00 == 0xff00 => Some("multicast"),
         _ if segments[..2] == [0x2001, 0x0db8] => Some("documentation"),
+        // Tunnels and translators that reach IPv4 (or anything) through a relay: 6to4
+        // (2002::/16), Teredo (2001::/32) and local-use NAT64 (64:ff9b:1::/48).
+        _ if first == 0x2002 => Some("6to4"),
+        _ if segments[..2] == [0x2001, 0] => Some("Teredo"),
+        _ if segments[..3] == [0x64, 0xff9b, 1] => Some("local-use NAT64"),
+        _ if segments[..3] == [0x2001, 2, 0] => Some("benchmarking"),
+        _ if segments[..4] == [0x100, 0, 0, 0] => Some("discard-only"),
         // ::/96 (IPv4-compatible, deprecated) reaches IPv4 too.
         _ if segments[..6] == [0; 6] => Some("IPv4-compatible"),
         _ => None,
@@ -129,6 +137,12 @@ mod tests {
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
             "::7f00:1",
+            "2002:7f00:1::1",
+            "2002:808:808::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "64:ff9b:1::a9fe:a9fe",
+            "2001:2::1",
+            "100::1",
         ] {
             assert!(refused(ip), "{ip} must be refused");
         }
@@ -136,7 +150,14 @@ mod tests {
 
     #[test]
     fn given_public_addresses_when_checked_then_they_pass_and_the_allowlist_admits() {
-        for ip in ["93.184.215.14", "172.32.0.1", "100.128.0.1", "2606:4700::6810:85e5", "::ffff:8.8.8.8"] {
+        for ip in [
+            "93.184.215.14",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2606:4700::6810:85e5",
+            "::ffff:8.8.8.8",
+            "2001:4860:4860::8888",
+        ] {
             assert!(!refused(ip), "{ip} is public");
         }
         let local: IpAddr = "127.0.0.1".parse().unwrap();

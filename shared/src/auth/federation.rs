@@ -42,14 +42,29 @@ pub fn parse_issuers(raw: &str) -> Result<Vec<TrustedIssuer>, String> {
     }
     let issuers: Vec<TrustedIssuer> = serde_json::from_str(raw).map_err(|e| e.to_string())?;
     for issuer in &issuers {
-        let local =
-            issuer.jwks_url.starts_with("http://127.0.0.1:") || issuer.jwks_url.starts_with("http://localhost:");
-        if !issuer.jwks_url.starts_with("https://") && !local {
-            return Err(format!("{}: jwks_url must be https", issuer.issuer));
-        }
+        check_jwks_url(&issuer.jwks_url).map_err(|why| format!("{}: jwks_url {why}", issuer.issuer))?;
     }
     Ok(issuers)
 }
+
+/// A JWKS URL ballot may fetch: `https` with a host, or `http` to the loopback host
+/// (`127.0.0.1`, `localhost`; the local issuer), never with user information, judged on
+/// the parsed URL (so `http://localhost:@evil.example/` is evil.example's, and refused).
+fn check_jwks_url(raw: &str) -> Result<(), &'static str> {
+    let url = url::Url::parse(raw).map_err(|_| "must be an absolute URL")?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain user information");
+    }
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost"));
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err("must be https"),
+    }
+}
+
+/// The largest JWKS body read: a key set is a few KB; a bigger answer is refused.
+pub const JWKS_MAX_BYTES: usize = 64 * 1024;
 
 /// Who an ID token names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,16 +191,21 @@ impl Federation {
     }
 
     async fn fetch(&self, issuer: &TrustedIssuer) -> Result<HashMap<String, (DecodingKey, Algorithm)>, String> {
-        let set: JwkSet = self
+        let mut response = self
             .http
             .get(&issuer.jwks_url)
             .send()
             .await
             .and_then(|r| r.error_for_status())
-            .map_err(|e| format!("JWKS fetch failed: {e}"))?
-            .json()
-            .await
-            .map_err(|e| format!("JWKS is not a JWK set: {e}"))?;
+            .map_err(|e| format!("JWKS fetch failed: {e}"))?;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| format!("JWKS fetch failed: {e}"))? {
+            if body.len() + chunk.len() > JWKS_MAX_BYTES {
+                return Err(format!("JWKS is larger than {JWKS_MAX_BYTES} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let set: JwkSet = serde_json::from_slice(&body).map_err(|e| format!("JWKS is not a JWK set: {e}"))?;
         Ok(set
             .keys
             .iter()
@@ -217,5 +237,17 @@ mod tests {
         assert!(parse_issuers(r#"[{"issuer":"x","audience":"a","jwks_url":"http://id.example/jwks"}]"#).is_err());
         assert!(parse_issuers(r#"[{"issuer":"x","audience":"a","jwks_url":"http://127.0.0.1:9999/jwks"}]"#).is_ok());
         assert!(parse_issuers(r#"[{"issuer":"x"}]"#).is_err());
+        for bad in [
+            "http://localhost:@evil.example/jwks",
+            "http://127.0.0.1:@evil.example/jwks",
+            "https://user:pass@id.example/jwks",
+            "http://localhost.evil.example/jwks",
+            "http://127.0.0.1.evil.example:80/jwks",
+            "jwks",
+        ] {
+            let list = format!(r#"[{{"issuer":"x","audience":"a","jwks_url":"{bad}"}}]"#);
+            assert!(parse_issuers(&list).is_err(), "{bad} must be refused");
+        }
+        assert!(parse_issuers(r#"[{"issuer":"x","audience":"a","jwks_url":"http://localhost:8080/jwks"}]"#).is_ok());
     }
 }
