@@ -306,9 +306,10 @@ class Faults:
             self._eligible = 0
             self._injected = {kind: 0 for kind in FAULT_KINDS}
 
-    def draw(self, service, operation, key=None):
-        """The fault kind for this call and the timeout in seconds, or (None, 0). KEY is the
-        text of a DynamoDB call's `Key` (None for any other call)."""
+    def draw(self, service, operation, key=lambda: None):
+        """The fault kind for this call and the timeout in seconds, or (None, 0). KEY() is
+        the text of a DynamoDB call's `Key` (None for any other call), read only when the
+        setting has `key_contains`."""
         with self._lock:
             setting = self._setting
             if setting is None:
@@ -317,7 +318,7 @@ class Faults:
                 return None, 0
             if setting["operations"] is not None and operation not in setting["operations"]:
                 return None, 0
-            if setting["key_contains"] is not None and (key is None or setting["key_contains"] not in key):
+            if setting["key_contains"] is not None and setting["key_contains"] not in (key() or ""):
                 return None, 0
             self._eligible += 1
             if self._eligible <= setting["after"]:
@@ -620,7 +621,7 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             return self.control(body)
         service = service_of(self.headers, self.path)
         operation = operation_of(self.command, self.path, self.headers, body)
-        kind, hold = self.server.faults.draw(service, operation, key_text(service, body))
+        kind, hold = self.server.faults.draw(service, operation, lambda: key_text(service, body))
         self.server.meter.call(service, operation, faulted=kind not in (None, "timeout_after", "hold"))
         if kind in ("throttle", "error"):
             return self.answer(*fault_answer(service, kind, is_query_protocol(self.path, self.headers, body)))

@@ -235,6 +235,21 @@ pub fn asyncapi() -> &'static serde_json::Value {
     })
 }
 
+/// The schemas a frame's payload may reference: the AsyncAPI document's and the OpenAPI
+/// document's (results, problems), with references into `openapi.yaml` made local.
+/// Built once.
+fn frame_components() -> &'static serde_json::Value {
+    static COMPONENTS: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    COMPONENTS.get_or_init(|| {
+        let mut schemas = openapi()["components"]["schemas"].as_object().unwrap().clone();
+        for (key, schema) in asyncapi()["components"]["schemas"].as_object().unwrap() {
+            assert!(schemas.insert(key.clone(), schema.clone()).is_none(), "{key} is in both documents");
+        }
+        let text = serde_json::json!({"schemas": schemas}).to_string().replace("openapi.yaml#/", "#/");
+        serde_json::from_str(&text).expect("still JSON")
+    })
+}
+
 /// Asserts that `frame` is a message the AsyncAPI document lists (by its `type`, or its
 /// `action` for a client's frame) and validates against that message's payload, whose
 /// references into `openapi.yaml` (results, problems) resolve in the OpenAPI document.
@@ -243,13 +258,7 @@ pub fn assert_frame_conforms(frame: &serde_json::Value) {
         frame["type"].as_str().or(frame["action"].as_str()).unwrap_or_else(|| panic!("an untagged frame: {frame}"));
     let message = &asyncapi()["components"]["messages"][name];
     assert!(message.is_object(), "infra/asyncapi.yaml has no message `{name}`: {frame}");
-    let mut schemas = openapi()["components"]["schemas"].as_object().unwrap().clone();
-    for (key, schema) in asyncapi()["components"]["schemas"].as_object().unwrap() {
-        assert!(schemas.insert(key.clone(), schema.clone()).is_none(), "{key} is in both documents");
-    }
-    let schema = serde_json::json!({"$ref": message["payload"]["$ref"], "components": {"schemas": schemas}});
-    let schema: serde_json::Value =
-        serde_json::from_str(&schema.to_string().replace("openapi.yaml#/", "#/")).expect("still JSON");
+    let schema = serde_json::json!({"$ref": message["payload"]["$ref"], "components": frame_components()});
     assert_valid(&schema, frame, &format!("the `{name}` frame"), "infra/asyncapi.yaml");
 }
 
