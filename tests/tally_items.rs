@@ -79,7 +79,12 @@ fn votes(poll: &str, n: u64) -> (Vec<BallotWrite>, Vec<(Vec<String>, u64)>) {
 }
 
 fn expected(ballots: &[(Vec<String>, u64)]) -> Tally {
-    recount(&Openings::default(), ballots.iter().map(|(p, at)| (p.as_slice(), *at)))
+    let ballots = ballots.iter().map(|(picks, at)| ballot_core::ballots::Ballot {
+        poll_id: String::new(),
+        option_ids: picks.clone(),
+        cast_at: ballot_core::clock::rfc3339_ms(*at),
+    });
+    recount(&Openings::default(), &ballots.collect::<Vec<_>>()).expect("times")
 }
 
 async fn run(store: &Store, shard: &str, writes: &[BallotWrite]) {

@@ -46,17 +46,24 @@ pub struct Tally {
     pub votes: std::collections::HashMap<String, u64>,
 }
 
-/// The counts of a poll from its ballots alone (current picks and `cast_at` of each), by
-/// the rule: what the tally must hold once it has caught up.
-pub fn recount<'a>(openings: &Openings, ballots: impl IntoIterator<Item = (&'a [String], u64)>) -> Tally {
+/// The counts of a poll from its ballots alone (current picks and `cast_at` of each, to
+/// the millisecond), by the rule: what the tally must hold once it has caught up. `None`
+/// when a ballot's `cast_at` is not a time.
+pub fn recount<'a>(
+    openings: &Openings,
+    ballots: impl IntoIterator<Item = &'a crate::ballots::Ballot>,
+) -> Option<Tally> {
     let mut tally = Tally::default();
-    for (picks, _) in ballots.into_iter().filter(|(_, at_ms)| openings.counts_at(*at_ms)) {
+    for ballot in ballots {
+        if !openings.counts_at(crate::polls::parse_instant_ms(&ballot.cast_at)?) {
+            continue;
+        }
         tally.total += 1;
-        for id in picks {
+        for id in &ballot.option_ids {
             *tally.votes.entry(id.clone()).or_default() += 1;
         }
     }
-    tally
+    Some(tally)
 }
 
 #[cfg(test)]
@@ -74,5 +81,21 @@ mod tests {
         let scheduled = Openings { closes_at_ms: Some(10_000), closed: vec![] };
         assert!(scheduled.counts_at(9_999) && !scheduled.counts_at(10_000));
         assert!(Openings::default().counts_at(u64::MAX));
+    }
+
+    #[test]
+    fn given_ballots_in_the_second_of_a_reopening_then_the_recount_judges_them_to_the_millisecond() {
+        let reopened = 1_800_000_000_500;
+        let openings = Openings { closes_at_ms: None, closed: vec![(reopened - 10_000, Some(reopened))] };
+        let ballot = |at: u64| crate::ballots::Ballot {
+            poll_id: "p".into(),
+            option_ids: vec!["a".into()],
+            cast_at: crate::clock::rfc3339_ms(at),
+        };
+        let ballots = [ballot(reopened - 1), ballot(reopened), ballot(reopened + 499)];
+        let tally = recount(&openings, &ballots).unwrap();
+        assert_eq!((tally.total, tally.votes["a"]), (2, 2), "the one before the reopening is out, not those after it");
+        let unreadable = crate::ballots::Ballot { cast_at: "yesterday".into(), ..ballot(0) };
+        assert_eq!(recount(&openings, &[unreadable]), None);
     }
 }

@@ -289,13 +289,13 @@ mod tests {
         ];
         run(&items, &batch(&all)).await.unwrap();
         // The ballots as they stand: (1 → changed at 6) b, (3) b, (5) c, (8) a.
-        let ballots: Vec<(Vec<String>, u64)> = vec![
-            (vec!["b".into()], T0 + 6),
-            (vec!["b".into()], T0 + 3),
-            (vec!["c".into()], T0 + 5),
-            (vec!["a".into()], T0 + 8),
-        ];
-        let expected = recount(&openings, ballots.iter().map(|(p, at)| (p.as_slice(), *at)));
+        let ballot = |picks: &str, at: u64| crate::ballots::Ballot {
+            poll_id: "p1".into(),
+            option_ids: vec![picks.into()],
+            cast_at: crate::clock::rfc3339_ms(at),
+        };
+        let ballots = [ballot("b", T0 + 6), ballot("b", T0 + 3), ballot("c", T0 + 5), ballot("a", T0 + 8)];
+        let expected = recount(&openings, &ballots).unwrap();
         assert_eq!(items.count("p1", "total"), expected.total as i64);
         for option in ["a", "b", "c"] {
             let want = expected.votes.get(option).copied().unwrap_or_default() as i64;

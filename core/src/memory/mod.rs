@@ -80,11 +80,8 @@ impl Memory {
     pub fn counts(&self, poll_id: &str) -> (u64, HashMap<String, u64>) {
         let state = self.state();
         let Some(stored) = state.polls.get(poll_id) else { return Default::default() };
-        let ballots = state.ballots.iter().filter(|((poll, _), _)| poll == poll_id).map(|(_, b)| {
-            let at = crate::polls::parse_instant_ms(&b.ballot.cast_at).expect("cast_at is a time");
-            (b.ballot.option_ids.as_slice(), at)
-        });
-        let tally = crate::counting::recount(&stored.openings(), ballots);
+        let ballots = state.ballots.iter().filter(|((poll, _), _)| poll == poll_id).map(|(_, b)| &b.ballot);
+        let tally = crate::counting::recount(&stored.openings(), ballots).expect("cast_at is a time");
         (tally.total, tally.votes)
     }
 

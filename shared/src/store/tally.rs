@@ -187,13 +187,8 @@ impl Store {
     pub async fn recount(&self, poll_id: &str) -> Result<Option<ballot_core::counting::Tally>, Error> {
         let Some(openings) = ballot_core::ports::CountingRules::openings(self, poll_id).await? else { return Ok(None) };
         let ballots = self.ballots_of(poll_id).await?;
-        let times: Vec<u64> = ballots
-            .iter()
-            .map(|b| ballot_core::polls::parse_instant(&b.cast_at).map(|(_, at)| at * 1000))
-            .collect::<Option<_>>()
-            .ok_or_else(|| Error::internal("a ballot's cast_at is not a time"))?;
-        let picks = ballots.iter().zip(times).map(|(b, at)| (b.option_ids.as_slice(), at));
-        Ok(Some(ballot_core::counting::recount(&openings, picks)))
+        let tally = ballot_core::counting::recount(&openings, &ballots);
+        Ok(Some(tally.ok_or_else(|| Error::internal("a ballot's cast_at is not a time"))?))
     }
 
     /// Makes the tally say `recounted`: the difference is added to the poll's first count
