@@ -194,6 +194,7 @@ stack_guard_watch() {
 functions_up() {
   local invoke_port=$1 gateway_port=$2 ws_port=$3; shift 3
   local overrides=(AllowedOrigin="$BALLOT_ALLOWED_ORIGIN" LimitWindowSeconds="$BALLOT_LIMIT_WINDOW"
+    LoginLimitPerAccount="$BALLOT_LOGIN_LIMIT_PER_ACCOUNT"
     SecretsTtlSeconds="$BALLOT_SECRETS_TTL" TrustedIssuers="$BALLOT_TRUSTED_ISSUERS" AllowHttpWebhooks=true
     WebhookRetryDelays="$BALLOT_WEBHOOK_RETRY_DELAYS" WebhookAllowedAddresses=127.0.0.1
     WebhookHosts="$BALLOT_WEBHOOK_HOSTS")
@@ -262,6 +263,7 @@ export BALLOT_INSTANCES="${BALLOT_INSTANCES:-4}"
 export BALLOT_ALLOWED_ORIGIN="${BALLOT_ALLOWED_ORIGIN:-http://localhost:5173}"
 # Rate-limit windows (failed logins, guest tokens); the template's default is 900 s.
 export BALLOT_LIMIT_WINDOW="${BALLOT_LIMIT_WINDOW:-900}"
+export BALLOT_LOGIN_LIMIT_PER_ACCOUNT="${BALLOT_LOGIN_LIMIT_PER_ACCOUNT:-100}"
 # How long warm functions cache the signing keys; the template's default is 300 s.
 export BALLOT_SECRETS_TTL="${BALLOT_SECRETS_TTL:-300}"
 # Identity providers the authorizer trusts (JSON, no spaces); none by default.

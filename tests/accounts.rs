@@ -1,8 +1,10 @@
-//! Accounts through the local gateway: registration, login, refresh rotation and reuse,
-//! logout, the failed-login limit, and bad input on every route that takes a body.
+//! Accounts through the local gateway: registration and its per-address limit, login,
+//! refresh rotation and reuse, logout, the failed-login limits (and that strangers
+//! cannot use them to lock an owner out), and bad input on every route that takes a body.
 
 use ballot_tests::{
-    api, assert_problem, client, client_from, concrete_path, post_json, template, token_for, unique_email,
+    api, assert_problem, client, client_from, concrete_path, fresh_address, post_json, template, token_for,
+    unique_email,
 };
 use futures_free::join_all;
 use serde_json::{Value, json};
@@ -24,9 +26,14 @@ mod futures_free {
     }
 }
 
+/// Registers from an address of its own, so tests do not share a registration limit.
 async fn register(email: &str) -> reqwest::Response {
-    post_json(&client(), "/v1/auth/register", &json!({"email": email, "password": PASSWORD, "display_name": "Ann"}))
-        .await
+    post_json(
+        &client_from(&fresh_address()),
+        "/v1/auth/register",
+        &json!({"email": email, "password": PASSWORD, "display_name": "Ann"}),
+    )
+    .await
 }
 
 async fn login(client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
@@ -94,8 +101,12 @@ async fn given_weak_passwords_when_registering_then_400_naming_the_password() {
     let common = include_str!("../core/data/common-passwords.txt").lines().find(|p| p.len() >= 12).unwrap();
     for password in ["short", common, email.as_str(), &"x".repeat(129)] {
         let body = json!({"email": email, "password": password, "display_name": "Ann"});
-        let problem =
-            assert_problem(post_json(&client(), "/v1/auth/register", &body).await, 400, "validation-failed").await;
+        let problem = assert_problem(
+            post_json(&client_from(&fresh_address()), "/v1/auth/register", &body).await,
+            400,
+            "validation-failed",
+        )
+        .await;
         assert_eq!(problem["errors"][0]["pointer"], "#/password", "{password}: {problem}");
         assert!(!problem.to_string().contains(password), "the password is not echoed");
     }
@@ -180,6 +191,94 @@ async fn given_50_parallel_wrong_passwords_then_at_most_the_limit_is_checked_and
     assert!(results.iter().filter(|r| r.0 == 429).all(|r| r.1), "every 429 says when to retry");
     tokio::time::sleep(std::time::Duration::from_secs(window + 1)).await;
     assert_eq!(login(&client, &email, PASSWORD).await.status(), 200, "the right password works after the window");
+}
+
+fn env_number(name: &str) -> u64 {
+    let value = std::env::var(name).unwrap_or_else(|_| panic!("make test sets {name}"));
+    value.parse().unwrap_or_else(|_| panic!("{name} is a number"))
+}
+
+/// Waits until a rate-limit window has just begun, so a burst stays inside one window.
+async fn window_start(window: u64) {
+    while ballot_core::clock::epoch_secs() % window > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn given_registrations_from_one_address_then_429_past_its_limit_and_no_account_for_those() {
+    let window = env_number("BALLOT_LIMIT_WINDOW");
+    window_start(window).await;
+    let client = client_from(&fresh_address());
+    let emails: Vec<String> = (0..15).map(|i| unique_email(&format!("bulk{i}"))).collect();
+    let attempts: Vec<_> = emails
+        .iter()
+        .map(|email| {
+            let (client, email) = (client.clone(), email.clone());
+            async move {
+                let body = json!({"email": email, "password": PASSWORD, "display_name": "Bulk"});
+                let response = post_json(&client, "/v1/auth/register", &body).await;
+                let retry_after = response.headers().get("retry-after").is_some();
+                (email, response.status().as_u16(), retry_after)
+            }
+        })
+        .collect();
+    let results = join_all(attempts).await;
+    let created = results.iter().filter(|r| r.1 == 201).count();
+    let refused: Vec<_> = results.iter().filter(|r| r.1 == 429).collect();
+    assert_eq!((created, refused.len()), (10, 5), "10 a window from one address: {results:?}");
+    assert!(refused.iter().all(|r| r.2), "every 429 says when to retry");
+    for (email, ..) in refused {
+        let login = login(&client_from(&fresh_address()), email, PASSWORD).await;
+        assert_eq!(login.status(), 401, "a refused registration made no account");
+    }
+    let elsewhere = post_json(
+        &client_from(&fresh_address()),
+        "/v1/auth/register",
+        &json!({"email": unique_email("elsewhere"), "password": PASSWORD, "display_name": "Other"}),
+    )
+    .await;
+    assert_eq!(elsewhere.status(), 201, "the limit is per address");
+}
+
+/// 30 addresses spray wrong passwords at one account, paced under the login throttle,
+/// until they fill its ceiling; the owner, from an address of its own, still gets in.
+#[tokio::test]
+async fn given_30_addresses_spraying_wrong_passwords_then_the_owner_from_a_fresh_address_still_gets_in() {
+    let (window, ceiling) = (env_number("BALLOT_LIMIT_WINDOW"), env_number("BALLOT_LOGIN_LIMIT_PER_ACCOUNT"));
+    let email = unique_email("sprayed");
+    assert_eq!(register(&email).await.status(), 201);
+    let strangers: Vec<reqwest::Client> = (0..30).map(|_| client_from(&fresh_address())).collect();
+    window_start(window).await;
+    let spray = {
+        let email = email.clone();
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for round in 0..3 {
+                for stranger in &strangers {
+                    let guess = format!("wrong guess number {round}");
+                    statuses.push(login(stranger, &email, &guess).await.status().as_u16());
+                    // 6 a second: under the method's 10/s, with room for other tests.
+                    tokio::time::sleep(std::time::Duration::from_millis(160)).await;
+                }
+            }
+            statuses
+        })
+    };
+    let store = ballot_tests::local_store().await;
+    let mut owner_logins = Vec::new();
+    while !spray.is_finished() {
+        let full = store.slots_taken("login-account", &email, window, ballot_core::clock::epoch_secs()).await.unwrap();
+        if full >= ceiling {
+            let owner = login(&client_from(&fresh_address()), &email, PASSWORD).await;
+            owner_logins.push(owner.status().as_u16());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let statuses = spray.await.unwrap();
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "no stranger got in: {statuses:?}");
+    assert!(!owner_logins.is_empty(), "the strangers filled the ceiling of {ceiling} at least once");
+    assert!(owner_logins.iter().all(|s| *s == 200), "the owner got in each time: {owner_logins:?}");
 }
 
 /// Bad input on every route that takes a body: too large, malformed, unknown field.

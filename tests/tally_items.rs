@@ -84,7 +84,8 @@ fn expected(ballots: &[(Vec<String>, u64)]) -> Tally {
         option_ids: picks.clone(),
         cast_at: ballot_core::clock::rfc3339_ms(*at),
     });
-    recount(&Openings::default(), &ballots.collect::<Vec<_>>()).expect("times")
+    let ballots: Vec<_> = ballots.collect();
+    recount(&Openings::default(), ballots.iter().map(ballot_core::ballots::Ballot::as_counted)).expect("times")
 }
 
 async fn run(store: &Store, shard: &str, writes: &[BallotWrite]) {

@@ -20,6 +20,11 @@ pub struct Ballot {
 }
 
 impl Ballot {
+    /// What [`crate::counting::recount`] judges: the picks and `cast_at`.
+    pub fn as_counted(&self) -> (&[String], &str) {
+        (&self.option_ids, &self.cast_at)
+    }
+
     /// Whether `picks` are this ballot's picks, in any order.
     pub fn has_picks(&self, picks: &[String]) -> bool {
         self.option_ids.len() == picks.len() && picks.iter().all(|p| self.option_ids.contains(p))

@@ -40,6 +40,13 @@ pub fn rfc3339_ms(ms: u64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
+/// Parses an RFC 3339 date-time into epoch milliseconds (a ballot's `cast_at`).
+pub fn parse_instant_ms(text: &str) -> Option<u64> {
+    use time::format_description::well_known::Rfc3339;
+    let at = time::OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 /// A clock that stands still at an epoch second, and whose sleeps take no time: for
 /// tests and replays that decide "now" themselves.
 #[derive(Debug)]

@@ -46,20 +46,17 @@ pub struct Tally {
     pub votes: std::collections::HashMap<String, u64>,
 }
 
-/// The counts of a poll from its ballots alone (current picks and `cast_at` of each, to
-/// the millisecond), by the rule: what the tally must hold once it has caught up. `None`
-/// when a ballot's `cast_at` is not a time.
-pub fn recount<'a>(
-    openings: &Openings,
-    ballots: impl IntoIterator<Item = &'a crate::ballots::Ballot>,
-) -> Option<Tally> {
+/// The counts of a poll from its ballots alone (the current picks and `cast_at` of each,
+/// an RFC 3339 time judged to the millisecond), by the rule: what the tally must hold
+/// once it has caught up. `None` when a `cast_at` is not a time.
+pub fn recount<'a>(openings: &Openings, ballots: impl IntoIterator<Item = (&'a [String], &'a str)>) -> Option<Tally> {
     let mut tally = Tally::default();
-    for ballot in ballots {
-        if !openings.counts_at(crate::polls::parse_instant_ms(&ballot.cast_at)?) {
+    for (picks, cast_at) in ballots {
+        if !openings.counts_at(crate::clock::parse_instant_ms(cast_at)?) {
             continue;
         }
         tally.total += 1;
-        for id in &ballot.option_ids {
+        for id in picks {
             *tally.votes.entry(id.clone()).or_default() += 1;
         }
     }
@@ -93,9 +90,9 @@ mod tests {
             cast_at: crate::clock::rfc3339_ms(at),
         };
         let ballots = [ballot(reopened - 1), ballot(reopened), ballot(reopened + 499)];
-        let tally = recount(&openings, &ballots).unwrap();
+        let tally = recount(&openings, ballots.iter().map(crate::ballots::Ballot::as_counted)).unwrap();
         assert_eq!((tally.total, tally.votes["a"]), (2, 2), "the one before the reopening is out, not those after it");
         let unreadable = crate::ballots::Ballot { cast_at: "yesterday".into(), ..ballot(0) };
-        assert_eq!(recount(&openings, &[unreadable]), None);
+        assert_eq!(recount(&openings, [unreadable.as_counted()]), None);
     }
 }

@@ -169,13 +169,6 @@ pub fn normalise(text: &str, max: usize) -> Result<String, String> {
     }
 }
 
-/// Parses an RFC 3339 date-time into epoch milliseconds (a ballot's `cast_at`).
-pub fn parse_instant_ms(text: &str) -> Option<u64> {
-    use time::format_description::well_known::Rfc3339;
-    let at = time::OffsetDateTime::parse(text, &Rfc3339).ok()?;
-    u64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
-}
-
 /// How far ahead a `closes_at` must be when it is set, in seconds: more than
 /// [`crate::counting::CLOSING_DELAY_MS`] from any instant of the second `now` names, so
 /// every vote path's copy of the poll knows it before it takes effect.

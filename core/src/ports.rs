@@ -163,9 +163,18 @@ pub enum Limit {
     LoginAccountAddress,
     /// Failed logins to one account from anywhere (a ceiling).
     LoginAccount,
+    /// Logins to one account from one client address once [`Limit::LoginAccount`] is
+    /// full: one per window ([`ONCE_FULL`]), so strangers filling the ceiling never lock
+    /// the owner out, and each address has one guess more at most.
+    LoginAccountAddressOnceFull,
     /// Guest tokens for one client address.
     GuestAddress,
+    /// Registrations from one client address.
+    RegisterAddress,
 }
+
+/// The size of [`Limit::LoginAccountAddressOnceFull`].
+pub const ONCE_FULL: u32 = 1;
 
 impl Limit {
     /// The name of its counters.
@@ -174,7 +183,9 @@ impl Limit {
             Self::LoginAddress => "login-address",
             Self::LoginAccountAddress => "login-account-address",
             Self::LoginAccount => "login-account",
+            Self::LoginAccountAddressOnceFull => "login-account-address-once-full",
             Self::GuestAddress => "guest-address",
+            Self::RegisterAddress => "register-address",
         }
     }
 }

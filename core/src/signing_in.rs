@@ -5,6 +5,8 @@
 //! the same password work, so neither the answer nor its timing tells which emails have
 //! accounts; a failed login holds a slot of each of its limits, taken before the password
 //! is checked (parallel guesses cannot overrun a limit) and given back when it was right;
+//! no number of failures from other addresses refuses an address its first try of a
+//! window at an account (see [`Limit::LoginAccountAddressOnceFull`]);
 //! a disabled account gets no token of any kind.
 
 use crate::{
@@ -26,14 +28,18 @@ pub struct Issued {
     pub refresh_token: Option<String>,
 }
 
-/// `POST /v1/auth/register`: a new `editor` account, if the password passes the policy
-/// and the email is free.
+/// `POST /v1/auth/register` from client `address`: a new `editor` account, if the
+/// password passes the policy and the email is free; every attempt takes a slot of the
+/// address's registration limit, so one client cannot mint accounts in bulk.
 pub async fn register(
     accounts: &impl Accounts,
+    limits: &impl Limits,
     hasher: &impl Passwords,
     clock: &impl Clock,
     new: NewAccount,
+    address: &str,
 ) -> Result<User> {
+    limits.take_slot(Limit::RegisterAddress, address).await?;
     let email = normalize_email(&new.email);
     if let Some(problem) = passwords::policy_violation(&new.password, &email) {
         return Err(Error::Validation(vec![FieldError::new("#/password", problem)]));
@@ -64,11 +70,20 @@ impl<A: Accounts, L: Limits, P: Passwords, T: Tokens, S: Sessions> SignIn<'_, A,
     /// `POST /v1/auth/login` from client `address`: an access and a refresh token.
     pub async fn login(&self, login: Login, address: &str) -> Result<Issued> {
         let email = normalize_email(&login.email);
-        let slots = [
+        let account_address = format!("{email}\n{address}");
+        let mut slots = vec![
             self.limits.take_slot(Limit::LoginAddress, address).await?,
-            self.limits.take_slot(Limit::LoginAccountAddress, &format!("{email}\n{address}")).await?,
-            self.limits.take_slot(Limit::LoginAccount, &email).await?,
+            self.limits.take_slot(Limit::LoginAccountAddress, &account_address).await?,
         ];
+        slots.push(match self.limits.take_slot(Limit::LoginAccount, &email).await {
+            Ok(slot) => slot,
+            // Strangers filled the ceiling: each address keeps one try a window, so the
+            // owner, anywhere, with the right password, still gets in.
+            Err(Error::TooManyRequests { .. }) => {
+                self.limits.take_slot(Limit::LoginAccountAddressOnceFull, &account_address).await?
+            }
+            Err(other) => return Err(other),
+        });
         let credentials = self.accounts.credentials(&email).await?;
         let hash = credentials.as_ref().filter(|c| !c.user.disabled).map(|c| c.password_hash.clone());
         let accepted = self.passwords.verify_or_waste(login.password, hash).await?;
@@ -155,6 +170,7 @@ mod tests {
     use crate::{clock::Fixed, memory::NOW, memory::identity::*};
 
     const PASSWORD: &str = "correct horse battery staple";
+    const ADDRESS: &str = "203.0.113.50";
 
     fn ann() -> Identity {
         Identity::default().with_account("u1", "ann@example.com", PASSWORD, false)
@@ -210,11 +226,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn given_strangers_fill_the_account_ceiling_then_the_owner_anywhere_gets_in_and_each_stranger_one_try() {
+        let identity = ann();
+        let strangers: Vec<String> = (0..ACCOUNT_LIMIT).map(|n| format!("198.51.100.{n}")).collect();
+        for stranger in &strangers {
+            let failed = sign_in(&identity).login(login("ann@example.com", "wrong password here"), stranger).await;
+            assert!(matches!(failed, Err(Error::Unauthenticated)), "{failed:?}");
+        }
+        assert_eq!(identity.slots(Limit::LoginAccount, "ann@example.com"), ACCOUNT_LIMIT, "the ceiling is full");
+        // A stranger's next try is its one try once full; the one after is refused unchecked.
+        let once = sign_in(&identity).login(login("ann@example.com", "wrong password again"), &strangers[0]).await;
+        assert!(matches!(once, Err(Error::Unauthenticated)), "{once:?}");
+        let verified = identity.state().verified;
+        let refused = sign_in(&identity).login(login("ann@example.com", "and again"), &strangers[0]).await;
+        assert!(matches!(refused, Err(Error::TooManyRequests { .. })), "{refused:?}");
+        assert_eq!(identity.state().verified, verified, "no password work once refused");
+        // The owner, from an address of its own, with the right password.
+        assert!(sign_in(&identity).login(login("ann@example.com", PASSWORD), "192.0.2.7").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn given_registrations_from_one_address_then_refused_past_its_limit_and_nothing_written() {
+        let identity = Identity::default();
+        let new = |n: u32| NewAccount {
+            email: format!("cy{n}@example.com"),
+            password: PASSWORD.into(),
+            display_name: "Cy".into(),
+        };
+        for n in 0..LIMIT {
+            register(&identity, &identity, &identity, &Fixed::at(NOW), new(n), ADDRESS).await.unwrap();
+        }
+        let refused = register(&identity, &identity, &identity, &Fixed::at(NOW), new(LIMIT), ADDRESS).await;
+        assert!(matches!(refused, Err(Error::TooManyRequests { .. })), "{refused:?}");
+        assert_eq!(identity.state().accounts.len(), LIMIT as usize);
+        assert!(register(&identity, &identity, &identity, &Fixed::at(NOW), new(LIMIT), "192.0.2.8").await.is_ok());
+    }
+
+    #[tokio::test]
     async fn given_a_registration_when_registered_then_an_editor_with_a_hashed_password() {
         let identity = Identity::default();
         let new =
             NewAccount { email: " Cy@Example.com".into(), password: PASSWORD.into(), display_name: " Cy ".into() };
-        let user = register(&identity, &identity, &Fixed::at(NOW), new).await.unwrap();
+        let user = register(&identity, &identity, &identity, &Fixed::at(NOW), new, ADDRESS).await.unwrap();
         assert_eq!((user.email.as_str(), user.display_name.as_str()), ("cy@example.com", "Cy"));
         assert_eq!(user.roles, [Role::Editor]);
         assert_eq!(identity.state().accounts[&user.id].password_hash, format!("hash:{PASSWORD}"));
@@ -224,10 +277,13 @@ mod tests {
     async fn given_a_weak_password_or_a_taken_email_when_registering_then_refused_and_nothing_written() {
         let identity = ann();
         let weak = NewAccount { email: "cy@example.com".into(), password: "short".into(), display_name: "Cy".into() };
-        let refused = register(&identity, &identity, &Fixed::at(NOW), weak).await;
+        let refused = register(&identity, &identity, &identity, &Fixed::at(NOW), weak, ADDRESS).await;
         assert!(matches!(&refused, Err(Error::Validation(e)) if e[0].pointer == "#/password"), "{refused:?}");
         let taken = NewAccount { email: "ANN@example.com".into(), password: PASSWORD.into(), display_name: "A".into() };
-        assert!(matches!(register(&identity, &identity, &Fixed::at(NOW), taken).await, Err(Error::Conflict(_))));
+        assert!(matches!(
+            register(&identity, &identity, &identity, &Fixed::at(NOW), taken, ADDRESS).await,
+            Err(Error::Conflict(_))
+        ));
         assert_eq!(identity.state().accounts.len(), 1);
     }
 

@@ -295,7 +295,7 @@ mod tests {
             cast_at: crate::clock::rfc3339_ms(at),
         };
         let ballots = [ballot("b", T0 + 6), ballot("b", T0 + 3), ballot("c", T0 + 5), ballot("a", T0 + 8)];
-        let expected = recount(&openings, &ballots).unwrap();
+        let expected = recount(&openings, ballots.iter().map(crate::ballots::Ballot::as_counted)).unwrap();
         assert_eq!(items.count("p1", "total"), expected.total as i64);
         for option in ["a", "b", "c"] {
             let want = expected.votes.get(option).copied().unwrap_or_default() as i64;

@@ -134,13 +134,16 @@ pub struct Limits {
     /// (`LOGIN_LIMIT_PER_ACCOUNT_ADDRESS`, default 5): the tight limit on guessing.
     pub logins_per_account_address: u32,
     /// Failed logins per account from anywhere per window (`LOGIN_LIMIT_PER_ACCOUNT`,
-    /// default 100): a ceiling for distributed guessing, high enough that a stranger's
-    /// failures do not lock the owner out.
+    /// default 100): a ceiling for distributed guessing; once it is full each address has
+    /// one try per window at the account, so strangers never lock the owner out.
     pub logins_per_account: u32,
     /// Failed logins per client address per window (`LOGIN_LIMIT_PER_ADDRESS`, default 20).
     pub logins_per_address: u32,
     /// Guest tokens per client address per window (`GUEST_LIMIT_PER_ADDRESS`, default 20).
     pub guests_per_address: u32,
+    /// Registrations per client address per window (`REGISTER_LIMIT_PER_ADDRESS`,
+    /// default 10).
+    pub registrations_per_address: u32,
 }
 
 impl Config {
@@ -199,6 +202,7 @@ impl Config {
                 logins_per_account: number(&lookup, "LOGIN_LIMIT_PER_ACCOUNT", 100)?,
                 logins_per_address: number(&lookup, "LOGIN_LIMIT_PER_ADDRESS", 20)?,
                 guests_per_address: number(&lookup, "GUEST_LIMIT_PER_ADDRESS", 20)?,
+                registrations_per_address: number(&lookup, "REGISTER_LIMIT_PER_ADDRESS", 10)?,
             },
             live: {
                 let (endpoint, stage) = (required("LIVE_API_ENDPOINT")?, required("LIVE_STAGE")?);

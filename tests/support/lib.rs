@@ -52,6 +52,13 @@ pub fn client_from(address: &str) -> reqwest::Client {
         .expect("client")
 }
 
+/// A loopback address no other test uses (127.10.0.0 to 127.250.255.255, random), for
+/// a client whose per-address limits must start empty.
+pub fn fresh_address() -> String {
+    let bytes = ballot_core::ids::random_id().into_bytes();
+    format!("127.{}.{}.{}", 10 + bytes[0] % 240, bytes[1], bytes[2].max(1))
+}
+
 /// A fresh, unique email for one test.
 pub fn unique_email(label: &str) -> String {
     let email = format!("{label}.{}@example.com", ballot_core::ids::random_id().replace(['-', '_'], "x"));

@@ -127,7 +127,12 @@ impl Limits for Identity {
     async fn take_slot(&self, limit: Limit, key: &str) -> Result<Self::Slot> {
         let mut state = self.state();
         let held = state.slots.entry((limit, key.to_owned())).or_default();
-        if *held >= if limit == Limit::LoginAccount { ACCOUNT_LIMIT } else { LIMIT } {
+        let size = match limit {
+            Limit::LoginAccount => ACCOUNT_LIMIT,
+            Limit::LoginAccountAddressOnceFull => crate::ports::ONCE_FULL,
+            _ => LIMIT,
+        };
+        if *held >= size {
             return Err(Error::TooManyRequests { retry_after_secs: 60 });
         }
         *held += 1;

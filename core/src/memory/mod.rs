@@ -80,7 +80,7 @@ impl Memory {
     pub fn counts(&self, poll_id: &str) -> (u64, HashMap<String, u64>) {
         let state = self.state();
         let Some(stored) = state.polls.get(poll_id) else { return Default::default() };
-        let ballots = state.ballots.iter().filter(|((poll, _), _)| poll == poll_id).map(|(_, b)| &b.ballot);
+        let ballots = state.ballots.iter().filter(|((poll, _), _)| poll == poll_id).map(|(_, b)| b.ballot.as_counted());
         let tally = crate::counting::recount(&stored.openings(), ballots).expect("cast_at is a time");
         (tally.total, tally.votes)
     }

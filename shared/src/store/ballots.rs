@@ -63,7 +63,7 @@ pub fn ballot_write(
         serde_dynamo::from_item(image.clone()).map(Some).map_err(Error::internal)
     };
     let picks = |item: &BallotItem| -> Result<ballot_core::tally::Picks, Error> {
-        let at_ms = ballot_core::polls::parse_instant_ms(&item.ballot.cast_at)
+        let at_ms = ballot_core::clock::parse_instant_ms(&item.ballot.cast_at)
             .ok_or_else(|| Error::internal("a ballot's cast_at is not a time"))?;
         Ok(ballot_core::tally::Picks { option_ids: item.ballot.option_ids.clone(), at_ms })
     };

@@ -20,9 +20,7 @@ impl Store {
     /// until the window ends) when it is full.
     pub async fn take_slot(&self, scope: &str, key: &str, window: Window) -> Result<Slot, Error> {
         let now = now();
-        let seconds = window.seconds.max(1);
-        let start = now - now % seconds;
-        let pk = format!("LIMIT#{scope}#{}#{start}", sha256_hex(key));
+        let (pk, start, seconds) = window_pk(scope, key, window.seconds, now);
         let result = self
             .update_item(pk.clone(), "LIMIT")
             .update_expression("ADD slots :one SET expires_at = :expires")
@@ -36,6 +34,17 @@ impl Store {
             Some(_) => Ok(Slot { pk }),
             None => Err(Error::TooManyRequests { retry_after_secs: (start + seconds - now).max(1) }),
         }
+    }
+
+    /// How many slots of `scope` for `key` the window holding `now` has taken (for
+    /// operators and tests).
+    pub async fn slots_taken(&self, scope: &str, key: &str, window_secs: u64, now: u64) -> Result<u64, Error> {
+        #[derive(serde::Deserialize)]
+        struct Counter {
+            slots: u64,
+        }
+        let (pk, ..) = window_pk(scope, key, window_secs, now);
+        Ok(self.get::<Counter>(pk, "LIMIT").await?.map_or(0, |c| c.slots))
     }
 
     /// Returns a slot (e.g. a login that succeeded does not count as a failure).
@@ -53,6 +62,13 @@ impl Store {
     }
 }
 
+/// The counter item of `key`'s window holding `now`: (its key, the window's start, its length).
+fn window_pk(scope: &str, key: &str, seconds: u64, now: u64) -> (String, u64, u64) {
+    let seconds = seconds.max(1);
+    let start = now - now % seconds;
+    (format!("LIMIT#{scope}#{}#{start}", sha256_hex(key)), start, seconds)
+}
+
 /// The limits of signing in on the table, each sized by configuration.
 pub struct RateLimits {
     pub store: Store,
@@ -66,7 +82,9 @@ impl RateLimits {
             Limit::LoginAddress => limits.logins_per_address,
             Limit::LoginAccountAddress => limits.logins_per_account_address,
             Limit::LoginAccount => limits.logins_per_account,
+            Limit::LoginAccountAddressOnceFull => ballot_core::ports::ONCE_FULL,
             Limit::GuestAddress => limits.guests_per_address,
+            Limit::RegisterAddress => limits.registrations_per_address,
         })
     }
 }

@@ -187,7 +187,8 @@ impl Store {
     pub async fn recount(&self, poll_id: &str) -> Result<Option<ballot_core::counting::Tally>, Error> {
         let Some(openings) = ballot_core::ports::CountingRules::openings(self, poll_id).await? else { return Ok(None) };
         let ballots = self.ballots_of(poll_id).await?;
-        let tally = ballot_core::counting::recount(&openings, &ballots);
+        let tally =
+            ballot_core::counting::recount(&openings, ballots.iter().map(ballot_core::ballots::Ballot::as_counted));
         Ok(Some(tally.ok_or_else(|| Error::internal("a ballot's cast_at is not a time"))?))
     }
 
