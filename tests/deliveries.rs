@@ -76,6 +76,38 @@ async fn given_a_vote_then_the_receiver_gets_vote_cast_signed_with_the_webhook_s
     ));
 }
 
+/// A poll's owner knows voters' ids (`owner_id` of their own polls): an event id made
+/// of poll, voter and version would let it test whether, and how, one of them voted.
+/// One voter changing its vote on two polls: four ids, none of them such a function.
+#[tokio::test]
+async fn given_a_voter_on_two_polls_then_no_event_id_is_a_function_of_poll_voter_and_version() {
+    let receiver = Receiver::start(&[204]).await;
+    let (voter, sub) = token_for_account(&[Role::Viewer]).await;
+    let mut ids: Vec<String> = Vec::new();
+    for _ in 0..2 {
+        let (owner, poll, _) = new_poll().await;
+        register(&owner, &poll, &receiver.url, &["vote.cast", "vote.changed"]).await;
+        let options: Value =
+            call("GET", &format!("/v1/polls/{poll}"), &owner).send().await.unwrap().json().await.unwrap();
+        for option in [&options["options"][0]["id"], &options["options"][1]["id"]] {
+            let body = json!({"option_ids": [option]});
+            let answer = call("POST", &format!("/v1/polls/{poll}/votes"), &voter).json(&body).send().await.unwrap();
+            assert!(answer.status().is_success(), "{}", answer.status());
+        }
+        for version in 1..=2 {
+            // What the id was before: `evt_` and SHA-256 of the ballot's version, spelled out.
+            ids.push(ballot_core::events::stable_id(&format!("ballot\n{poll}\n{sub}\n{version}")));
+        }
+    }
+    let requests = receiver.wait_for(4, Duration::from_secs(30)).await;
+    let seen: std::collections::HashSet<&str> = requests.iter().map(|r| r.headers["webhook-id"].as_str()).collect();
+    assert_eq!(seen.len(), 4, "an id per write");
+    for id in &seen {
+        assert!(id.len() == 36 && id.starts_with("evt_"), "{id}");
+        assert!(!id.contains(&sub) && ids.iter().all(|unkeyed| unkeyed != id), "{id}");
+    }
+}
+
 #[tokio::test]
 async fn given_a_receiver_failing_twice_then_the_third_attempt_succeeds_and_none_follows() {
     let receiver = Receiver::start(&[500, 500, 200]).await;

@@ -1,5 +1,4 @@
-//! Ballots as values: one per voter per poll, the voter's partition, and the stable id
-//! of the event that announces each version of a ballot.
+//! Ballots as values: one per voter per poll, and the voter's partition.
 
 use serde::{Deserialize, Serialize};
 
@@ -31,8 +30,8 @@ impl Ballot {
     }
 }
 
-/// A ballot as stored: 1 for the first cast, +1 per change; the event id of each
-/// version is derived from it ([`ballot_event_id`]).
+/// A ballot as stored, with its version: 1 for the first cast, +1 per change (a change
+/// writes only on the version it read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredBallot {
     pub ballot: Ballot,
@@ -70,9 +69,4 @@ pub fn partition_of(voter: &str) -> u32 {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, voter.as_bytes());
     let first: [u8; 4] = digest.as_ref()[..4].try_into().expect("SHA-256 has 32 bytes");
     u32::from_be_bytes(first) % BALLOT_PARTITIONS
-}
-
-/// The stable id of the event for `version` of `voter`'s ballot on `poll_id`.
-pub fn ballot_event_id(poll_id: &str, voter: &str, version: u64) -> String {
-    crate::events::stable_id(&format!("ballot\n{poll_id}\n{voter}\n{version}"))
 }

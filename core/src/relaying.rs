@@ -2,8 +2,8 @@
 //! to the events queue (an outbox relay), before it folds the batch.
 //!
 //! - A ballot write of a poll that has a webhook for its kind announces `vote.cast` (a
-//!   new ballot) or `vote.changed` (other picks), with the id of the ballot's version
-//!   ([`ballot_event_id`]); a closing announces `poll.closed` to a poll's webhooks with
+//!   new ballot) or `vote.changed` (other picks), with the id of the stream record that
+//!   carries the write ([`write_event_id`]); a closing announces `poll.closed` to a poll's webhooks with
 //!   the id of the closing's version. A deletion always announces `poll.deleted`, which
 //!   starts the purge, with or without webhooks.
 //! - Invariant: nothing is folded past an event not relayed. The first record whose
@@ -15,11 +15,19 @@
 use std::collections::HashMap;
 
 use crate::{
-    ballots::ballot_event_id,
-    events::{Event, EventKind},
+    events::{Event, EventKind, stable_id},
     ports::{Outbox, Result, Subscriptions},
     tally::{Batch, Seq},
 };
+
+/// The id of the event announcing the ballot write in stream record `seq` of `shard`:
+/// stable across redeliveries of the record (consumers de-duplicate on it), one per write,
+/// and derived from nothing a receiver knows or can test: not the voter, not the ballot's
+/// version (an id of poll, voter and version would let a poll's owner check whether a
+/// known user voted, and how).
+pub fn write_event_id(shard: &str, seq: &Seq) -> String {
+    stable_id(&format!("ballot-write\n{shard}\n{}", seq.as_str()))
+}
 
 /// The events `batch` announces, each with the record it comes from, in stream order
 /// (up to the batch's failed record): the ballot writes' where `watched(poll, kind)`,
@@ -49,7 +57,7 @@ where
         }
         let cast_at = crate::clock::rfc3339_ms(new.at_ms);
         let data = serde_json::json!({"option_ids": new.option_ids, "cast_at": cast_at});
-        let id = ballot_event_id(&write.poll_id, &write.voter, write.version);
+        let id = write_event_id(&batch.shard, &write.seq);
         let event = Event { id, kind, poll_id: write.poll_id.clone(), occurred_at: cast_at, data };
         events.push((write.seq.clone(), event));
     }
@@ -147,8 +155,14 @@ mod tests {
             kinds,
             [(EventKind::VoteCast, "hooked"), (EventKind::VoteChanged, "hooked"), (EventKind::PollDeleted, "quiet")]
         );
-        assert_eq!(sent[0].id, ballot_event_id("hooked", "v1", 1));
-        assert_eq!(sent[1].id, ballot_event_id("hooked", "v3", 2), "the id of the ballot's version");
+        assert_eq!(sent[0].id, write_event_id("s", &seq(1)));
+        assert_eq!(sent[1].id, write_event_id("s", &seq(3)), "the id of the write's record");
+        // The same voter, poll and version in another record: another id.
+        let again = BallotWrite { seq: seq(7), ..write(1, "hooked", None, picks(&["a"]), 1) };
+        let again = Batch { writes: vec![again], ..batch() };
+        let again = events(&again, |poll, kind| async move { Hooks.watched(&poll, kind).await }).await.unwrap();
+        assert_ne!(again[0].1.id, sent[0].id);
+        assert_ne!(write_event_id("s", &seq(1)), write_event_id("t", &seq(1)), "shards apart");
         assert_eq!(sent[0].data["cast_at"], "2027-01-15T08:00:00.123Z");
     }
 
