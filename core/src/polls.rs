@@ -169,6 +169,24 @@ pub fn normalise(text: &str, max: usize) -> Result<String, String> {
     }
 }
 
+/// Whether two texts read the same to a voter: equal after compatibility normalisation
+/// (NFKC), case folding, dropping invisible format characters (zero-width spaces and
+/// joiners, bidi controls, soft hyphens, BOM) and collapsing whitespace; so `Yes`,
+/// `YES`, `Ｙｅｓ` and `Ye\u{200b}s` are one option, not four.
+pub fn same_text(a: &str, b: &str) -> bool {
+    fn key(text: &str) -> String {
+        let invisible = |c: &char| {
+            matches!(*c, '\u{00ad}' | '\u{034f}' | '\u{061c}' | '\u{180e}' | '\u{feff}')
+                || ('\u{200b}'..='\u{200f}').contains(c)
+                || ('\u{202a}'..='\u{202e}').contains(c)
+                || ('\u{2060}'..='\u{206f}').contains(c)
+        };
+        let folded: String = text.nfkc().filter(|c| !invisible(c)).flat_map(char::to_lowercase).collect();
+        folded.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+    key(a) == key(b)
+}
+
 /// How far ahead a `closes_at` must be when it is set, in seconds: more than
 /// [`crate::counting::CLOSING_DELAY_MS`] from any instant of the second `now` names, so
 /// every vote path's copy of the poll knows it before it takes effect.
@@ -200,7 +218,7 @@ impl Settings {
         for (i, option) in self.options.iter().enumerate().take(OPTIONS_MAX + 1) {
             match normalise(&option.text, OPTION_TEXT_MAX) {
                 Err(e) => errors.push(FieldError::new(format!("#/options/{i}/text"), e)),
-                Ok(text) if options.iter().any(|o| o.to_lowercase() == text.to_lowercase()) => {
+                Ok(text) if options.iter().any(|o| same_text(o, &text)) => {
                     errors.push(FieldError::new(format!("#/options/{i}/text"), "duplicates an earlier option"))
                 }
                 Ok(text) => options.push(text),
@@ -579,6 +597,16 @@ mod tests {
     fn poll(options: &[&str]) -> Poll {
         let s = settings(options);
         Poll::new("p1".into(), "owner".into(), &s, s.check(NOW).unwrap(), "2027-01-15T08:00:00Z")
+    }
+
+    #[test]
+    fn given_options_that_read_the_same_when_checked_then_the_later_ones_are_duplicates() {
+        let look_alike = ["Yes", "Ye\u{200b}s", "YES", "\u{ff39}es", "Y\u{00ad}es", "No", "no\u{feff}", "N  o"];
+        let refused = pointers(settings(&look_alike).check(NOW).unwrap_err());
+        let expected: Vec<String> = [1, 2, 3, 4, 6].iter().map(|i| format!("#/options/{i}/text")).collect();
+        assert_eq!(refused, expected, "`N  o` is not `No`: inner spaces are letters apart");
+        assert!(settings(&["👨\u{200d}👩", "👨👩"]).check(NOW).is_err(), "a joiner alone makes no new option");
+        assert!(settings(&["Yes", "Yes, but"]).check(NOW).is_ok());
     }
 
     fn pointers(err: Error) -> Vec<String> {
