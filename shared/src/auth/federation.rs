@@ -250,4 +250,41 @@ mod tests {
         }
         assert!(parse_issuers(r#"[{"issuer":"x","audience":"a","jwks_url":"http://localhost:8080/jwks"}]"#).is_ok());
     }
+
+    /// Serves `body` once per connection as a JWKS endpoint on 127.0.0.1; its URL.
+    async fn serve(body: Vec<u8>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = [0; 4096];
+                let _ = socket.read(&mut request).await;
+                // Chunked, with no length up front: the cap must hold while reading.
+                let mut answer =
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+                for chunk in body.chunks(8 * 1024) {
+                    answer.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                    answer.extend_from_slice(chunk);
+                    answer.extend_from_slice(b"\r\n");
+                }
+                answer.extend_from_slice(b"0\r\n\r\n");
+                let _ = socket.write_all(&answer).await;
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn given_a_jwks_body_past_the_cap_then_it_is_refused_and_a_small_one_read() {
+        let key = r#"{"kty":"EC","crv":"P-256","kid":"k1","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+        let small = format!(r#"{{"keys":[{key}]}}"#);
+        let padded = format!(r#"{{"keys":[{key}],"padding":"{}"}}"#, "x".repeat(JWKS_MAX_BYTES));
+        let federation = Federation::new(Vec::new());
+        let issuer = |jwks_url: String| TrustedIssuer { issuer: "i".into(), audience: "a".into(), jwks_url };
+        let keys = federation.fetch(&issuer(serve(small.into_bytes()).await)).await.unwrap();
+        assert!(keys.contains_key("k1"));
+        let refused = federation.fetch(&issuer(serve(padded.into_bytes()).await)).await.err().unwrap();
+        assert!(refused.contains("larger than"), "{refused}");
+    }
 }
