@@ -85,7 +85,10 @@ async fn given_a_voter_on_two_polls_then_no_event_id_is_a_function_of_poll_voter
     let (voter, sub) = token_for_account(&[Role::Viewer]).await;
     let mut ids: Vec<String> = Vec::new();
     for _ in 0..2 {
-        let (owner, poll, _) = new_poll().await;
+        let (owner, _) = token_for_account(&[Role::Editor]).await;
+        let body = json!({"question": "Linked?", "options": [{"text": "a"}, {"text": "b"}], "allow_vote_change": true});
+        let created: Value = call("POST", "/v1/polls", &owner).json(&body).send().await.unwrap().json().await.unwrap();
+        let poll = created["id"].as_str().unwrap().to_owned();
         register(&owner, &poll, &receiver.url, &["vote.cast", "vote.changed"]).await;
         let options: Value =
             call("GET", &format!("/v1/polls/{poll}"), &owner).send().await.unwrap().json().await.unwrap();
