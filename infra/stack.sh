@@ -195,6 +195,7 @@ functions_up() {
   local invoke_port=$1 gateway_port=$2 ws_port=$3; shift 3
   local overrides=(AllowedOrigin="$BALLOT_ALLOWED_ORIGIN" LimitWindowSeconds="$BALLOT_LIMIT_WINDOW"
     LoginLimitPerAccount="$BALLOT_LOGIN_LIMIT_PER_ACCOUNT"
+    WafWindowSeconds="$BALLOT_WAF_WINDOW" RequestsPerAddress="$BALLOT_WAF_LIMIT"
     SecretsTtlSeconds="$BALLOT_SECRETS_TTL" TrustedIssuers="$BALLOT_TRUSTED_ISSUERS" AllowHttpWebhooks=true
     WebhookRetryDelays="$BALLOT_WEBHOOK_RETRY_DELAYS" WebhookAllowedAddresses=127.0.0.1
     WebhookHosts="$BALLOT_WEBHOOK_HOSTS")
@@ -264,6 +265,9 @@ export BALLOT_ALLOWED_ORIGIN="${BALLOT_ALLOWED_ORIGIN:-http://localhost:5173}"
 # Rate-limit windows (failed logins, guest tokens); the template's default is 900 s.
 export BALLOT_LIMIT_WINDOW="${BALLOT_LIMIT_WINDOW:-900}"
 export BALLOT_LOGIN_LIMIT_PER_ACCOUNT="${BALLOT_LOGIN_LIMIT_PER_ACCOUNT:-100}"
+# The web ACL's window and whole-API limit per address (the gateway plays its rate rules).
+export BALLOT_WAF_WINDOW="${BALLOT_WAF_WINDOW:-300}"
+export BALLOT_WAF_LIMIT="${BALLOT_WAF_LIMIT:-3000}"
 # How long warm functions cache the signing keys; the template's default is 300 s.
 export BALLOT_SECRETS_TTL="${BALLOT_SECRETS_TTL:-300}"
 # Identity providers the authorizer trusts (JSON, no spaces); none by default.

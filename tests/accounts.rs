@@ -287,6 +287,39 @@ async fn given_30_addresses_spraying_wrong_passwords_then_the_owner_from_a_fresh
     assert!(owner_logins.iter().all(|s| *s == 200), "the owner got in each time: {owner_logins:?}");
 }
 
+/// The web ACL's per-address rule on `/v1/auth/*`, played by the local gateway from the
+/// template: spellings of the path count together (URL-decoded, lower-cased), and past
+/// the limit the client gets WAF's 429 with `Retry-After` and CORS, while others don't.
+#[tokio::test]
+async fn given_one_address_past_the_waf_auth_limit_then_429_with_retry_after_and_cors_and_others_unaffected() {
+    let window = env_number("BALLOT_WAF_WINDOW");
+    let defaults = template().parameter_defaults();
+    let limit: usize = defaults["AuthRequestsPerAddress"].as_deref().unwrap().parse().unwrap();
+    let client = client_from(&fresh_address());
+    window_start(window).await;
+    for n in 0..limit {
+        let path = ["/v1/auth/nope", "/v1/AUTH/%6Eope", "/V1/Auth/%2e"][n % 3];
+        let response = client.post(format!("{}{path}", api())).send().await.unwrap();
+        assert_ne!(response.status(), 429, "request {n} of {limit} to {path}");
+    }
+    let blocked = post_json(&client, "/v1/auth/login", &json!({"email": "a@example.com", "password": "x"})).await;
+    assert_eq!(blocked.status(), 429);
+    let origin = std::env::var("BALLOT_ALLOWED_ORIGIN").unwrap();
+    let header = |name: &str| blocked.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(header("retry-after"), Some(window.to_string()));
+    assert_eq!(header("access-control-allow-origin"), Some(origin));
+    let problem: Value = blocked.json().await.unwrap();
+    assert_eq!(
+        (problem["status"].as_u64(), problem["type"].as_str()),
+        (Some(429), Some("urn:ballot:problem:throttled"))
+    );
+    let health = client.get(format!("{}/v1/health", api())).send().await.unwrap();
+    assert_eq!(health.status(), 200, "only /v1/auth/* is limited this tightly");
+    let login = json!({"email": "a@example.com", "password": "x"});
+    let other = post_json(&client_from(&fresh_address()), "/v1/auth/login", &login).await;
+    assert_ne!(other.status(), 429, "per address");
+}
+
 /// Bad input on every route that takes a body: too large, malformed, unknown field.
 #[tokio::test]
 async fn given_write_routes_when_sent_bad_bodies_then_clear_problems() {

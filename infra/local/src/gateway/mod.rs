@@ -1,8 +1,9 @@
 //! The local API gateway: serves the REST API of `template.yaml` on 127.0.0.1 the way API
 //! Gateway does — routes and path parameters, payload limit, stage and per-method
 //! throttling, Lambda `REQUEST` authorizers with IAM policy evaluation and result caching,
-//! CORS preflight from the API's `Cors`, gateway responses from `GatewayResponses` — and
-//! invokes the real function binaries with REST proxy events (payload v1).
+//! CORS preflight from the API's `Cors`, gateway responses from `GatewayResponses` — behind
+//! the web ACL's per-address rate rules ([`waf`]), and invokes the real function binaries
+//! with REST proxy events (payload v1).
 
 mod authorizer;
 pub(crate) mod event;
@@ -10,6 +11,7 @@ pub mod policy;
 mod responses;
 pub mod router;
 pub mod throttle;
+pub mod waf;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -74,6 +76,7 @@ pub struct Gateway {
     invoker: Invoker,
     region: String,
     event_sources: Vec<String>,
+    web_acl: waf::WebAcl,
 }
 
 impl Gateway {
@@ -90,6 +93,7 @@ impl Gateway {
             return Err(GatewayError::Config(format!("{} names an unknown API {:?}", route.function, route.api)));
         }
         Ok(Self {
+            web_acl: waf::WebAcl::from_template(template, stack)?,
             router: Router::new(routes),
             apis,
             invoker: Invoker::new(invoke_url, INTEGRATION_TIMEOUT),
@@ -130,7 +134,8 @@ impl Gateway {
         }
     }
 
-    /// One request, in API Gateway's order: payload limit, route, throttle, authorizer, integration.
+    /// One request, in AWS's order: the web ACL, then API Gateway's payload limit, route,
+    /// throttle, authorizer, integration.
     async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Bytes> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let mut response = self.route(req, peer, &request_id).await;
@@ -142,6 +147,9 @@ impl Gateway {
     }
 
     async fn route(&self, req: Request<Incoming>, peer: SocketAddr, request_id: &str) -> Response<Vec<u8>> {
+        if let Err(blocked) = self.web_acl.admit(peer.ip(), req.uri().path()) {
+            return blocked;
+        }
         let (parts, body) = req.into_parts();
         let path = parts.uri.path().to_owned();
         let method = parts.method.as_str().to_ascii_uppercase();

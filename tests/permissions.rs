@@ -1,0 +1,129 @@
+//! Least privilege, checked where it is written: every function's policy in
+//! `template.yaml`, statement by statement, must be exactly its allowlist in
+//! `infra/permissions.yaml` — an action, a resource or a key condition that widens a
+//! policy fails here, since moto does not enforce IAM and the local stack cannot notice.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ballot_tests::template;
+use serde_json::Value;
+
+/// A resource as written: `Table` for `!GetAtt Table.Arn` or `!Ref Table`, a `!Sub`'s text.
+fn resource(value: &Value) -> String {
+    if let Some([id, _]) = value["Fn::GetAtt"].as_array().map(Vec::as_slice) {
+        return id.as_str().unwrap_or_default().to_owned();
+    }
+    if let Some(id) = value["Ref"].as_str() {
+        return id.to_owned();
+    }
+    if let Some(text) = value["Fn::Sub"].as_str() {
+        return text.to_owned();
+    }
+    value.as_str().map_or_else(|| value.to_string(), str::to_owned)
+}
+
+fn listed(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Array(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        one => vec![one],
+    }
+}
+
+/// One line per (effect, action, resource, condition) a function's policies grant.
+fn grants(function: &Value) -> BTreeSet<String> {
+    let mut lines = BTreeSet::new();
+    for policy in listed(&function["Properties"]["Policies"]) {
+        let Some(statements) = policy.get("Statement") else {
+            // A SAM policy template: its name and arguments.
+            let (name, args) = policy.as_object().and_then(|o| o.iter().next()).expect("a policy template");
+            let args: Vec<String> = args.as_object().into_iter().flatten().map(|(_, v)| resource(v)).collect();
+            lines.insert(format!("{name} {}", args.join(" ")));
+            continue;
+        };
+        for statement in listed(statements) {
+            let effect = statement["Effect"].as_str().expect("an effect");
+            let condition = match &statement["Condition"] {
+                Value::Null => String::new(),
+                condition => format!(" if {condition}"),
+            };
+            for action in listed(&statement["Action"]) {
+                for on in listed(&statement["Resource"]) {
+                    lines.insert(format!("{effect} {} {}{condition}", action.as_str().unwrap(), resource(on)));
+                }
+            }
+        }
+    }
+    lines
+}
+
+fn allowlist() -> BTreeMap<String, BTreeSet<String>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/permissions.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let parsed: BTreeMap<String, Vec<String>> = serde_norway::from_str(&text).unwrap();
+    parsed.into_iter().map(|(function, lines)| (function, lines.into_iter().collect())).collect()
+}
+
+fn granted() -> BTreeMap<String, BTreeSet<String>> {
+    let template = template();
+    template.of_type("AWS::Serverless::Function").map(|(id, function)| (id.to_owned(), grants(function))).collect()
+}
+
+/// Every difference between what is granted and what is allowed, named.
+fn differences(
+    granted: &BTreeMap<String, BTreeSet<String>>,
+    allowed: &BTreeMap<String, BTreeSet<String>>,
+) -> Vec<String> {
+    let mut found = Vec::new();
+    let empty = BTreeSet::new();
+    for (function, lines) in granted {
+        let Some(allowed) = allowed.get(function) else {
+            found.push(format!("{function} has no allowlist"));
+            continue;
+        };
+        found.extend(
+            lines.difference(allowed).map(|line| format!("{function} is granted, beyond its allowlist: {line}")),
+        );
+    }
+    for (function, lines) in allowed {
+        let granted = granted.get(function).unwrap_or(&empty);
+        found.extend(
+            lines.difference(granted).map(|line| format!("{function}'s allowlist names what it lacks: {line}")),
+        );
+    }
+    found
+}
+
+#[test]
+fn given_every_function_then_its_policy_is_exactly_its_documented_allowlist() {
+    let found = differences(&granted(), &allowlist());
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+#[test]
+fn given_a_widened_policy_then_the_difference_is_named() {
+    let mut granted = granted();
+    let register = granted.get_mut("RegisterFunction").expect("the register function");
+    register.insert("Allow dynamodb:UpdateItem Table".to_owned());
+    register.insert("Allow dynamodb:Scan Table".to_owned());
+    let found = differences(&granted, &allowlist());
+    assert_eq!(
+        found,
+        [
+            "RegisterFunction is granted, beyond its allowlist: Allow dynamodb:Scan Table",
+            "RegisterFunction is granted, beyond its allowlist: Allow dynamodb:UpdateItem Table",
+        ]
+    );
+}
+
+#[test]
+fn given_the_functions_that_parse_untrusted_input_first_then_they_write_only_rate_limit_counters() {
+    for function in ["GuestFunction", "RegisterFunction"] {
+        let granted = &granted()[function];
+        let updates: Vec<&String> = granted.iter().filter(|line| line.contains("dynamodb:UpdateItem")).collect();
+        assert!(!updates.is_empty(), "{function} takes rate-limit slots");
+        for line in updates {
+            assert!(line.contains("dynamodb:LeadingKeys") && line.contains("LIMIT#*"), "{function}: {line}");
+        }
+    }
+}
