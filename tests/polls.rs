@@ -61,11 +61,18 @@ async fn given_an_editor_when_a_poll_is_created_then_defaults_apply_and_anyone_c
     assert_eq!(ids.len(), 3);
 
     let path = format!("/v1/polls/{}", poll["id"].as_str().unwrap());
+    // Others read it without its owner's id (a user id would let them recognise the owner).
+    let mut anonymous = poll.clone();
+    anonymous.as_object_mut().unwrap().remove("owner_id");
     for reader in [guest_tokens(1).await.remove(0), token_for_account(&[Role::Viewer]).await.0] {
         let (status, headers, read) = exchange(call("GET", &path, &reader), "GET", "/v1/polls/{id}").await;
         assert_eq!(status, 200);
-        assert_eq!(read, poll);
+        assert_eq!(read, anonymous);
         assert_eq!(headers["etag"], "\"1\"");
+    }
+    for reader in [token.clone(), token_for_account(&[Role::Admin]).await.0] {
+        let (_, _, read) = exchange(call("GET", &path, &reader), "GET", "/v1/polls/{id}").await;
+        assert_eq!(read, poll, "the owner and admins see owner_id");
     }
     let (status, _, _) = exchange(call("GET", "/v1/polls/nosuchpoll0000000000", &token), "GET", "/v1/polls/{id}").await;
     assert_eq!(status, 404);

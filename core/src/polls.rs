@@ -83,6 +83,9 @@ pub struct Poll {
     /// RFC 3339, UTC.
     pub closes_at: Option<String>,
     pub status: Status,
+    /// Whose poll it is: shown to its owner and admins only ([`Poll::seen_by`]), since a
+    /// user's id would let a poll owner recognise that user elsewhere.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub owner_id: String,
     pub created_at: String,
     pub updated_at: String,
@@ -436,6 +439,15 @@ impl Poll {
             ));
         }
         None
+    }
+
+    /// The poll as `caller` may see it: without `owner_id` unless the caller owns it or is
+    /// an admin.
+    pub fn seen_by(mut self, caller: &Principal) -> Self {
+        if !crate::access::may_change(caller, &self.owner_id) {
+            self.owner_id.clear();
+        }
+        self
     }
 
     /// Whether `caller` may see results now; `has_voted` is asked only when it matters.

@@ -30,12 +30,13 @@ pub async fn serve_polls(
         let listing = listing(&req);
         async move {
             let listing = listing?;
+            let caller = crate::identity::caller_of(&req)?;
             let limit = http::page_limit(&req)?;
             let cursors = deps.cursors.get().await?;
             let page =
                 deps.store.list_polls(&listing, limit, cursors.start(purpose, http::query(&req, "cursor"))?).await?;
             let now = epoch_secs();
-            let polls: Vec<_> = page.polls.into_iter().map(|poll| poll.effective(now)).collect();
+            let polls: Vec<_> = page.polls.into_iter().map(|poll| poll.effective(now).seen_by(&caller)).collect();
             let next_cursor = cursors.next(purpose, page.next)?;
             http::json(StatusCode::OK, &serde_json::json!({"polls": polls, "next_cursor": next_cursor}))
         }
