@@ -12,6 +12,11 @@ if ! cargo nextest --version > /dev/null 2>&1; then
   echo "==> installing cargo-nextest 0.9.143"
   cargo install --locked cargo-nextest@0.9.143
 fi
+# cargo-deny checks licenses and bans (deny.toml); built once, at the pinned version.
+if [ "$(cargo deny --version 2> /dev/null)" != "cargo-deny 0.18.5" ]; then
+  echo "==> installing cargo-deny 0.18.5"
+  cargo install --locked cargo-deny@0.18.5
+fi
 source infra/stack.sh
 trap stack_down EXIT
 
@@ -19,6 +24,8 @@ echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "==> cargo deny: licenses and bans (advisories need RustSec's database: the GitHub workflow checks them)"
+cargo deny check licenses bans
 echo "==> template lint (cfn-lint + serverless rules, sam validate --lint)"
 bash infra/lint.sh
 echo "==> AWS proxy: metering and faults"

@@ -200,7 +200,7 @@ fn env_number(name: &str) -> u64 {
 
 /// Waits until a rate-limit window has just begun, so a burst stays inside one window.
 async fn window_start(window: u64) {
-    while ballot_core::clock::epoch_secs() % window > 0 {
+    while !ballot_core::clock::epoch_secs().is_multiple_of(window) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -147,7 +147,7 @@ impl Gateway {
     }
 
     async fn route(&self, req: Request<Incoming>, peer: SocketAddr, request_id: &str) -> Response<Vec<u8>> {
-        if let Err(blocked) = self.web_acl.admit(peer.ip(), req.uri().path()) {
+        if let Some(blocked) = self.web_acl.blocked(peer.ip(), req.uri().path()) {
             return blocked;
         }
         let (parts, body) = req.into_parts();

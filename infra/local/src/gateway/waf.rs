@@ -164,8 +164,8 @@ impl WebAcl {
     }
 
     /// Counts the request from `address` to `path` against every rule it falls under;
-    /// the first rule past its limit answers it.
-    pub fn admit(&self, address: IpAddr, path: &str) -> Result<(), Response<Vec<u8>>> {
+    /// the answer of the first rule past its limit, if any (the request goes no further).
+    pub fn blocked(&self, address: IpAddr, path: &str) -> Option<Response<Vec<u8>>> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut counts = self.counts.lock().expect("counters");
         // Past windows are of no use any more.
@@ -181,7 +181,7 @@ impl WebAcl {
                 blocked = Some(rule);
             }
         }
-        let Some(rule) = blocked else { return Ok(()) };
+        let rule = blocked?;
         tracing::info!(rule = %rule.name, %address, "blocked by the web ACL");
         let mut response = Response::new(rule.body.clone().into_bytes());
         *response.status_mut() = rule.status;
@@ -193,7 +193,7 @@ impl WebAcl {
                 headers.insert(name, value);
             }
         }
-        Err(response)
+        Some(response)
     }
 }
 
@@ -255,22 +255,22 @@ Resources:
     fn given_a_rate_rule_then_spellings_of_its_path_count_together_past_the_limit_answered_as_the_template_says() {
         let acl = acl(&[]);
         let (one, other): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
-        assert!(acl.admit(one, "/v1/auth/login").is_ok());
-        assert!(acl.admit(one, "/v1/AUTH/%6cogin").is_ok(), "decoded and lower-cased: the second");
-        assert!(acl.admit(one, "/v1/polls").is_ok(), "outside the scope-down: not counted");
-        let blocked = acl.admit(one, "/V1/Auth/refresh").unwrap_err();
+        assert!(acl.blocked(one, "/v1/auth/login").is_none());
+        assert!(acl.blocked(one, "/v1/AUTH/%6cogin").is_none(), "decoded and lower-cased: the second");
+        assert!(acl.blocked(one, "/v1/polls").is_none(), "outside the scope-down: not counted");
+        let blocked = acl.blocked(one, "/V1/Auth/refresh").unwrap();
         assert_eq!(blocked.status(), 429);
         assert_eq!(blocked.headers()["retry-after"], "60");
         assert_eq!(blocked.headers()["access-control-allow-origin"], "https://app.example");
         assert_eq!(blocked.headers()["content-type"], "application/json");
         assert_eq!(blocked.body(), br#"{"status":429}"#);
-        assert!(acl.admit(other, "/v1/auth/login").is_ok(), "per address");
+        assert!(acl.blocked(other, "/v1/auth/login").is_none(), "per address");
     }
 
     #[test]
     fn given_the_condition_false_then_no_rule_is_played() {
         let acl = acl(&["EnableWaf=false".to_owned()]);
         let one: IpAddr = "192.0.2.1".parse().unwrap();
-        assert!((0..10).all(|_| acl.admit(one, "/v1/auth/login").is_ok()));
+        assert!((0..10).all(|_| acl.blocked(one, "/v1/auth/login").is_none()));
     }
 }
