@@ -47,7 +47,8 @@ impl PathMatch {
     fn matches(&self, path: &str) -> bool {
         let mut path = path.to_owned();
         if self.url_decode {
-            path = percent_decode(&path);
+            // As the router decodes paths; one it cannot decode is matched as sent.
+            path = super::router::decode(&path).unwrap_or(path);
         }
         if self.lowercase {
             path = path.to_lowercase();
@@ -59,27 +60,6 @@ impl PathMatch {
             _ => path.contains(&self.search),
         }
     }
-}
-
-/// `%XX` decoded (invalid escapes kept), as WAF's `URL_DECODE`.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The web ACL's rate rules and their counters: (rule, address, window start) → requests.
