@@ -168,12 +168,9 @@ async fn given_logout_then_the_refresh_token_is_dead_and_unknown_tokens_get_204_
 async fn given_50_parallel_wrong_passwords_then_at_most_the_limit_is_checked_and_the_window_then_reopens() {
     let email = unique_email("guess");
     register(&email).await;
-    let window: u64 = std::env::var("BALLOT_LIMIT_WINDOW").unwrap_or_else(|_| "900".into()).parse().unwrap();
+    let window = env_number("BALLOT_LIMIT_WINDOW");
     assert!(window <= 10, "make test runs with short windows (BALLOT_LIMIT_WINDOW)");
-    // Start right after a window boundary, so the burst stays inside one window.
-    while ballot_core::clock::epoch_secs() % window > 1 {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    window_start(window).await;
     let client = client_from("127.0.0.3");
     let attempts: Vec<_> = (0..50)
         .map(|_| {

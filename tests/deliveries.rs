@@ -10,10 +10,17 @@ use serde_json::{Value, json};
 
 /// A poll of a new editor: (owner token, poll id, first option id).
 async fn new_poll() -> (String, String, String) {
-    let (owner, _) = token_for_account(&[Role::Editor]).await;
-    let body = json!({"question": "Deliver?", "options": [{"text": "a"}, {"text": "b"}]});
-    let poll: Value = call("POST", "/v1/polls", &owner).json(&body).send().await.unwrap().json().await.unwrap();
+    let (owner, poll) = new_poll_with(json!({})).await;
     (owner, poll["id"].as_str().unwrap().to_owned(), poll["options"][0]["id"].as_str().unwrap().to_owned())
+}
+
+/// A poll of a new editor with `settings` over two options: (owner token, the poll).
+async fn new_poll_with(settings: Value) -> (String, Value) {
+    let (owner, _) = token_for_account(&[Role::Editor]).await;
+    let mut body = json!({"question": "Deliver?", "options": [{"text": "a"}, {"text": "b"}]});
+    body.as_object_mut().unwrap().extend(settings.as_object().unwrap().clone());
+    let poll: Value = call("POST", "/v1/polls", &owner).json(&body).send().await.unwrap().json().await.unwrap();
+    (owner, poll)
 }
 
 async fn webhooks(owner: &str, poll: &str) -> Vec<Value> {
@@ -85,9 +92,7 @@ async fn given_a_voter_on_two_polls_then_no_event_id_is_a_function_of_poll_voter
     let (voter, sub) = token_for_account(&[Role::Viewer]).await;
     let mut ids: Vec<String> = Vec::new();
     for _ in 0..2 {
-        let (owner, _) = token_for_account(&[Role::Editor]).await;
-        let body = json!({"question": "Linked?", "options": [{"text": "a"}, {"text": "b"}], "allow_vote_change": true});
-        let created: Value = call("POST", "/v1/polls", &owner).json(&body).send().await.unwrap().json().await.unwrap();
+        let (owner, created) = new_poll_with(json!({"allow_vote_change": true})).await;
         let poll = created["id"].as_str().unwrap().to_owned();
         register(&owner, &poll, &receiver.url, &["vote.cast", "vote.changed"]).await;
         let options: Value =
