@@ -17,6 +17,13 @@ cargo build --workspace --bins
 port=${AWS_ENDPOINT_URL#*://}; port=${port%%/*}; port=${port##*:}
 aws_up "$port"
 functions_up "${BALLOT_INVOKE_PORT:-9000}" "${BALLOT_PORT:-3000}" "${BALLOT_WS_PORT:-3001}"
+# The mail the functions send (verification, password reset), printed here as it arrives
+# (infra/mail_watch.py reads moto's mailbox every 2 s): to this console only, never to a
+# log file, since it holds one-time links. In a session of its own and in STACK_PIDS, like
+# what `start` runs, so stack_down (or the watchdog) stops it with the rest.
+setsid python3 infra/mail_watch.py "$AWS_ENDPOINT_URL" < /dev/null &
+STACK_PIDS+=("$!")
+stack_pids_saved
 stage "ready"
 
 cat <<MSG
@@ -25,6 +32,7 @@ ballot is running at $BALLOT_API_URL   (try: curl $BALLOT_API_URL/v1/health)
   live:      $BALLOT_WS_URL/prod (the WebSocket API of live results)
   functions: cargo lambda watch on $BALLOT_INVOKE_URL (rebuilds on change)
   AWS:       $AWS_ENDPOINT_URL
+  mail:      printed here as it is sent (to, subject, body: the verification and reset links)
   logs:      $BALLOT_STATE_DIR/{moto,watch,gateway}.log
 Ctrl-C stops everything.
 MSG

@@ -1,6 +1,6 @@
-"""moto server with DynamoDB's atomicity, at DynamoDB's speed.
+"""moto server with DynamoDB's atomicity, at DynamoDB's speed, and a mailbox.
 
-Two fixes to moto's DynamoDB, applied before the server starts:
+Fixes to moto, applied before the server starts (1-4 to DynamoDB, 5 to SES):
 
 1. Atomic writes. moto serves requests on threads and applies a write as read, modify,
    write in Python, so two concurrent conditional writes or ADD updates of one item can
@@ -33,12 +33,29 @@ Two fixes to moto's DynamoDB, applied before the server starts:
    seconds on a table a test run had filled). Here a query of the table (not of an
    index) sees only its partition's items; the result, order and paging are moto's.
 
+5. A mailbox: `GET /_ballot/mail` lists the mail moto's SES has accepted, so `make dev`
+   can show it and tests can read the links in it. moto keeps every sent message in
+   `ses_backends[account][region].sent_messages` (SES v2's SendEmail with
+   `Content.Simple` goes through v1's `send_email`) but serves them to no client, and
+   records no time. Here `send_email` stamps each message with its time and a sequence
+   number, and the path answers, as JSON, every message of every account and region in
+   the order they were sent:
+     {"messages": [{"id": "...", "from": "...", "to": ["..."], "subject": "...",
+                    "body": "...", "sent_at": "2025-01-02T03:04:05.678901Z"}]}
+   `to` is the ToAddresses; `?to=<address>` keeps the messages to that address (case
+   does not matter). Raw and templated mail are not listed. The path is answered before
+   moto's dispatch to a service (DomainDispatcherApplication), and no AWS API uses it:
+   the JSON and query APIs post to `/`, REST APIs start with a version or a resource
+   name, and S3's path style would read `_ballot` as a bucket, which no bucket name can
+   be (they start with a letter or digit).
+
 Usage: python3 infra/moto_server.py -H 127.0.0.1 -p 4566 (the arguments of moto_server).
 """
 
 import copy
 import datetime
 import inspect
+import itertools
 import json
 import threading
 import types
@@ -49,7 +66,10 @@ from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import main
+from moto.ses.models import Message, SESBackend, ses_backends
+from werkzeug.wrappers import Request, Response
 
 _LOCK = threading.Lock()
 
@@ -219,6 +239,72 @@ def _query_one_partition(self, hash_key, *args, **kwargs):
 
 
 Table.query = _query_one_partition
+
+MAIL_PATH = "/_ballot/mail"
+_sent_sequence = itertools.count()
+_send_email = SESBackend.send_email
+
+
+def _send_email_stamped(self, *args, **kwargs):
+    """moto's send_email; the accepted message also gets `sent_at` and `sent_sequence`."""
+    message = _send_email(self, *args, **kwargs)
+    message.sent_at = datetime.datetime.now(datetime.timezone.utc)
+    message.sent_sequence = next(_sent_sequence)
+    return message
+
+
+SESBackend.send_email = _send_email_stamped
+
+
+def sent_mail(to=None):
+    """Every stamped message of every SES backend, oldest first, as `GET /_ballot/mail`
+    answers them; only those whose ToAddresses hold `to` (any case) when it is given."""
+    messages = [
+        message
+        for account in list(ses_backends.values())
+        for backend in list(account.values())
+        for message in list(backend.sent_messages)
+        if isinstance(message, Message) and hasattr(message, "sent_sequence")
+    ]
+    messages.sort(key=lambda message: message.sent_sequence)
+    listed = []
+    for message in messages:
+        recipients = list(message.destinations.get("ToAddresses", []))
+        if to is not None and to.lower() not in (address.lower() for address in recipients):
+            continue
+        listed.append(
+            {
+                "id": message.id,
+                "from": message.source,
+                "to": recipients,
+                "subject": message.subject,
+                "body": message.body,
+                "sent_at": message.sent_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            }
+        )
+    return listed
+
+
+def _mailbox(environ, start_response):
+    request = Request(environ)
+    if request.method != "GET":
+        response = Response(status=405, headers={"Allow": "GET"})
+    else:
+        body = json.dumps({"messages": sent_mail(request.args.get("to"))})
+        response = Response(body, status=200, content_type="application/json")
+    return response(environ, start_response)
+
+
+_dispatch = DomainDispatcherApplication.__call__
+
+
+def _dispatch_with_mailbox(self, environ, start_response):
+    if environ.get("PATH_INFO") == MAIL_PATH:
+        return _mailbox(environ, start_response)
+    return _dispatch(self, environ, start_response)
+
+
+DomainDispatcherApplication.__call__ = _dispatch_with_mailbox
 
 if __name__ == "__main__":
     main()

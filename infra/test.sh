@@ -32,6 +32,8 @@ echo "==> AWS proxy: metering and faults"
 .venv/bin/python -m unittest infra/tests/aws_proxy_test.py
 echo "==> moto: streams as DynamoDB writes them (cancelled transactions, no-op writes, creating updates), queries of one partition"
 .venv/bin/python -m unittest infra/tests/moto_streams_test.py
+echo "==> moto: the mailbox of sent mail (GET /_ballot/mail)"
+.venv/bin/python -m unittest infra/tests/moto_mail_test.py
 echo "==> build"
 cargo build --workspace --bins --quiet
 cargo nextest run --workspace --no-run --cargo-quiet

@@ -15,7 +15,7 @@ async fn register_and_login(email: &str) -> Value {
         &json!({"email": email, "password": PASSWORD, "display_name": "Ada"}),
     )
     .await;
-    assert_eq!(created.status(), 201);
+    assert_eq!(created.status(), 202);
     post_json(&client(), "/v1/auth/login", &json!({"email": email, "password": PASSWORD})).await.json().await.unwrap()
 }
 

@@ -1,12 +1,21 @@
-//! No log line of the run holds a password, a password hash or a token. `make test` runs
+//! No log line of the run holds a password, a password hash, a token or a mailed link's
+//! token. `make test` runs
 //! this after every other test against the stack, over the logs of every process
 //! (`$BALLOT_STATE_DIR/*.log`: the functions under `cargo lambda watch`, the gateway).
 
-use ballot_tests::required_env;
+use ballot_tests::{all_mail, required_env};
 
-#[test]
-fn given_the_whole_test_run_when_its_logs_are_read_then_no_secret_is_in_them() {
+#[tokio::test]
+async fn given_the_whole_test_run_when_its_logs_are_read_then_no_secret_is_in_them() {
     let dir = required_env("BALLOT_STATE_DIR");
+    // The one-time tokens of every link the run mailed (verification, reset).
+    let links: Vec<String> = all_mail()
+        .await
+        .iter()
+        .filter(|mail| mail.body.contains("#token="))
+        .map(|mail| ballot_tests::token_in(&mail.body))
+        .collect();
+    assert!(!links.is_empty(), "the run mailed links");
     let mut read = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -19,6 +28,10 @@ fn given_the_whole_test_run_when_its_logs_are_read_then_no_secret_is_in_them() {
         for secret in ["passphrase", "$argon2", "refresh_token\":\"", "pkcs8"] {
             let line = text.lines().find(|l| l.contains(secret));
             assert!(line.is_none(), "{} logs {secret:?}: {}", path.display(), line.unwrap_or_default());
+        }
+        for token in &links {
+            let line = text.lines().find(|l| l.contains(token.as_str()));
+            assert!(line.is_none(), "{} logs a mailed link's token: {}", path.display(), line.unwrap_or_default());
         }
         let line = text.lines().find(|l| has_jwt(l));
         assert!(line.is_none(), "{} logs a JWT: {}", path.display(), line.unwrap_or_default());

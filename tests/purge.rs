@@ -26,7 +26,7 @@ async fn given_a_poll_with_5000_ballots_when_deleted_with_a_purge_cut_off_beside
             let (store, id, option) = (store.clone(), id.clone(), option.clone());
             async move {
                 let sub = format!("purge-voter-{n}");
-                let voter = Voter { sub: &sub, guest: false };
+                let voter = Voter { sub: &sub, guest: false, verified: true };
                 let picks = [option.clone()];
                 cast_vote(&store, &store, &shared::clock::System, &id, voter, &picks).await.unwrap();
             }
@@ -68,7 +68,7 @@ async fn given_a_ballot_written_after_the_purge_by_a_stale_vote_path_then_the_ta
     let poll: Value = call("POST", "/v1/polls", &owner).json(&body).send().await.unwrap().json().await.unwrap();
     let (id, option) = (poll["id"].as_str().unwrap().to_owned(), poll["options"][0]["id"].as_str().unwrap().to_owned());
     let store = local_store().await;
-    let voter = Voter { sub: "on-time", guest: false };
+    let voter = Voter { sub: "on-time", guest: false, verified: true };
     cast_vote(&store, &store, &shared::clock::System, &id, voter, std::slice::from_ref(&option)).await.unwrap();
     assert_eq!(call("DELETE", &format!("/v1/polls/{id}"), &owner).send().await.unwrap().status(), 204);
     let purged = || async { items_of_poll(&store, &id).await == 0 };

@@ -17,6 +17,9 @@ pub struct Principal {
     pub roles: Vec<Role>,
     /// What kind of token authenticated the call.
     pub token_kind: TokenKind,
+    /// Whether the account's email is verified, as the authorizer last read it (never
+    /// for guests).
+    pub email_verified: bool,
 }
 
 impl Principal {
@@ -126,6 +129,9 @@ pub const ROUTES: &[RouteRule] = &[
     RouteRule { method: "GET", path: "/v1/health", access: Access::Public },
     RouteRule { method: "GET", path: "/.well-known/jwks.json", access: Access::Public },
     RouteRule { method: "POST", path: "/v1/auth/register", access: Access::Public },
+    RouteRule { method: "POST", path: "/v1/auth/verify-email", access: Access::Public },
+    RouteRule { method: "POST", path: "/v1/auth/password-reset", access: Access::Public },
+    RouteRule { method: "POST", path: "/v1/auth/password-reset/confirm", access: Access::Public },
     RouteRule { method: "POST", path: "/v1/auth/login", access: Access::Public },
     RouteRule { method: "POST", path: "/v1/auth/refresh", access: Access::Public },
     RouteRule { method: "POST", path: "/v1/auth/logout", access: Access::Public },
@@ -254,7 +260,12 @@ mod tests {
 
     #[test]
     fn given_an_owner_or_admin_when_changing_then_allowed_and_nobody_else() {
-        let caller = |sub: &str, role| Principal { sub: sub.into(), roles: vec![role], token_kind: TokenKind::Access };
+        let caller = |sub: &str, role| Principal {
+            sub: sub.into(),
+            roles: vec![role],
+            token_kind: TokenKind::Access,
+            email_verified: false,
+        };
         assert!(may_change(&caller("u1", Role::Editor), "u1"));
         assert!(may_change(&caller("u2", Role::Admin), "u1"));
         assert!(!may_change(&caller("u2", Role::Editor), "u1"));

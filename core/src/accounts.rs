@@ -20,6 +20,15 @@ pub struct User {
     pub created_at: String,
     #[serde(default)]
     pub disabled: bool,
+    /// Whether the owner of `email` has shown they read its mail (a verification or a
+    /// password-reset link), or the issuer of a federated identity vouched for it.
+    #[serde(default)]
+    pub email_verified: bool,
+    /// The account's sign-in epoch: a password reset moves it on, and every access token
+    /// and refresh-token family of an older epoch is refused from then on. Never shown
+    /// to clients: the store keeps it beside the password hash.
+    #[serde(skip)]
+    pub epoch: u64,
 }
 
 /// An account and its password hash, as login needs them.
@@ -57,6 +66,33 @@ pub struct Login {
 pub struct RefreshToken {
     #[validate(length(min = 1, max = 512))]
     pub refresh_token: String,
+}
+
+/// `POST /v1/auth/verify-email`: a mailed link's token.
+#[derive(Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct LinkBody {
+    #[validate(length(min = 1, max = 64))]
+    pub token: String,
+}
+
+/// `POST /v1/auth/password-reset`.
+#[derive(Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    #[validate(length(max = 254), custom(function = "email_after_trim"))]
+    pub email: String,
+}
+
+/// `POST /v1/auth/password-reset/confirm`.
+#[derive(Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    #[validate(length(min = 1, max = 64))]
+    pub token: String,
+    /// Checked against [`crate::passwords::policy_violation`] once the account is known.
+    #[validate(length(min = 1, max = 1024))]
+    pub password: String,
 }
 
 /// Emails are unique after trimming and lower-casing.
@@ -134,7 +170,7 @@ mod tests {
     use crate::access::TokenKind;
 
     fn admin() -> Principal {
-        Principal { sub: "a1".into(), roles: vec![Role::Admin], token_kind: TokenKind::Access }
+        Principal { sub: "a1".into(), roles: vec![Role::Admin], token_kind: TokenKind::Access, email_verified: false }
     }
 
     #[test]
@@ -152,7 +188,12 @@ mod tests {
         assert!(disable.allowed_for(&admin(), "u2").is_ok());
         let demote = AccountChange { roles: Some(vec![Role::Editor]), disabled: None };
         assert!(matches!(demote.allowed_for(&admin(), "a1"), Err(Error::Conflict(_))));
-        let editor = Principal { sub: "e".into(), roles: vec![Role::Editor], token_kind: TokenKind::Access };
+        let editor = Principal {
+            sub: "e".into(),
+            roles: vec![Role::Editor],
+            token_kind: TokenKind::Access,
+            email_verified: false,
+        };
         assert!(matches!(disable.allowed_for(&editor, "u2"), Err(Error::Forbidden)));
     }
 }

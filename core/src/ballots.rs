@@ -61,6 +61,8 @@ pub struct Cast {
 pub struct Voter<'a> {
     pub sub: &'a str,
     pub guest: bool,
+    /// The account's email is verified (never for a guest).
+    pub verified: bool,
 }
 
 /// Voter `voter`'s partition of a poll's ballots: the first 4 bytes of SHA-256(voter),

@@ -25,6 +25,7 @@ pub mod passwords;
 pub mod polls;
 pub mod ports;
 pub mod pushing;
+pub mod registration;
 pub mod relaying;
 pub mod results;
 pub mod signing_in;

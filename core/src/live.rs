@@ -290,7 +290,7 @@ mod tests {
     }
 
     fn someone(sub: &str, roles: &[Role]) -> Principal {
-        Principal { sub: sub.into(), roles: roles.to_vec(), token_kind: TokenKind::Access }
+        Principal { sub: sub.into(), roles: roles.to_vec(), token_kind: TokenKind::Access, email_verified: false }
     }
 
     #[test]

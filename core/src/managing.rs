@@ -229,7 +229,7 @@ mod tests {
     };
 
     fn principal(sub: &str, role: Role) -> Principal {
-        Principal { sub: sub.into(), roles: vec![role], token_kind: TokenKind::Access }
+        Principal { sub: sub.into(), roles: vec![role], token_kind: TokenKind::Access, email_verified: false }
     }
 
     fn owner() -> Principal {

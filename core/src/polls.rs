@@ -14,6 +14,7 @@ use unicode_normalization::UnicodeNormalization;
 use crate::{
     Error, FieldError,
     access::{Principal, Role, TokenKind},
+    ballots::Voter,
 };
 
 pub const QUESTION_MAX: usize = 300;
@@ -54,6 +55,35 @@ pub enum ResultsVisibility {
     Owner,
 }
 
+/// Who may vote, widest first: once voting started it may only narrow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Voters {
+    /// Guest tokens too (`allow_guests: true`).
+    Guests,
+    /// Signed-in accounts (`allow_guests: false`).
+    #[default]
+    Accounts,
+    /// Accounts whose email is verified.
+    Verified,
+}
+
+impl Voters {
+    /// The rule `allow_guests` names: guests, or accounts.
+    fn of_allow_guests(allow_guests: bool) -> Self {
+        if allow_guests { Voters::Guests } else { Voters::Accounts }
+    }
+
+    /// Whether `voter` may vote under this rule.
+    pub fn admit(self, voter: Voter<'_>) -> bool {
+        match self {
+            Voters::Guests => true,
+            Voters::Accounts => !voter.guest,
+            Voters::Verified => !voter.guest && voter.verified,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -77,6 +107,11 @@ pub struct Poll {
     pub min_choices: usize,
     pub max_choices: usize,
     pub visibility: Visibility,
+    /// Who may vote.
+    #[serde(default)]
+    pub voters: Voters,
+    /// `voters == guests`, kept for clients written before `voters`: [`Poll::new`] keeps
+    /// the two in step, and [`Poll::upgraded`] derives `voters` for polls stored before it.
     pub allow_guests: bool,
     pub results_visibility: ResultsVisibility,
     pub allow_vote_change: bool,
@@ -109,8 +144,11 @@ pub struct Settings {
     pub max_choices: Option<usize>,
     #[serde(default)]
     pub visibility: Visibility,
+    /// Who may vote; `allow_guests` is its older spelling ([`Settings::voters`]).
     #[serde(default)]
-    pub allow_guests: bool,
+    pub voters: Option<Voters>,
+    #[serde(default)]
+    pub allow_guests: Option<bool>,
     #[serde(default)]
     pub results_visibility: ResultsVisibility,
     #[serde(default)]
@@ -136,6 +174,7 @@ pub struct Change {
     pub min_choices: Option<usize>,
     pub max_choices: Option<usize>,
     pub visibility: Option<Visibility>,
+    pub voters: Option<Voters>,
     pub allow_guests: Option<bool>,
     pub results_visibility: Option<ResultsVisibility>,
     pub allow_vote_change: Option<bool>,
@@ -156,6 +195,7 @@ pub struct Checked {
     pub kind: Kind,
     pub min_choices: usize,
     pub max_choices: usize,
+    pub voters: Voters,
     pub closes_at: Option<(String, u64)>,
 }
 
@@ -260,10 +300,23 @@ impl Settings {
                 Some(at) => Some(at),
             },
         };
+        let voters = self.voters().map_err(|e| errors.push(e)).unwrap_or_default();
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }
-        Ok(Checked { question, options, kind: self.kind, min_choices: min, max_choices: max, closes_at })
+        Ok(Checked { question, options, kind: self.kind, min_choices: min, max_choices: max, voters, closes_at })
+    }
+
+    /// Who may vote: `voters`, or what `allow_guests` names (`false` is `accounts`); both
+    /// may be given only when they agree.
+    fn voters(&self) -> Result<Voters, FieldError> {
+        match (self.voters, self.allow_guests) {
+            (Some(voters), Some(allow)) if (voters == Voters::Guests) != allow => {
+                Err(FieldError::new("#/allow_guests", "contradicts voters: give one of the two"))
+            }
+            (Some(voters), _) => Ok(voters),
+            (None, allow) => Ok(Voters::of_allow_guests(allow.unwrap_or(false))),
+        }
     }
 }
 
@@ -280,7 +333,8 @@ impl Poll {
             min_choices: checked.min_choices,
             max_choices: checked.max_choices,
             visibility: settings.visibility,
-            allow_guests: settings.allow_guests,
+            voters: checked.voters,
+            allow_guests: checked.voters == Voters::Guests,
             results_visibility: settings.results_visibility,
             allow_vote_change: settings.allow_vote_change,
             closes_at: checked.closes_at.map(|(text, _)| text),
@@ -290,6 +344,15 @@ impl Poll {
             updated_at: now.to_owned(),
             version: 1,
         }
+    }
+
+    /// This poll as stored before `voters` existed (no `voters`, so `accounts`) with
+    /// `voters` derived from `allow_guests`; a no-op for any poll stored since.
+    pub fn upgraded(mut self) -> Self {
+        if self.allow_guests {
+            self.voters = Voters::Guests;
+        }
+        self
     }
 
     /// `closes_at` as epoch seconds.
@@ -319,7 +382,8 @@ impl Poll {
             min_choices: Some(self.min_choices),
             max_choices: Some(self.max_choices),
             visibility: self.visibility,
-            allow_guests: self.allow_guests,
+            voters: Some(self.voters),
+            allow_guests: None,
             results_visibility: self.results_visibility,
             allow_vote_change: self.allow_vote_change,
             closes_at: self.closes_at.clone(),
@@ -342,9 +406,6 @@ impl Poll {
             return Err(Error::Conflict(
                 "Voting has started: the question, options and choice rules can no longer change.".into(),
             ));
-        }
-        if voting_started && change.allow_guests == Some(true) && !self.allow_guests {
-            return Err(Error::Conflict("Voting has started: guests cannot be let in now.".into()));
         }
         if voting_started && change.results_visibility.is_some_and(|r| r < self.results_visibility) {
             return Err(Error::Conflict("Voting has started: results cannot be shown more widely now.".into()));
@@ -372,7 +433,9 @@ impl Poll {
             settings.max_choices = change.max_choices;
         }
         settings.visibility = change.visibility.unwrap_or(settings.visibility);
-        settings.allow_guests = change.allow_guests.unwrap_or(settings.allow_guests);
+        if change.voters.is_some() || change.allow_guests.is_some() {
+            (settings.voters, settings.allow_guests) = (change.voters, change.allow_guests);
+        }
         settings.results_visibility = change.results_visibility.unwrap_or(settings.results_visibility);
         settings.allow_vote_change = change.allow_vote_change.unwrap_or(settings.allow_vote_change);
         if let Some(closes_at) = &change.closes_at {
@@ -385,6 +448,9 @@ impl Poll {
             settings.closes_at = None;
         }
         let checked = settings.check(now)?;
+        if voting_started && checked.voters < self.voters {
+            return Err(Error::Conflict("Voting has started: who may vote can only narrow now.".into()));
+        }
         let mut poll = Poll::new(self.id.clone(), self.owner_id.clone(), &settings, checked, now_text);
         if change.options.is_none() {
             poll.options = self.options.clone();
@@ -426,11 +492,11 @@ impl Poll {
 
     /// Why this poll (as of now, see [`Poll::effective`]) refuses a vote, if it does.
     /// `changing`: the voter has a ballot with other picks.
-    pub fn refuses_vote(&self, guest: bool, changing: bool) -> Option<Error> {
+    pub fn refuses_vote(&self, voter: Voter<'_>, changing: bool) -> Option<Error> {
         if self.status == Status::Closed {
             return Some(Error::Conflict("The poll is closed.".into()));
         }
-        if guest && !self.allow_guests {
+        if !self.voters.admit(voter) {
             return Some(Error::Forbidden);
         }
         if changing && !self.allow_vote_change {
@@ -564,11 +630,11 @@ impl StoredPoll {
 
     /// Why this poll refuses a vote cast at `now_ms`, if it does: closed (by status, by
     /// `closes_at`, or because `now_ms` is not open time by the rule), guests, changes.
-    pub fn refuses_vote(&self, guest: bool, changing: bool, now_ms: u64) -> Option<Error> {
+    pub fn refuses_vote(&self, voter: Voter<'_>, changing: bool, now_ms: u64) -> Option<Error> {
         if !self.openings().counts_at(now_ms) {
             return Some(Error::Conflict("The poll is closed.".into()));
         }
-        self.poll.clone().effective(now_ms / 1000).refuses_vote(guest, changing)
+        self.poll.clone().effective(now_ms / 1000).refuses_vote(voter, changing)
     }
 }
 
@@ -596,7 +662,7 @@ pub fn may_watch(poll: &Poll, watcher: Option<&Principal>, has_voted: bool) -> b
 
 /// A principal that is no one: no subject, no role.
 fn nobody() -> Principal {
-    Principal { sub: String::new(), roles: Vec::new(), token_kind: TokenKind::Guest }
+    Principal { sub: String::new(), roles: Vec::new(), token_kind: TokenKind::Guest, email_verified: false }
 }
 
 #[cfg(test)]
@@ -702,6 +768,57 @@ mod tests {
     }
 
     #[test]
+    fn given_voters_when_voting_then_each_rule_admits_exactly_its_callers() {
+        let (guest, account, verified) = (
+            Voter { sub: "g", guest: true, verified: false },
+            Voter { sub: "a", guest: false, verified: false },
+            Voter { sub: "v", guest: false, verified: true },
+        );
+        let admitted = |voters: Voters| [guest, account, verified].map(|v| voters.admit(v));
+        assert_eq!(admitted(Voters::Guests), [true, true, true]);
+        assert_eq!(admitted(Voters::Accounts), [false, true, true]);
+        assert_eq!(admitted(Voters::Verified), [false, false, true]);
+        let mut p = poll(&["a", "b"]);
+        p.voters = Voters::Verified;
+        assert!(matches!(p.refuses_vote(account, false), Some(Error::Forbidden)));
+        assert!(p.refuses_vote(verified, false).is_none());
+    }
+
+    #[test]
+    fn given_voters_or_its_alias_allow_guests_when_set_then_one_rule_and_only_narrowing_once_voting_started() {
+        let with = |voters: Option<Voters>, allow_guests: Option<bool>| Settings {
+            voters,
+            allow_guests,
+            ..settings(&["a", "b"])
+        };
+        let voters_of = |s: Settings| s.check(NOW).map(|c| c.voters).ok();
+        assert_eq!(voters_of(with(None, None)), Some(Voters::Accounts), "today's default");
+        assert_eq!(voters_of(with(None, Some(true))), Some(Voters::Guests));
+        assert_eq!(voters_of(with(Some(Voters::Verified), Some(false))), Some(Voters::Verified));
+        let contradiction = with(Some(Voters::Guests), Some(false)).check(NOW).unwrap_err();
+        assert_eq!(pointers(contradiction), ["#/allow_guests"]);
+
+        let p = poll(&["a", "b"]);
+        let change = |voters: Voters| Change { voters: Some(voters), ..Change::default() };
+        let verified = p.apply(&change(Voters::Verified), true, NOW, "t").unwrap();
+        assert_eq!((verified.voters, verified.allow_guests), (Voters::Verified, false));
+        assert!(matches!(verified.apply(&change(Voters::Accounts), true, NOW, "t"), Err(Error::Conflict(_))));
+        let guests = verified.apply(&change(Voters::Guests), false, NOW, "t").unwrap();
+        assert_eq!((guests.voters, guests.allow_guests), (Voters::Guests, true), "before voting, any way");
+        let unrelated = Change { allow_vote_change: Some(true), ..Change::default() };
+        assert_eq!(guests.apply(&unrelated, true, NOW, "t").unwrap().voters, Voters::Guests, "kept when not named");
+    }
+
+    #[test]
+    fn given_a_poll_stored_before_voters_when_read_then_voters_follows_allow_guests() {
+        let mut stored = serde_json::to_value(poll(&["a", "b"])).unwrap();
+        stored.as_object_mut().unwrap().remove("voters");
+        stored["allow_guests"] = serde_json::Value::Bool(true);
+        let read: Poll = serde_json::from_value(stored).unwrap();
+        assert_eq!(read.upgraded().voters, Voters::Guests);
+    }
+
+    #[test]
     fn given_a_closing_time_when_it_passes_then_the_poll_is_closed() {
         let mut p = poll(&["a", "b"]);
         p.closes_at = Some("2027-01-15T08:00:00Z".into());
@@ -717,6 +834,7 @@ mod tests {
             sub: sub.into(),
             roles: Role::parse(role).into_iter().collect(),
             token_kind: crate::access::TokenKind::Access,
+            email_verified: false,
         };
         p.results_visibility = ResultsVisibility::AfterVote;
         assert!(!p.results_visible_to(&caller("u", "viewer"), false));

@@ -111,10 +111,16 @@ pub trait Subscriptions: Send + Sync {
 
 /// Accounts as stored.
 pub trait Accounts: Send + Sync {
-    /// Creates `user` with `password_hash`, claiming its email: of any number of
-    /// concurrent registrations of one email exactly one succeeds, the others get
-    /// [`Error::Conflict`].
-    fn create_user(&self, user: &User, password_hash: String) -> impl Future<Output = Result<()>> + Send;
+    /// Creates `user` with `password_hash`, claiming its email, and stores its
+    /// `verification` token, in one transaction: of any number of concurrent
+    /// registrations of one email exactly one succeeds, the others get
+    /// [`Error::Conflict`] and write nothing.
+    fn create_user(
+        &self,
+        user: &User,
+        password_hash: String,
+        verification: &LinkToken,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// The account with `id`.
     fn user(&self, id: &str) -> impl Future<Output = Result<Option<User>>> + Send;
@@ -141,17 +147,92 @@ pub enum SessionRefused {
     Reused,
 }
 
+/// A refresh token spent for the next of its family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotated {
+    pub user_id: String,
+    /// The account's sign-in epoch when the family started.
+    pub epoch: u64,
+    /// The family's next refresh token.
+    pub token: String,
+}
+
 /// Refresh-token families.
 pub trait Sessions: Send + Sync {
-    /// Signs `user_id` in: a new family and its first refresh token, which is returned.
-    fn start_session(&self, user_id: &str) -> impl Future<Output = Result<String>> + Send;
+    /// Signs `user_id` in, in its sign-in `epoch`: a new family and its first refresh
+    /// token, which is returned.
+    fn start_session(&self, user_id: &str, epoch: u64) -> impl Future<Output = Result<String>> + Send;
 
-    /// Spends refresh token `token` for the next of its family: the account id and the
-    /// new token, or why it was refused (a reuse revokes the family).
+    /// Spends refresh token `token` for the next of its family, or says why it was
+    /// refused (a reuse revokes the family).
     fn rotate_session(
         &self,
         token: &str,
-    ) -> impl Future<Output = Result<std::result::Result<(String, String), SessionRefused>>> + Send;
+    ) -> impl Future<Output = Result<std::result::Result<Rotated, SessionRefused>>> + Send;
+}
+
+/// What a mailed link is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkPurpose {
+    VerifyEmail,
+    ResetPassword,
+}
+
+/// A mailed link's token as stored: only its SHA-256, what it is for, whose, and until
+/// when (epoch seconds) it may be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkToken {
+    pub hash: String,
+    pub purpose: LinkPurpose,
+    pub user_id: String,
+    pub expires_at: u64,
+}
+
+/// The tokens of mailed links. Spending one is conditional on it being there, of its
+/// purpose and unexpired, and is one transaction with its effect: a token works once.
+pub trait LinkTokens: Send + Sync {
+    /// Stores `token` (a new one; its hash is random).
+    fn store_link_token(&self, token: &LinkToken) -> impl Future<Output = Result<()>> + Send;
+
+    /// The stored token with `hash`, if any (expired or not).
+    fn link_token(&self, hash: &str) -> impl Future<Output = Result<Option<LinkToken>>> + Send;
+
+    /// Spends `token` (a [`LinkPurpose::VerifyEmail`] one) if it is still unspent and
+    /// unexpired at `now`, marking its account's email verified: the account, or `None`
+    /// when the token was not spendable.
+    fn spend_verification(&self, token: &LinkToken, now: u64) -> impl Future<Output = Result<Option<User>>> + Send;
+
+    /// Spends `token` (a [`LinkPurpose::ResetPassword`] one) if it is still unspent and
+    /// unexpired at `now`, and in the same transaction sets its account's password hash,
+    /// marks the email verified (the link reached the mailbox) and moves the sign-in
+    /// epoch on, only if the epoch is still `epoch`. `false`: nothing was written.
+    fn spend_reset(
+        &self,
+        token: &LinkToken,
+        now: u64,
+        epoch: u64,
+        password_hash: String,
+    ) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// The mail ballot sends to an account's address; the adapter writes and sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountMail {
+    /// A new account's link to verify its email.
+    Verify { token: String },
+    /// Someone registered with an email that has an account already.
+    AlreadyRegistered,
+    /// A link to set a new password.
+    Reset { token: String },
+    /// Someone asked to reset the password of an email that has no usable account.
+    NoAccount,
+}
+
+/// Sending account mail.
+pub trait Mailer: Send + Sync {
+    /// Sends `mail` to `to`.
+    fn send(&self, to: &str, mail: &AccountMail) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// The rate limits of signing in; the adapter knows each one's size and window.
@@ -171,6 +252,11 @@ pub enum Limit {
     GuestAddress,
     /// Registrations from one client address.
     RegisterAddress,
+    /// Password-reset requests from one client address.
+    ResetAddress,
+    /// Mails to one address (normalised): register and reset cannot mail-bomb it. Past
+    /// it, mail is left unsent and the answer stays the same.
+    MailTo,
 }
 
 /// The size of [`Limit::LoginAccountAddressOnceFull`].
@@ -186,6 +272,8 @@ impl Limit {
             Self::LoginAccountAddressOnceFull => "login-account-address-once-full",
             Self::GuestAddress => "guest-address",
             Self::RegisterAddress => "register-address",
+            Self::ResetAddress => "reset-address",
+            Self::MailTo => "mail-to",
         }
     }
 }
@@ -214,8 +302,15 @@ pub trait Passwords: Send + Sync {
 
 /// Access-token signing.
 pub trait Tokens: Send + Sync {
-    /// A signed token of `kind` for `sub` with `roles`, and its lifetime in seconds.
-    fn issue(&self, sub: &str, roles: &[Role], kind: TokenKind) -> impl Future<Output = Result<(String, u64)>> + Send;
+    /// A signed token of `kind` for `sub` with `roles`, of the account's sign-in `epoch`
+    /// (0 for guests), and its lifetime in seconds.
+    fn issue(
+        &self,
+        sub: &str,
+        roles: &[Role],
+        kind: TokenKind,
+        epoch: u64,
+    ) -> impl Future<Output = Result<(String, u64)>> + Send;
 }
 
 /// Webhooks as stored.

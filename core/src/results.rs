@@ -118,7 +118,7 @@ mod tests {
     };
 
     fn viewer(sub: &str) -> Principal {
-        Principal { sub: sub.into(), roles: vec![Role::Viewer], token_kind: TokenKind::Access }
+        Principal { sub: sub.into(), roles: vec![Role::Viewer], token_kind: TokenKind::Access, email_verified: false }
     }
 
     #[tokio::test]
@@ -130,13 +130,25 @@ mod tests {
         let clock = Fixed::at(NOW);
         let hidden = read_results(&memory, &memory, &memory, &clock, "p1", Some(&viewer("v1"))).await.unwrap_err();
         assert!(matches!(hidden, Error::ResultsHidden), "{hidden:?}");
-        cast_vote(&memory, &memory, &clock, "p1", Voter { sub: "v1", guest: false }, std::slice::from_ref(&option))
-            .await
-            .unwrap();
+        cast_vote(
+            &memory,
+            &memory,
+            &clock,
+            "p1",
+            Voter { sub: "v1", guest: false, verified: true },
+            std::slice::from_ref(&option),
+        )
+        .await
+        .unwrap();
         let (results, finality) =
             read_results(&memory, &memory, &memory, &clock, "p1", Some(&viewer("v1"))).await.unwrap();
         assert_eq!((results.total_ballots, results.options[0].votes, finality), (1, 1, Finality::Open));
-        let owner = Principal { sub: "owner".into(), roles: vec![Role::Editor], token_kind: TokenKind::Access };
+        let owner = Principal {
+            sub: "owner".into(),
+            roles: vec![Role::Editor],
+            token_kind: TokenKind::Access,
+            email_verified: false,
+        };
         assert!(read_results(&memory, &memory, &memory, &clock, "p1", Some(&owner)).await.is_ok());
     }
 

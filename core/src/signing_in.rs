@@ -1,5 +1,5 @@
-//! Signing in: registering, logging in, refreshing, guest tokens, and whose roles a
-//! verified token speaks for (the authorizer's account check).
+//! Signing in: logging in, refreshing, guest tokens, and whom a verified token speaks
+//! for (the authorizer's account check). Registering is [`crate::registration`].
 //!
 //! Invariants: every refusal of credentials is the same [`Error::Unauthenticated`], after
 //! the same password work, so neither the answer nor its timing tells which emails have
@@ -7,14 +7,14 @@
 //! is checked (parallel guesses cannot overrun a limit) and given back when it was right;
 //! no number of failures from other addresses refuses an address its first try of a
 //! window at an account (see [`Limit::LoginAccountAddressOnceFull`]);
-//! a disabled account gets no token of any kind.
+//! a disabled account gets no token of any kind; a token or refresh-token family of an
+//! older sign-in epoch than its account's (a password reset since) is refused.
 
 use crate::{
-    Error, FieldError,
+    Error,
     access::{Role, TokenKind},
-    accounts::{Login, NewAccount, User, normalize_email},
-    clock::Clock,
-    ids, passwords,
+    accounts::{Login, User, normalize_email},
+    ids,
     ports::{Accounts, Limit, Limits, Passwords, Result, Sessions, Tokens},
 };
 
@@ -26,35 +26,6 @@ pub struct Issued {
     pub expires_in: u64,
     /// None for guests.
     pub refresh_token: Option<String>,
-}
-
-/// `POST /v1/auth/register` from client `address`: a new `editor` account, if the
-/// password passes the policy and the email is free; every attempt takes a slot of the
-/// address's registration limit, so one client cannot mint accounts in bulk.
-pub async fn register(
-    accounts: &impl Accounts,
-    limits: &impl Limits,
-    hasher: &impl Passwords,
-    clock: &impl Clock,
-    new: NewAccount,
-    address: &str,
-) -> Result<User> {
-    limits.take_slot(Limit::RegisterAddress, address).await?;
-    let email = normalize_email(&new.email);
-    if let Some(problem) = passwords::policy_violation(&new.password, &email) {
-        return Err(Error::Validation(vec![FieldError::new("#/password", problem)]));
-    }
-    let user = User {
-        id: ids::random_id(),
-        email,
-        display_name: new.display_name.trim().to_owned(),
-        roles: vec![Role::Editor],
-        created_at: clock.rfc3339_now(),
-        disabled: false,
-    };
-    accounts.create_user(&user, hasher.hash(new.password).await?).await?;
-    tracing::info!(user = %user.id, "account created");
-    Ok(user)
 }
 
 /// What login needs.
@@ -92,8 +63,9 @@ impl<A: Accounts, L: Limits, P: Passwords, T: Tokens, S: Sessions> SignIn<'_, A,
             self.limits.give_back(slot).await?;
         }
         let user = credentials.user;
-        let (access_token, expires_in) = self.tokens.issue(&user.id, &user.roles, TokenKind::Access).await?;
-        let refresh_token = self.sessions.start_session(&user.id).await?;
+        let (access_token, expires_in) =
+            self.tokens.issue(&user.id, &user.roles, TokenKind::Access, user.epoch).await?;
+        let refresh_token = self.sessions.start_session(&user.id, user.epoch).await?;
         tracing::info!(user = %user.id, "signed in");
         Ok(Issued { access_token, expires_in, refresh_token: Some(refresh_token) })
     }
@@ -107,16 +79,16 @@ pub async fn refresh(
     tokens: &impl Tokens,
     refresh_token: &str,
 ) -> Result<Issued> {
-    let (user_id, refresh_token) = match sessions.rotate_session(refresh_token).await? {
+    let rotated = match sessions.rotate_session(refresh_token).await? {
         Ok(rotated) => rotated,
         Err(refused) => {
             tracing::info!(?refused, "refresh refused");
             return Err(Error::Unauthenticated);
         }
     };
-    let user = active(accounts.user(&user_id).await?)?;
-    let (access_token, expires_in) = tokens.issue(&user.id, &user.roles, TokenKind::Access).await?;
-    Ok(Issued { access_token, expires_in, refresh_token: Some(refresh_token) })
+    let user = of_epoch(active(accounts.user(&rotated.user_id).await?)?, rotated.epoch)?;
+    let (access_token, expires_in) = tokens.issue(&user.id, &user.roles, TokenKind::Access, user.epoch).await?;
+    Ok(Issued { access_token, expires_in, refresh_token: Some(rotated.token) })
 }
 
 /// `POST /v1/auth/guest` from client `address`: a guest token (role `guest`, a fresh
@@ -124,22 +96,35 @@ pub async fn refresh(
 pub async fn guest(limits: &impl Limits, tokens: &impl Tokens, address: &str) -> Result<Issued> {
     limits.take_slot(Limit::GuestAddress, address).await?;
     let sub = format!("guest-{}", ids::random_id());
-    let (access_token, expires_in) = tokens.issue(&sub, &[Role::Guest], TokenKind::Guest).await?;
+    let (access_token, expires_in) = tokens.issue(&sub, &[Role::Guest], TokenKind::Guest, 0).await?;
     Ok(Issued { access_token, expires_in, refresh_token: None })
 }
 
-/// The roles a verified token of ballot's own speaks for: an account's token carries the
-/// account's roles as stored now (so a disabled account is refused and role changes apply
-/// at once); other kinds (guests) have no account and carry their own.
+/// Whom a verified token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    pub roles: Vec<Role>,
+    /// Whether the account's email is verified (never for guests).
+    pub email_verified: bool,
+}
+
+/// Whom a verified token of ballot's own (of sign-in `epoch`) speaks for: an account's
+/// token carries the account's roles as stored now (so a disabled account is refused
+/// and role changes apply at once), and only while the account is still in that epoch;
+/// other kinds (guests) have no account and carry their own roles.
 pub async fn own_token_roles(
     accounts: &impl Accounts,
     sub: &str,
     kind: TokenKind,
     roles: Vec<Role>,
-) -> Result<Vec<Role>> {
+    epoch: u64,
+) -> Result<Admitted> {
     match kind {
-        TokenKind::Access => Ok(active(accounts.user(sub).await?)?.roles),
-        _ => Ok(roles),
+        TokenKind::Access => {
+            let user = of_epoch(active(accounts.user(sub).await?)?, epoch)?;
+            Ok(Admitted { roles: user.roles, email_verified: user.email_verified })
+        }
+        _ => Ok(Admitted { roles, email_verified: false }),
     }
 }
 
@@ -152,6 +137,15 @@ pub async fn federated_account(
     email: Option<&str>,
 ) -> Result<User> {
     active(Some(accounts.linked_user(issuer, subject, email).await?))
+}
+
+/// `user`, if a token or session of sign-in `epoch` still speaks for it.
+fn of_epoch(user: User, epoch: u64) -> Result<User> {
+    if user.epoch == epoch {
+        return Ok(user);
+    }
+    tracing::info!(user = %user.id, "token or session from before a password reset");
+    Err(Error::Unauthenticated)
 }
 
 fn active(user: Option<User>) -> Result<User> {
@@ -167,10 +161,9 @@ fn active(user: Option<User>) -> Result<User> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{clock::Fixed, memory::NOW, memory::identity::*};
+    use crate::memory::identity::*;
 
     const PASSWORD: &str = "correct horse battery staple";
-    const ADDRESS: &str = "203.0.113.50";
 
     fn ann() -> Identity {
         Identity::default().with_account("u1", "ann@example.com", PASSWORD, false)
@@ -246,48 +239,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn given_registrations_from_one_address_then_refused_past_its_limit_and_nothing_written() {
-        let identity = Identity::default();
-        let new = |n: u32| NewAccount {
-            email: format!("cy{n}@example.com"),
-            password: PASSWORD.into(),
-            display_name: "Cy".into(),
-        };
-        for n in 0..LIMIT {
-            register(&identity, &identity, &identity, &Fixed::at(NOW), new(n), ADDRESS).await.unwrap();
-        }
-        let refused = register(&identity, &identity, &identity, &Fixed::at(NOW), new(LIMIT), ADDRESS).await;
-        assert!(matches!(refused, Err(Error::TooManyRequests { .. })), "{refused:?}");
-        assert_eq!(identity.state().accounts.len(), LIMIT as usize);
-        assert!(register(&identity, &identity, &identity, &Fixed::at(NOW), new(LIMIT), "192.0.2.8").await.is_ok());
-    }
-
-    #[tokio::test]
-    async fn given_a_registration_when_registered_then_an_editor_with_a_hashed_password() {
-        let identity = Identity::default();
-        let new =
-            NewAccount { email: " Cy@Example.com".into(), password: PASSWORD.into(), display_name: " Cy ".into() };
-        let user = register(&identity, &identity, &identity, &Fixed::at(NOW), new, ADDRESS).await.unwrap();
-        assert_eq!((user.email.as_str(), user.display_name.as_str()), ("cy@example.com", "Cy"));
-        assert_eq!(user.roles, [Role::Editor]);
-        assert_eq!(identity.state().accounts[&user.id].password_hash, format!("hash:{PASSWORD}"));
-    }
-
-    #[tokio::test]
-    async fn given_a_weak_password_or_a_taken_email_when_registering_then_refused_and_nothing_written() {
-        let identity = ann();
-        let weak = NewAccount { email: "cy@example.com".into(), password: "short".into(), display_name: "Cy".into() };
-        let refused = register(&identity, &identity, &identity, &Fixed::at(NOW), weak, ADDRESS).await;
-        assert!(matches!(&refused, Err(Error::Validation(e)) if e[0].pointer == "#/password"), "{refused:?}");
-        let taken = NewAccount { email: "ANN@example.com".into(), password: PASSWORD.into(), display_name: "A".into() };
-        assert!(matches!(
-            register(&identity, &identity, &identity, &Fixed::at(NOW), taken, ADDRESS).await,
-            Err(Error::Conflict(_))
-        ));
-        assert_eq!(identity.state().accounts.len(), 1);
-    }
-
-    #[tokio::test]
     async fn given_a_refresh_token_when_spent_twice_or_for_a_disabled_account_then_refused() {
         let identity = ann();
         let first = sign_in(&identity).login(login("ann@example.com", PASSWORD), "192.0.2.7").await.unwrap();
@@ -298,6 +249,17 @@ mod tests {
         identity.state().accounts.get_mut("u1").unwrap().user.disabled = true;
         let disabled = refresh(&identity, &identity, &identity, next.refresh_token.as_deref().unwrap()).await;
         assert!(matches!(disabled, Err(Error::Unauthenticated)));
+    }
+
+    #[tokio::test]
+    async fn given_a_password_reset_when_an_older_session_refreshes_then_refused() {
+        let identity = ann();
+        let before = sign_in(&identity).login(login("ann@example.com", PASSWORD), "192.0.2.7").await.unwrap();
+        identity.state().accounts.get_mut("u1").unwrap().user.epoch = 1;
+        let refused = refresh(&identity, &identity, &identity, before.refresh_token.as_deref().unwrap()).await;
+        assert!(matches!(refused, Err(Error::Unauthenticated)), "{refused:?}");
+        let after = sign_in(&identity).login(login("ann@example.com", PASSWORD), "192.0.2.7").await.unwrap();
+        assert!(refresh(&identity, &identity, &identity, after.refresh_token.as_deref().unwrap()).await.is_ok());
     }
 
     #[tokio::test]
@@ -317,12 +279,15 @@ mod tests {
     async fn given_verified_tokens_when_admitted_then_accounts_speak_with_their_stored_roles() {
         let identity = ann();
         identity.state().accounts.get_mut("u1").unwrap().user.roles = vec![Role::Admin];
-        let roles = own_token_roles(&identity, "u1", TokenKind::Access, vec![Role::Viewer]).await.unwrap();
-        assert_eq!(roles, [Role::Admin], "the account's roles now, not the token's");
-        let guest = own_token_roles(&identity, "guest-1", TokenKind::Guest, vec![Role::Guest]).await.unwrap();
-        assert_eq!(guest, [Role::Guest]);
-        let unknown = own_token_roles(&identity, "gone", TokenKind::Access, vec![Role::Admin]).await;
+        let admitted = own_token_roles(&identity, "u1", TokenKind::Access, vec![Role::Viewer], 0).await.unwrap();
+        assert_eq!(admitted.roles, [Role::Admin], "the account's roles now, not the token's");
+        let guest = own_token_roles(&identity, "guest-1", TokenKind::Guest, vec![Role::Guest], 0).await.unwrap();
+        assert_eq!(guest, Admitted { roles: vec![Role::Guest], email_verified: false });
+        let unknown = own_token_roles(&identity, "gone", TokenKind::Access, vec![Role::Admin], 0).await;
         assert!(matches!(unknown, Err(Error::Unauthenticated)));
+        identity.state().accounts.get_mut("u1").unwrap().user.epoch = 1;
+        let before_reset = own_token_roles(&identity, "u1", TokenKind::Access, vec![Role::Admin], 0).await;
+        assert!(matches!(before_reset, Err(Error::Unauthenticated)), "a token from before a reset");
         let linked = federated_account(&identity, "https://idp.example", "s1", None).await.unwrap();
         identity.state().accounts.get_mut(&linked.id).unwrap().user.disabled = true;
         let disabled = federated_account(&identity, "https://idp.example", "s1", None).await;

@@ -53,7 +53,7 @@ pub async fn cast_vote(
             return Err(Error::NotFound);
         };
         let now_ms = clock.epoch_ms();
-        let checked = match stored.refuses_vote(voter.guest, false, now_ms) {
+        let checked = match stored.refuses_vote(voter, false, now_ms) {
             Some(refusal) => Err(refusal),
             None => stored.poll.check_ballot(requested),
         };
@@ -92,7 +92,7 @@ async fn change(
     if current.ballot.has_picks(&ballot.option_ids) {
         return Ok(Some(Cast { kind: CastKind::Same, ballot: current.ballot }));
     }
-    if let Some(refusal) = stored.refuses_vote(voter.guest, true, now_ms) {
+    if let Some(refusal) = stored.refuses_vote(voter, true, now_ms) {
         return Err(refusal);
     }
     if !ballots.record_change(voter.sub, &current, &ballot).await? {
@@ -110,7 +110,7 @@ mod tests {
         polls::Status,
     };
 
-    const ALICE: Voter<'static> = Voter { sub: "alice", guest: false };
+    const ALICE: Voter<'static> = Voter { sub: "alice", guest: false, verified: true };
 
     async fn vote(memory: &Memory, voter: Voter<'_>, picks: &[&str]) -> Result<Cast> {
         let picks: Vec<String> = picks.iter().map(|p| (*p).to_owned()).collect();
@@ -184,7 +184,7 @@ mod tests {
         let cast = vote(&memory, ALICE, &[&ids[0]]).await.unwrap();
         assert_eq!(cast.kind, CastKind::New);
         assert_eq!(memory.counts("p1").0, 1, "the ballot's cast_at is before the closing in force");
-        let err = vote(&memory, Voter { sub: "bob", guest: false }, &[&ids[0]]).await.unwrap_err();
+        let err = vote(&memory, Voter { sub: "bob", guest: false, verified: true }, &[&ids[0]]).await.unwrap_err();
         assert!(matches!(err, Error::Conflict(ref s) if s == "The poll is closed."), "who sees the close is refused");
         assert_eq!(memory.counts("p1").0, 1);
     }
@@ -267,7 +267,7 @@ mod tests {
     async fn given_a_guest_when_the_poll_admits_no_guests_then_403() {
         let memory = Memory::with_poll(open_poll(&["Pizza", "Sushi"]));
         let ids = option_ids(&memory);
-        let err = vote(&memory, Voter { sub: "g-1", guest: true }, &[&ids[0]]).await.unwrap_err();
+        let err = vote(&memory, Voter { sub: "g-1", guest: true, verified: false }, &[&ids[0]]).await.unwrap_err();
         assert!(matches!(err, Error::Forbidden), "{err:?}");
     }
 

@@ -7,58 +7,23 @@ It starts its own moto on a free port and stops it at the end.
 """
 
 import os
-import socket
-import subprocess
 import sys
-import time
 import unittest
 import uuid
 
 import boto3
 from botocore.exceptions import ClientError
 
-SERVER = os.path.join(os.path.dirname(__file__), "..", "moto_server.py")
-CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+sys.path.insert(0, os.path.dirname(__file__))  # run by path from the repo root, as make test does
+from local_moto import CREDENTIALS, MotoTestCase  # noqa: E402
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_listening(port, process, seconds=30):
-    """Returns once something accepts connections on `port`; fails if moto exits first."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"moto exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"moto did not listen on {port} within {seconds}s")
-
-
-class MotoStreams(unittest.TestCase):
+class MotoStreams(MotoTestCase):
     @classmethod
     def setUpClass(cls):
-        port = free_port()
-        cls.moto = subprocess.Popen(
-            [sys.executable, SERVER, "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_until_listening(port, cls.moto)
-        endpoint = f"http://127.0.0.1:{port}"
-        cls.dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, **CREDENTIALS)
-        cls.streams = boto3.client("dynamodbstreams", endpoint_url=endpoint, **CREDENTIALS)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.terminate()
-        cls.moto.wait(10)
+        super().setUpClass()
+        cls.dynamodb = boto3.client("dynamodb", endpoint_url=cls.endpoint, **CREDENTIALS)
+        cls.streams = boto3.client("dynamodbstreams", endpoint_url=cls.endpoint, **CREDENTIALS)
 
     def setUp(self):
         self.table = f"t-{uuid.uuid4().hex[:8]}"
@@ -160,16 +125,13 @@ if __name__ == "__main__":
     unittest.main()
 
 
-class MotoQueries(unittest.TestCase):
+class MotoQueries(MotoTestCase):
     """moto_server.py's queries read one partition: the same items, order and pages."""
 
     @classmethod
     def setUpClass(cls):
-        MotoStreams.setUpClass.__func__(cls)
-
-    @classmethod
-    def tearDownClass(cls):
-        MotoStreams.tearDownClass.__func__(cls)
+        super().setUpClass()
+        cls.dynamodb = boto3.client("dynamodb", endpoint_url=cls.endpoint, **CREDENTIALS)
 
     def test_a_query_sees_its_partition_in_order_page_by_page_both_ways(self):
         table = f"q-{uuid.uuid4().hex[:8]}"

@@ -40,6 +40,18 @@ impl App {
         crate::auth::issuer::Issuer { keys: self.signing_keys(), settings: self.config.tokens.clone() }
     }
 
+    /// Registering and recovering accounts: the table, its limits, and account mail
+    /// through SES from the configured sender.
+    #[cfg(feature = "mail")]
+    pub fn account_desk(&self) -> crate::mail::Desk {
+        let mailer = crate::mail::Ses {
+            client: aws_sdk_sesv2::Client::new(&self.aws.sdk),
+            from: self.config.mail.from.clone(),
+            app_url: self.config.mail.app_url.clone(),
+        };
+        crate::mail::Desk { store: self.store(), limits: self.rate_limits(), mailer }
+    }
+
     /// The limits of signing in, sized by configuration.
     pub fn rate_limits(&self) -> crate::store::limits::RateLimits {
         crate::store::limits::RateLimits { store: self.store(), limits: self.config.limits.clone() }

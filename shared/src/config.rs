@@ -56,6 +56,17 @@ pub struct Config {
     pub limits: Limits,
     /// Live results (see [`Live`]).
     pub live: Live,
+    /// Account mail (see [`Mail`]).
+    pub mail: Mail,
+}
+
+/// Account mail settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    /// The sender, verified in SES (`MAIL_FROM`).
+    pub from: String,
+    /// The front end that mailed links open (`APP_URL`).
+    pub app_url: String,
 }
 
 /// Live results settings.
@@ -144,6 +155,11 @@ pub struct Limits {
     /// Registrations per client address per window (`REGISTER_LIMIT_PER_ADDRESS`,
     /// default 10).
     pub registrations_per_address: u32,
+    /// Password-reset requests per client address per window
+    /// (`RESET_LIMIT_PER_ADDRESS`, default 10).
+    pub resets_per_address: u32,
+    /// Mails to one address per window (`MAIL_LIMIT_PER_RECIPIENT`, default 3).
+    pub mails_per_recipient: u32,
 }
 
 impl Config {
@@ -203,7 +219,10 @@ impl Config {
                 logins_per_address: number(&lookup, "LOGIN_LIMIT_PER_ADDRESS", 20)?,
                 guests_per_address: number(&lookup, "GUEST_LIMIT_PER_ADDRESS", 20)?,
                 registrations_per_address: number(&lookup, "REGISTER_LIMIT_PER_ADDRESS", 10)?,
+                resets_per_address: number(&lookup, "RESET_LIMIT_PER_ADDRESS", 10)?,
+                mails_per_recipient: number(&lookup, "MAIL_LIMIT_PER_RECIPIENT", 3)?,
             },
+            mail: Mail { from: required("MAIL_FROM")?, app_url: required("APP_URL")? },
             live: {
                 let (endpoint, stage) = (required("LIVE_API_ENDPOINT")?, required("LIVE_STAGE")?);
                 Live {
@@ -290,7 +309,7 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
-    const BASE: [(&str, &str); 16] = [
+    const BASE: [(&str, &str); 18] = [
         ("TABLE_NAME", "ballot"),
         ("EVENTS_QUEUE_URL", "http://127.0.0.1:4566/000000000000/events"),
         ("WEBHOOK_DELIVERIES_QUEUE_URL", "http://127.0.0.1:4566/000000000000/deliveries"),
@@ -307,6 +326,8 @@ mod tests {
         ("LIVE_QUEUE_URL", "http://127.0.0.1:4566/000000000000/live"),
         ("LIVE_API_ENDPOINT", "wss://abc123.execute-api.eu-west-1.amazonaws.com"),
         ("LIVE_STAGE", "v1"),
+        ("MAIL_FROM", "no-reply@ballot.example"),
+        ("APP_URL", "https://polls.example"),
     ];
 
     #[test]

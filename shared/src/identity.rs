@@ -30,7 +30,9 @@ pub fn caller_of(req: &Request) -> Result<Principal, ApiError> {
         None => TokenKind::Access,
         Some(name) => TokenKind::parse(name).ok_or(ballot_core::Error::Unauthenticated)?,
     };
-    Ok(Principal { sub, roles, token_kind })
+    let email_verified =
+        matches!(fields.get("email_verified"), Some(Value::Bool(true))) || text("email_verified") == Some("true");
+    Ok(Principal { sub, roles, token_kind, email_verified })
 }
 
 /// The authorizer's context of `req`, for REST (v1) and HTTP/function-URL (v2) payloads.

@@ -9,7 +9,8 @@
 //!   ([`store`], and idempotency records), SQS ([`events`]), EventBridge Scheduler
 //!   ([`closing`]), Secrets Manager ([`secrets`]), argon2 and token signing ([`auth`]),
 //!   webhook sealing and delivery ([`webhooks`]), the live queue and the WebSocket
-//!   API's `@connections` ([`pushes`]); the WebSocket routes' edge ([`live`]).
+//!   API's `@connections` ([`pushes`]), account mail through SES (`mail`, feature
+//!   `mail`); the WebSocket routes' edge ([`live`]).
 //!
 //! Function crates only wire these pieces to a use case of `ballot-core`.
 
@@ -29,6 +30,8 @@ pub mod identity;
 pub mod lifecycle;
 pub mod listing;
 pub mod live;
+#[cfg(feature = "mail")]
+pub mod mail;
 pub mod manage;
 pub mod poll_cache;
 pub mod pushes;

@@ -6,8 +6,11 @@
 //! it never skips.
 
 pub mod browser;
+pub mod mail;
 pub mod modules;
 pub mod proxy;
+
+pub use mail::{Mail, all_mail, mail_to, next_mail, token_in};
 
 use std::path::PathBuf;
 
@@ -18,6 +21,19 @@ use reqwest::header::HeaderMap;
 pub fn required_env(name: &str) -> String {
     std::env::var(name)
         .unwrap_or_else(|_| panic!("{name} is not set: run these tests with `make test`, which starts the local stack"))
+}
+
+/// A number the harness must set.
+pub fn env_number(name: &str) -> u64 {
+    let value = std::env::var(name).unwrap_or_else(|_| panic!("make test sets {name}"));
+    value.parse().unwrap_or_else(|_| panic!("{name} is a number"))
+}
+
+/// Waits until a rate-limit window has just begun, so a burst stays inside one window.
+pub async fn window_start(window: u64) {
+    while !ballot_core::clock::epoch_secs().is_multiple_of(window) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// Base URL of the local API gateway.
@@ -140,8 +156,17 @@ pub async fn token_for_account(roles: &[ballot_core::access::Role]) -> (String, 
             roles: roles.to_vec(),
             created_at: ballot_core::clock::rfc3339_now(),
             disabled: false,
+            email_verified: true,
+            epoch: 0,
         };
-        local_store().await.create_user(&user, "not-a-hash".into()).await.unwrap();
+        // Seeded verified: its verification link is stored spent-by-expiry.
+        let link = ballot_core::ports::LinkToken {
+            hash: ballot_core::ids::sha256_hex(&ballot_core::ids::random_token(32)),
+            purpose: ballot_core::ports::LinkPurpose::VerifyEmail,
+            user_id: id.clone(),
+            expires_at: 0,
+        };
+        local_store().await.create_user(&user, "not-a-hash".into(), &link).await.unwrap();
     }
     let keys = local_keys().await;
     let token =

@@ -25,7 +25,7 @@ use shared::{
         authorizer,
         federation::{Federation, parse_issuers},
         token::TokenKind,
-        verifier::{Refused, Verifier},
+        verifier::{Refused, Verified, Verifier},
     },
     telemetry,
 };
@@ -52,7 +52,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 async fn authorize(deps: &Deps, event: &Value) -> Result<Value, Diagnostic> {
     let token = authorizer::bearer(event).map_err(unauthorized)?;
-    let (sub, roles, kind, exp) = if Federation::handles(token) {
+    let who = if Federation::handles(token) {
         let identity = deps.federation.verify(token).await.map_err(|reason| {
             tracing::info!(%reason, "federated token refused");
             unauthorized(authorizer::Unauthorized)
@@ -65,15 +65,20 @@ async fn authorize(deps: &Deps, event: &Value) -> Result<Value, Diagnostic> {
         )
         .await
         .map_err(refused)?;
-        (account.id, account.roles, TokenKind::Federated, identity.exp)
+        Verified {
+            sub: account.id,
+            roles: account.roles,
+            kind: TokenKind::Federated,
+            exp: identity.exp,
+            email_verified: account.email_verified,
+        }
     } else {
-        let verified = deps.verifier.verify(token).await.map_err(|refusal| match refusal {
+        deps.verifier.verify(token).await.map_err(|refusal| match refusal {
             Refused::Token => unauthorized(authorizer::Unauthorized),
             Refused::Unavailable(reason) => unavailable(reason),
-        })?;
-        (verified.sub, verified.roles, verified.kind, verified.exp)
+        })?
     };
-    authorizer::answer(event, &sub, &roles, kind, exp).map_err(unauthorized)
+    authorizer::answer(event, &who).map_err(unauthorized)
 }
 
 /// A refusal by the rules is a 401; a failed dependency is not.

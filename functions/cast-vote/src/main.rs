@@ -48,7 +48,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 async fn cast(deps: &Deps, caller: &Principal, req: &Request) -> Result<Response<Body>, ApiError> {
     let poll_id = http::path_id(req, "id")?;
     let vote: Vote = body::json(req)?;
-    let voter = Voter { sub: &caller.sub, guest: caller.is_guest() };
+    let voter = Voter { sub: &caller.sub, guest: caller.is_guest(), verified: caller.email_verified };
     let cast = cast_vote(&deps.polls, &deps.store, &System, &poll_id, voter, &vote.option_ids).await?;
     let status = if cast.kind == CastKind::New { StatusCode::CREATED } else { StatusCode::OK };
     http::json(status, &cast.ballot)

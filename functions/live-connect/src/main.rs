@@ -55,7 +55,9 @@ async fn connect(deps: &Deps, route: &RouteEvent) -> RouteAnswer {
     let (watcher, token_expires_at) = match token {
         None => (None, None),
         Some(token) => match deps.verifier.verify(token).await {
-            Ok(v) => (Some(Principal { sub: v.sub, roles: v.roles, token_kind: v.kind }), Some(v.exp)),
+            Ok(v) => {
+                (Some(Principal { sub: v.sub, roles: v.roles, token_kind: v.kind, email_verified: false }), Some(v.exp))
+            }
             Err(Refused::Token) => return RouteAnswer::status(401),
             Err(Refused::Unavailable(_)) => return RouteAnswer::status(500),
         },

@@ -1,5 +1,7 @@
 //! Creates on the local endpoint every table, queue (with its redrive policy), secret and
-//! schedule group that `template.yaml` declares, and finds what already exists. IAM roles
+//! schedule group that `template.yaml` declares, and finds what already exists. It also
+//! verifies the `MailFrom` parameter's address as an SES identity, so mail from it is
+//! accepted (moto, like SES, rejects unverified senders). IAM roles
 //! are only named: nothing local checks them. Running it twice changes
 //! nothing: existing resources are kept, so a restart of `make dev` keeps local data while
 //! moto runs.
@@ -29,6 +31,7 @@ pub struct Clients {
     pub sqs: aws_sdk_sqs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub scheduler: aws_sdk_scheduler::Client,
+    pub ses: aws_sdk_sesv2::Client,
 }
 
 impl Clients {
@@ -40,6 +43,7 @@ impl Clients {
             sqs: aws_sdk_sqs::Client::new(&sdk),
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
             scheduler: aws_sdk_scheduler::Client::new(&sdk),
+            ses: aws_sdk_sesv2::Client::new(&sdk),
         }
     }
 }
@@ -69,7 +73,25 @@ pub async fn bootstrap(template: &Template, stack: &mut Stack, clients: &Clients
             Err(err) => return Err(err.into()),
         }
     }
+    if let Some(Some(sender)) = stack.parameters.get(MAIL_FROM) {
+        verify_sender(clients, sender).await?;
+    }
     record_named(template, stack);
+    Ok(())
+}
+
+/// The template parameter naming the sender of account mail.
+const MAIL_FROM: &str = "MailFrom";
+
+/// Makes `sender` (an address or a domain) a verified SES identity: SES v2
+/// CreateEmailIdentity, which moto marks verified at once. An identity that exists
+/// already is kept (moto replaces it, SES and LocalStack answer AlreadyExists).
+async fn verify_sender(clients: &Clients, sender: &str) -> Result<(), BoxError> {
+    match clients.ses.create_email_identity().email_identity(sender).send().await {
+        Ok(_) => tracing::info!(identity = %sender, "verified the mail sender"),
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_already_exists_exception()) => {}
+        Err(err) => return Err(err.into()),
+    }
     Ok(())
 }
 

@@ -8,11 +8,12 @@
 
 use serde_json::{Value, json};
 
-use ballot_core::access::{self as routes, Role};
+use ballot_core::access as routes;
 
 use super::{
     keys::KeySet,
-    token::{AccessClaims, MAX_TOKEN_BYTES, TokenKind, TokenSettings, verify},
+    token::{AccessClaims, MAX_TOKEN_BYTES, TokenSettings, verify},
+    verifier::Verified,
 };
 
 /// The one error an authorizer returns: API Gateway answers 401 for exactly this message.
@@ -23,7 +24,9 @@ pub struct Unauthorized;
 /// Decides a `REQUEST` authorizer event (`headers`, `methodArn`) on the token alone.
 pub fn decide(keys: &KeySet, settings: &TokenSettings, event: &Value) -> Result<Value, Unauthorized> {
     let claims = verify_request(keys, settings, event)?;
-    answer(event, &claims.sub, &claims.roles, claims.kind, claims.exp)
+    let who =
+        Verified { sub: claims.sub, roles: claims.roles, kind: claims.kind, exp: claims.exp, email_verified: false };
+    answer(event, &who)
 }
 
 /// The verified claims of the event's bearer token.
@@ -34,17 +37,25 @@ pub fn verify_request(keys: &KeySet, settings: &TokenSettings, event: &Value) ->
     })
 }
 
-/// The authorizer's answer for `sub` with `roles`: the policy for the event's API and
-/// stage, and the context functions read with `shared::identity::Caller`. `exp` travels
-/// in the context because API Gateway caches the answer for up to 300 s without knowing
-/// the token's expiry: `shared::http::serve` refuses a request whose token has expired.
-pub fn answer(event: &Value, sub: &str, roles: &[Role], kind: TokenKind, exp: u64) -> Result<Value, Unauthorized> {
+/// The authorizer's answer for `who`: the policy of its roles for the event's API and
+/// stage, and the context functions read with `shared::identity::caller_of`. `exp`
+/// travels in the context because API Gateway caches the answer for up to 300 s without
+/// knowing the token's expiry: `shared::http::serve` refuses a request whose token has
+/// expired. `email_verified` is as of the answer: a verification applies to a cached
+/// token within the cache's time.
+pub fn answer(event: &Value, who: &Verified) -> Result<Value, Unauthorized> {
     let method_arn = event["methodArn"].as_str().ok_or(Unauthorized)?;
-    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    let names: Vec<&str> = who.roles.iter().map(|r| r.as_str()).collect();
     Ok(json!({
-        "principalId": sub,
-        "policyDocument": routes::policy(method_arn, roles),
-        "context": {"sub": sub, "roles": names.join(","), "token_kind": kind.as_str(), "exp": exp},
+        "principalId": who.sub,
+        "policyDocument": routes::policy(method_arn, &who.roles),
+        "context": {
+            "sub": who.sub,
+            "roles": names.join(","),
+            "token_kind": who.kind.as_str(),
+            "exp": who.exp,
+            "email_verified": who.email_verified,
+        },
     }))
 }
 

@@ -17,8 +17,9 @@ pub struct Issuer<S> {
 }
 
 impl<S: SecretSource + Send + Sync> ballot_core::ports::Tokens for Issuer<S> {
-    async fn issue(&self, sub: &str, roles: &[Role], kind: TokenKind) -> Result<(String, u64), Error> {
+    async fn issue(&self, sub: &str, roles: &[Role], kind: TokenKind, epoch: u64) -> Result<(String, u64), Error> {
         let keys = self.keys.get().await.map_err(ApiError::into_domain)?;
-        token::issue(&keys, &self.settings, sub, roles, kind, ids::random_id()).map_err(Error::internal)
+        token::issue_in_epoch(&keys, &self.settings, (sub, roles, kind), ids::random_id(), epoch)
+            .map_err(Error::internal)
     }
 }

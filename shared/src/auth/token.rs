@@ -35,6 +35,14 @@ pub struct AccessClaims {
     pub jti: String,
     pub roles: Vec<Role>,
     pub kind: TokenKind,
+    /// The account's sign-in epoch when issued (`User::epoch`); the authorizer refuses
+    /// a token of an older one. 0 is left out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epoch: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Why a token was refused. The authorizer answers every one of them with the same 401;
@@ -55,7 +63,8 @@ pub enum TokenError {
 
 pub use ballot_core::clock::epoch_secs as now;
 
-/// Signs a token for `sub` with `roles`; returns it and its lifetime in seconds.
+/// Signs a token for `sub` with `roles`, in sign-in epoch 0; returns it and its lifetime
+/// in seconds.
 pub fn issue(
     keys: &KeySet,
     settings: &TokenSettings,
@@ -63,6 +72,17 @@ pub fn issue(
     roles: &[Role],
     kind: TokenKind,
     jti: String,
+) -> Result<(String, u64), jsonwebtoken::errors::Error> {
+    issue_in_epoch(keys, settings, (sub, roles, kind), jti, 0)
+}
+
+/// Signs a token for (`sub`, `roles`, `kind`) of the account's sign-in `epoch`.
+pub fn issue_in_epoch(
+    keys: &KeySet,
+    settings: &TokenSettings,
+    (sub, roles, kind): (&str, &[Role], TokenKind),
+    jti: String,
+    epoch: u64,
 ) -> Result<(String, u64), jsonwebtoken::errors::Error> {
     let (kid, key) = keys.signer().ok_or(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)?;
     let mut header = Header::new(KeySet::ALGORITHM);
@@ -80,6 +100,7 @@ pub fn issue(
         jti,
         roles: roles.to_vec(),
         kind,
+        epoch,
     };
     Ok((encode(&header, &claims, key)?, ttl))
 }

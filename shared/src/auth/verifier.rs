@@ -22,6 +22,8 @@ pub struct Verified {
     pub kind: TokenKind,
     /// Its expiry (epoch seconds).
     pub exp: u64,
+    /// Whether its account's email is verified (never for guests).
+    pub email_verified: bool,
 }
 
 /// Why a token was not taken.
@@ -43,13 +45,20 @@ impl Verifier {
     /// `token`'s owner, with the account's roles.
     pub async fn verify(&self, token: &str) -> Result<Verified, Refused> {
         let claims = self.claims(token).await?;
-        let roles = ballot_core::signing_in::own_token_roles(&self.store, &claims.sub, claims.kind, claims.roles)
-            .await
-            .map_err(|err| match err {
-                ballot_core::Error::Unauthenticated => Refused::Token,
-                other => unavailable(other),
-            })?;
-        Ok(Verified { sub: claims.sub, roles, kind: claims.kind, exp: claims.exp })
+        let admitted =
+            ballot_core::signing_in::own_token_roles(&self.store, &claims.sub, claims.kind, claims.roles, claims.epoch)
+                .await
+                .map_err(|err| match err {
+                    ballot_core::Error::Unauthenticated => Refused::Token,
+                    other => unavailable(other),
+                })?;
+        Ok(Verified {
+            sub: claims.sub,
+            roles: admitted.roles,
+            kind: claims.kind,
+            exp: claims.exp,
+            email_verified: admitted.email_verified,
+        })
     }
 
     /// The claims of a token that verifies on the current key set, or on the set read

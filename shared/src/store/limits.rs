@@ -85,6 +85,8 @@ impl RateLimits {
             Limit::LoginAccountAddressOnceFull => ballot_core::ports::ONCE_FULL,
             Limit::GuestAddress => limits.guests_per_address,
             Limit::RegisterAddress => limits.registrations_per_address,
+            Limit::ResetAddress => limits.resets_per_address,
+            Limit::MailTo => limits.mails_per_recipient,
         })
     }
 }

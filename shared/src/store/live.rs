@@ -120,7 +120,9 @@ impl ballot_core::ports::Watchers for Store {
         let item: Option<ConnectionItem> = self.get(connection_pk(id), CONNECTION).await?;
         Ok(item.filter(|item| item.expires_at > now).map(|item| {
             let watcher = match (item.sub, item.token_kind) {
-                (Some(sub), Some(token_kind)) => Some(Principal { sub, roles: item.roles, token_kind }),
+                (Some(sub), Some(token_kind)) => {
+                    Some(Principal { sub, roles: item.roles, token_kind, email_verified: false })
+                }
                 _ => None,
             };
             Connection {

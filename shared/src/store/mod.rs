@@ -19,6 +19,7 @@
 pub mod ballots;
 pub mod deliveries;
 pub mod limits;
+mod links;
 pub mod live;
 pub mod polls;
 pub mod sessions;

@@ -35,6 +35,7 @@ pub(super) struct PollItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gsi2pk: Option<String>,
     gsi2sk: String,
+    #[serde(deserialize_with = "upgraded_poll")]
     pub(super) poll: Poll,
     /// A ballot exists (set by the first ballots, see [`super::ballots`]).
     #[serde(default)]
@@ -44,6 +45,11 @@ pub(super) struct PollItem {
     /// [`StoredPoll::closed`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     closed: Vec<Span>,
+}
+
+/// A stored poll, as [`Poll::upgraded`] reads one stored before `voters` existed.
+fn upgraded_poll<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Poll, D::Error> {
+    Poll::deserialize(de).map(Poll::upgraded)
 }
 
 /// A closed interval `[from, until)` in epoch ms.

@@ -13,7 +13,7 @@ use crate::auth::token::now;
 use ballot_core::{
     Error,
     ids::{random_id, random_token, sha256_hex},
-    ports::SessionRefused,
+    ports::{Rotated, SessionRefused},
 };
 
 pub const FAMILY_LIFETIME_SECS: u64 = 30 * 24 * 3600;
@@ -36,6 +36,9 @@ struct FamilyItem {
     user_id: String,
     revoked: bool,
     expires_at: u64,
+    /// The account's sign-in epoch when the family started.
+    #[serde(default)]
+    epoch: u64,
 }
 
 fn refresh_pk(token: &str) -> String {
@@ -68,8 +71,9 @@ impl Store {
         })
     }
 
-    /// Signs `user_id` in: a new family and its first refresh token, which is returned.
-    pub async fn start_session(&self, user_id: &str) -> Result<String, Error> {
+    /// Signs `user_id` in, in sign-in `epoch`: a new family and its first refresh token,
+    /// which is returned.
+    pub async fn start_session(&self, user_id: &str, epoch: u64) -> Result<String, Error> {
         let (token, family_id, now) = (random_token(32), random_id(), now());
         let family_expires = now + FAMILY_LIFETIME_SECS;
         let family = FamilyItem {
@@ -78,6 +82,7 @@ impl Store {
             user_id: user_id.to_owned(),
             revoked: false,
             expires_at: family_expires,
+            epoch,
         };
         let family_put = Put::builder()
             .table_name(&self.table)
@@ -94,8 +99,8 @@ impl Store {
         Ok(token)
     }
 
-    /// Exchanges `token` for a new one of the same family; returns the user id and the new token.
-    pub async fn rotate_session(&self, token: &str) -> Result<Result<(String, String), SessionRefused>, Error> {
+    /// Exchanges `token` for the next of its family.
+    pub async fn rotate_session(&self, token: &str) -> Result<Result<Rotated, SessionRefused>, Error> {
         if !looks_like_refresh_token(token) {
             return Ok(Err(SessionRefused::Invalid));
         }
@@ -137,7 +142,11 @@ impl Store {
             TransactWriteItem::builder().condition_check(family_live).build(),
             self.refresh_put(&new_token, &old.family_id, &old.user_id, expires_at)?,
         ];
-        Ok(if self.transact(steps).await? { Ok((old.user_id, new_token)) } else { Err(SessionRefused::Invalid) })
+        Ok(if self.transact(steps).await? {
+            Ok(Rotated { user_id: old.user_id, epoch: family.epoch, token: new_token })
+        } else {
+            Err(SessionRefused::Invalid)
+        })
     }
 
     /// Signs out: revokes the family of `token`, if it is one of ours. Unknown tokens are
@@ -166,11 +175,11 @@ impl Store {
 }
 
 impl ballot_core::ports::Sessions for Store {
-    async fn start_session(&self, user_id: &str) -> Result<String, Error> {
-        Store::start_session(self, user_id).await
+    async fn start_session(&self, user_id: &str, epoch: u64) -> Result<String, Error> {
+        Store::start_session(self, user_id, epoch).await
     }
 
-    async fn rotate_session(&self, token: &str) -> Result<Result<(String, String), SessionRefused>, Error> {
+    async fn rotate_session(&self, token: &str) -> Result<Result<Rotated, SessionRefused>, Error> {
         Store::rotate_session(self, token).await
     }
 }

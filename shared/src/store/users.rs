@@ -6,6 +6,7 @@ use super::Store;
 use ballot_core::Error;
 use ballot_core::access::Role;
 use ballot_core::accounts::{AccountChange, Credentials, User};
+use ballot_core::ports::LinkToken;
 
 /// The stored item: the account plus what never leaves the server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -18,6 +19,9 @@ struct UserItem {
     user: User,
     /// argon2id PHC string; never serialised into a response (`User` has no such field).
     password_hash: String,
+    /// `User::epoch`, which `User` itself never serialises.
+    #[serde(default)]
+    epoch: u64,
 }
 
 impl UserItem {
@@ -28,9 +32,15 @@ impl UserItem {
             sk: PROFILE.into(),
             gsi1pk: "USER".into(),
             gsi1sk: format!("{}#{}", user.created_at, user.id),
+            epoch: user.epoch,
             user,
             password_hash,
         }
+    }
+
+    /// The account, with its epoch.
+    fn into_user(self) -> User {
+        User { epoch: self.epoch, ..self.user }
     }
 }
 
@@ -41,10 +51,10 @@ struct EmailItem {
     user_id: String,
 }
 
-const PROFILE: &str = "PROFILE";
+pub(super) const PROFILE: &str = "PROFILE";
 const EMAIL: &str = "EMAIL";
 
-fn user_pk(id: &str) -> String {
+pub(super) fn user_pk(id: &str) -> String {
     format!("USER#{id}")
 }
 
@@ -53,12 +63,13 @@ fn email_pk(email: &str) -> String {
 }
 
 impl Store {
-    /// Creates the account and claims its email in one transaction: of any number of
-    /// concurrent registrations of an email, exactly one succeeds; the others get `Conflict`.
-    pub async fn create_user(&self, user: &User, password_hash: String) -> Result<(), Error> {
+    /// Creates the account, claims its email and stores its verification token in one
+    /// transaction: of any number of concurrent registrations of an email, exactly one
+    /// succeeds; the others get `Conflict` and write nothing.
+    pub async fn create_user(&self, user: &User, password_hash: String, verification: &LinkToken) -> Result<(), Error> {
         let item = UserItem::new(user.clone(), password_hash);
         let claim = EmailItem { pk: email_pk(&user.email), sk: EMAIL.into(), user_id: user.id.clone() };
-        if self.transact(vec![self.put_new(&claim)?, self.put_new(&item)?]).await? {
+        if self.transact(vec![self.put_new(&claim)?, self.put_new(&item)?, self.link_put(verification)?]).await? {
             Ok(())
         } else {
             Err(Error::Conflict("An account with this email already exists.".into()))
@@ -67,14 +78,14 @@ impl Store {
 
     /// The account with `id`.
     pub async fn user(&self, id: &str) -> Result<Option<User>, Error> {
-        Ok(self.get::<UserItem>(user_pk(id), PROFILE).await?.map(|item| item.user))
+        Ok(self.get::<UserItem>(user_pk(id), PROFILE).await?.map(UserItem::into_user))
     }
 
     /// The account registered with `email` (already normalised) and its password hash.
     pub async fn credentials(&self, email: &str) -> Result<Option<Credentials>, Error> {
         let Some(claim) = self.get::<EmailItem>(email_pk(email), EMAIL).await? else { return Ok(None) };
         let item = self.get::<UserItem>(user_pk(&claim.user_id), PROFILE).await?;
-        Ok(item.map(|item| Credentials { user: item.user, password_hash: item.password_hash }))
+        Ok(item.map(|item| Credentials { password_hash: item.password_hash.clone(), user: item.into_user() }))
     }
 }
 
@@ -97,7 +108,7 @@ impl Store {
             descending: true,
         };
         let page = self.query_page::<UserItem>(&query, start).await?;
-        Ok(UserPage { users: page.items.into_iter().map(|item| item.user).collect(), next: page.next })
+        Ok(UserPage { users: page.items.into_iter().map(UserItem::into_user).collect(), next: page.next })
     }
 
     /// Applies `change` to account `id`; `None` if there is no such account.
@@ -127,7 +138,7 @@ impl Store {
             .await;
         let Some(out) = super::condition_held(result)? else { return Ok(None) };
         let item: UserItem = serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(Error::internal)?;
-        Ok(Some(item.user))
+        Ok(Some(item.into_user()))
     }
 
     /// The id of the account registered with `email` (already normalised).
@@ -162,6 +173,9 @@ impl Store {
             roles: vec![Role::Viewer],
             created_at: ballot_core::clock::rfc3339_now(),
             disabled: false,
+            // The issuer verified it, or there is none.
+            email_verified: email.is_some(),
+            epoch: 0,
         };
         // No password: this account signs in at its issuer only.
         let item = UserItem::new(user.clone(), String::new());
@@ -184,8 +198,8 @@ impl Store {
 }
 
 impl ballot_core::ports::Accounts for Store {
-    async fn create_user(&self, user: &User, password_hash: String) -> Result<(), Error> {
-        Store::create_user(self, user, password_hash).await
+    async fn create_user(&self, user: &User, password_hash: String, verification: &LinkToken) -> Result<(), Error> {
+        Store::create_user(self, user, password_hash, verification).await
     }
 
     async fn user(&self, id: &str) -> Result<Option<User>, Error> {
