@@ -34,6 +34,10 @@ fn listed(value: &Value) -> Vec<&Value> {
 fn grants(function: &Value) -> BTreeSet<String> {
     let mut lines = BTreeSet::new();
     for policy in listed(&function["Properties"]["Policies"]) {
+        if let Some(managed) = policy["Ref"].as_str() {
+            lines.insert(format!("Policy {managed}"));
+            continue;
+        }
         let Some(statements) = policy.get("Statement") else {
             // A SAM policy template: its name and arguments.
             let (name, args) = policy.as_object().and_then(|o| o.iter().next()).expect("a policy template");
@@ -127,4 +131,78 @@ fn given_the_functions_that_parse_untrusted_input_first_then_they_write_only_rat
             assert!(line.contains("dynamodb:LeadingKeys") && line.contains("LIMIT#*"), "{function}: {line}");
         }
     }
+}
+
+/// The actions on the table's items that name their keys, so `dynamodb:LeadingKeys` holds
+/// their partition keys; everything else on the table (Scan, PartiQL) names none.
+const KEYED_ITEM_ACTIONS: [&str; 8] = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:Query",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:BatchGetItem",
+];
+
+/// Every grant on the table's items is keyed: an allowed action that names its keys, under
+/// a `ForAllValues:StringLike` condition on `dynamodb:LeadingKeys` without a catch-all
+/// prefix; and every function that reaches the table carries `TableKeyedAccessOnly`,
+/// which denies the keyless actions (Scan, PartiQL) that such a condition lets through.
+#[test]
+fn given_every_function_then_its_table_grants_are_keyed_and_keyless_access_is_denied() {
+    let template = template();
+    let deny = &template.resource("TableKeyedAccessOnly").expect("the deny policy")["Properties"]["PolicyDocument"];
+    let denied: Vec<&str> =
+        listed(&deny["Statement"][0]["Action"]).iter().map(|action| action.as_str().unwrap()).collect();
+    assert_eq!(deny["Statement"][0]["Effect"], "Deny");
+    assert!(
+        denied.contains(&"dynamodb:Scan") && denied.iter().filter(|a| a.starts_with("dynamodb:PartiQL")).count() == 4
+    );
+
+    let mut reaching = 0;
+    for (function, lines) in granted() {
+        let on_table: Vec<&String> =
+            lines.iter().filter(|line| line.contains(" dynamodb:") && line.contains(" Table")).collect();
+        let items: Vec<&&String> = on_table.iter().filter(|line| !line.contains("dynamodb:DescribeTable")).collect();
+        if items.is_empty() {
+            continue;
+        }
+        reaching += 1;
+        assert!(lines.contains("Policy TableKeyedAccessOnly"), "{function} reaches the table without the deny policy");
+        for line in items {
+            let action = line.split(' ').nth(1).unwrap();
+            assert!(KEYED_ITEM_ACTIONS.contains(&action), "{function} is granted a keyless action: {line}");
+            let (_, condition) = line.split_once(" if ").unwrap_or_else(|| panic!("{function}: unkeyed {line}"));
+            let condition: serde_json::Value = serde_json::from_str(condition).unwrap();
+            let prefixes = condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"].as_array();
+            let prefixes = prefixes.unwrap_or_else(|| panic!("{function}: no LeadingKeys in {line}"));
+            for prefix in prefixes.iter().map(|p| p.as_str().unwrap()) {
+                assert!(prefix.len() > 2 && prefix.ends_with("#*"), "{function}: a catch-all prefix {prefix}");
+            }
+        }
+    }
+    assert!(reaching >= 30, "{reaching} functions reach the table");
+}
+
+#[test]
+fn given_a_widened_key_prefix_then_the_difference_is_named() {
+    let mut granted = granted();
+    let guest = granted.get_mut("GuestFunction").expect("the guest function");
+    let limit =
+        r#"Allow dynamodb:UpdateItem Table if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["LIMIT#*"]}}"#;
+    assert!(guest.remove(limit), "guest updates only LIMIT# items: {guest:?}");
+    guest.insert(limit.replace(r#"["LIMIT#*"]"#, r#"["LIMIT#*","USER#*"]"#));
+    let found = differences(&granted, &allowlist());
+    assert_eq!(
+        found,
+        [
+            format!(
+                "GuestFunction is granted, beyond its allowlist: {}",
+                limit.replace(r#"["LIMIT#*"]"#, r#"["LIMIT#*","USER#*"]"#)
+            ),
+            format!("GuestFunction's allowlist names what it lacks: {limit}"),
+        ]
+    );
 }
