@@ -5,7 +5,7 @@
 # build: when the pin is gone, this says so; update CHROMIUM_VERSION to the candidate.
 set -euo pipefail
 
-CHROMIUM_VERSION=156.0.8078.114-1~deb12u1
+CHROMIUM_VERSION=156.0.8078.129-1~deb12u1
 
 installed=$(dpkg-query -W -f='${Version}' chromium 2>/dev/null || true)
 [ "$installed" = "$CHROMIUM_VERSION" ] && exit 0
