@@ -3,7 +3,7 @@
 //! stay valid, new tokens carry the new key, `jwks.json` lists both; functions cache the
 //! key set for 1 s in tests), and a trusted issuer's (its new kid is fetched).
 
-use ballot_tests::{api, client, get_me, id_token, local_keys, new_subject, required_env};
+use ballot_tests::{api, client, exchange, get_me, id_token, local_keys, new_subject, required_env};
 use serde_json::Value;
 
 async fn guest_token() -> String {
@@ -46,10 +46,12 @@ async fn given_a_rotation_when_old_and_new_tokens_are_used_then_both_work_and_jw
 #[tokio::test]
 async fn given_the_issuer_rotates_its_key_then_the_new_kid_is_fetched_once() {
     let issuer = required_env("BALLOT_OIDC_ISSUER");
-    let before = id_token(&format!("sub={}&aud=ballot-test", new_subject())).await;
+    let subject = new_subject();
+    let before = id_token(&format!("sub={subject}&aud=ballot-test")).await;
+    assert_eq!(exchange(&before).await.status(), 200, "the identity is linked");
     assert_eq!(get_me(&before).await.status(), 200, "the JWKS is cached");
     client().post(format!("{issuer}/rotate")).send().await.unwrap();
-    let after = id_token(&format!("sub={}&aud=ballot-test", new_subject())).await;
+    let after = id_token(&format!("sub={subject}&aud=ballot-test")).await;
     // Refetches are rate limited per issuer: right after a fetch, an unknown kid is refused.
     tokio::time::sleep(shared::auth::federation::REFETCH_INTERVAL + std::time::Duration::from_secs(1)).await;
     assert_eq!(get_me(&after).await.status(), 200, "an unknown kid refetches the issuer's JWKS");

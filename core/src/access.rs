@@ -133,6 +133,7 @@ pub const ROUTES: &[RouteRule] = &[
     RouteRule { method: "POST", path: "/v1/auth/password-reset", access: Access::Public },
     RouteRule { method: "POST", path: "/v1/auth/password-reset/confirm", access: Access::Public },
     RouteRule { method: "POST", path: "/v1/auth/login", access: Access::Public },
+    RouteRule { method: "POST", path: "/v1/auth/federated", access: Access::Public },
     RouteRule { method: "POST", path: "/v1/auth/refresh", access: Access::Public },
     RouteRule { method: "POST", path: "/v1/auth/logout", access: Access::Public },
     RouteRule { method: "POST", path: "/v1/auth/guest", access: Access::Public },

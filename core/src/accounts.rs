@@ -68,6 +68,14 @@ pub struct RefreshToken {
     pub refresh_token: String,
 }
 
+/// `POST /v1/auth/federated`: a trusted issuer's ID token, to exchange for ballot's tokens.
+#[derive(Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct IdTokenExchange {
+    #[validate(length(min = 1, max = 8192))]
+    pub id_token: String,
+}
+
 /// `POST /v1/auth/verify-email`: a mailed link's token.
 #[derive(Debug, Deserialize, Serialize, Validate)]
 #[serde(deny_unknown_fields)]

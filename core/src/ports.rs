@@ -128,8 +128,12 @@ pub trait Accounts: Send + Sync {
     /// The account registered with `email` (normalised) and its password hash.
     fn credentials(&self, email: &str) -> impl Future<Output = Result<Option<Credentials>>> + Send;
 
+    /// The account already linked to `subject` at `issuer`, if any; reads only (the
+    /// authorizer's question, which must never write).
+    fn federated_user(&self, issuer: &str, subject: &str) -> impl Future<Output = Result<Option<User>>> + Send;
+
     /// The account linked to `subject` at `issuer`; at first sight, one is created (as
-    /// `viewer`) and linked, or an existing account with the same verified `email` is.
+    /// `viewer`) and linked. Concurrent first sights link one account.
     fn linked_user(
         &self,
         issuer: &str,

@@ -62,12 +62,8 @@ impl<A: Accounts, L: Limits, P: Passwords, T: Tokens, S: Sessions> SignIn<'_, A,
         for slot in slots {
             self.limits.give_back(slot).await?;
         }
-        let user = credentials.user;
-        let (access_token, expires_in) =
-            self.tokens.issue(&user.id, &user.roles, TokenKind::Access, user.epoch).await?;
-        let refresh_token = self.sessions.start_session(&user.id, user.epoch).await?;
-        tracing::info!(user = %user.id, "signed in");
-        Ok(Issued { access_token, expires_in, refresh_token: Some(refresh_token) })
+        tracing::info!(user = %credentials.user.id, "signed in");
+        new_session(self.tokens, self.sessions, &credentials.user).await
     }
 }
 
@@ -128,15 +124,37 @@ pub async fn own_token_roles(
     }
 }
 
-/// The account a verified federated identity speaks for (linked, or created at first
-/// sight), unless it is disabled.
-pub async fn federated_account(
+/// The account a verified federated identity speaks for, when it is linked already and
+/// not disabled. Reads only: the authorizer asks this of every federated bearer token,
+/// and an identity seen for the first time is linked by [`federated_sign_in`] alone.
+pub async fn federated_account(accounts: &impl Accounts, issuer: &str, subject: &str) -> Result<User> {
+    let user = accounts.federated_user(issuer, subject).await?;
+    if user.is_none() {
+        tracing::info!("federated identity not signed in yet");
+    }
+    active(user)
+}
+
+/// `POST /v1/auth/federated`: a verified federated identity (`email` only when its issuer
+/// verified it) exchanged for ballot's tokens, an access and a refresh token, as a login
+/// gives; at first sight the identity gets an account (`viewer`) linked to it.
+pub async fn federated_sign_in(
     accounts: &impl Accounts,
-    issuer: &str,
-    subject: &str,
-    email: Option<&str>,
-) -> Result<User> {
-    active(Some(accounts.linked_user(issuer, subject, email).await?))
+    tokens: &impl Tokens,
+    sessions: &impl Sessions,
+    (issuer, subject, email): (&str, &str, Option<&str>),
+) -> Result<Issued> {
+    let user = active(Some(accounts.linked_user(issuer, subject, email).await?))?;
+    tracing::info!(user = %user.id, "signed in through a federated identity");
+    new_session(tokens, sessions, &user).await
+}
+
+/// An access token and the first refresh token of a new session of `user`, both of its
+/// current sign-in epoch.
+async fn new_session(tokens: &impl Tokens, sessions: &impl Sessions, user: &User) -> Result<Issued> {
+    let (access_token, expires_in) = tokens.issue(&user.id, &user.roles, TokenKind::Access, user.epoch).await?;
+    let refresh_token = sessions.start_session(&user.id, user.epoch).await?;
+    Ok(Issued { access_token, expires_in, refresh_token: Some(refresh_token) })
 }
 
 /// `user`, if a token or session of sign-in `epoch` still speaks for it.
@@ -288,9 +306,27 @@ mod tests {
         identity.state().accounts.get_mut("u1").unwrap().user.epoch = 1;
         let before_reset = own_token_roles(&identity, "u1", TokenKind::Access, vec![Role::Admin], 0).await;
         assert!(matches!(before_reset, Err(Error::Unauthenticated)), "a token from before a reset");
-        let linked = federated_account(&identity, "https://idp.example", "s1", None).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn given_a_federated_identity_then_only_its_sign_in_links_an_account_and_the_authorizer_reads_only() {
+        let identity = Identity::default();
+        let who = ("https://idp.example", "s1", None);
+        let unseen = federated_account(&identity, who.0, who.1).await;
+        assert!(matches!(unseen, Err(Error::Unauthenticated)), "an identity never exchanged");
+        assert!(identity.state().accounts.is_empty(), "the authorizer's question wrote nothing");
+
+        let issued = federated_sign_in(&identity, &identity, &identity, who).await.unwrap();
+        assert!(issued.refresh_token.is_some(), "a session, as a login starts");
+        let linked = federated_account(&identity, who.0, who.1).await.unwrap();
+        assert_eq!(linked.roles, [Role::Viewer]);
+        federated_sign_in(&identity, &identity, &identity, who).await.unwrap();
+        assert_eq!(identity.state().accounts.len(), 1, "one account per identity");
+
         identity.state().accounts.get_mut(&linked.id).unwrap().user.disabled = true;
-        let disabled = federated_account(&identity, "https://idp.example", "s1", None).await;
+        let disabled = federated_account(&identity, who.0, who.1).await;
         assert!(matches!(disabled, Err(Error::Unauthenticated)));
+        let refused = federated_sign_in(&identity, &identity, &identity, who).await;
+        assert!(matches!(refused, Err(Error::Unauthenticated)), "a disabled account gets no token");
     }
 }

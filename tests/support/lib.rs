@@ -189,6 +189,12 @@ pub async fn id_token(query: &str) -> String {
     body["id_token"].as_str().expect("the issuer minted a token").to_owned()
 }
 
+/// `POST /v1/auth/federated` with `id_token`: ballot's tokens for the identity, which
+/// links it to an account at first sight.
+pub async fn exchange(id_token: &str) -> reqwest::Response {
+    post_json(&client(), "/v1/auth/federated", &serde_json::json!({ "id_token": id_token })).await
+}
+
 /// `GET /v1/me` with `token`.
 pub async fn get_me(token: &str) -> reqwest::Response {
     client().get(format!("{}/v1/me", api())).bearer_auth(token).send().await.unwrap()

@@ -93,6 +93,10 @@ impl Accounts for Identity {
         Ok(self.state().accounts.values().find(|c| c.user.email == email).cloned())
     }
 
+    async fn federated_user(&self, issuer: &str, subject: &str) -> Result<Option<User>> {
+        self.user(&format!("{issuer}|{subject}")).await
+    }
+
     async fn linked_user(&self, issuer: &str, subject: &str, _email: Option<&str>) -> Result<User> {
         let id = format!("{issuer}|{subject}");
         let mut state = self.state();

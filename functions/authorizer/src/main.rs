@@ -5,8 +5,11 @@
 //!   so a disabled account is refused and role changes apply within the authorizer's
 //!   cache TTL. Guests have no account.
 //! - ID tokens of trusted issuers (RS256/ES256, `OIDC_ISSUERS`) are verified by
-//!   `shared::auth::federation` and linked to an account, created as `viewer`
-//!   (`ballot_core::signing_in::federated_account`).
+//!   `shared::auth::federation` and speak for the account linked to them
+//!   (`ballot_core::signing_in::federated_account`); an identity not yet exchanged at
+//!   `POST /v1/auth/federated`, which alone creates accounts, is refused.
+//!
+//! The authorizer parses untrusted tokens, so it only reads: its policy grants no write.
 //!
 //! Every refusal is `Unauthorized` (401); a dependency failure is a 500, never a 401.
 
@@ -57,14 +60,9 @@ async fn authorize(deps: &Deps, event: &Value) -> Result<Value, Diagnostic> {
             tracing::info!(%reason, "federated token refused");
             unauthorized(authorizer::Unauthorized)
         })?;
-        let account = signing_in::federated_account(
-            &deps.verifier.store,
-            &identity.issuer,
-            &identity.subject,
-            identity.email.as_deref(),
-        )
-        .await
-        .map_err(refused)?;
+        let account = signing_in::federated_account(&deps.verifier.store, &identity.issuer, &identity.subject)
+            .await
+            .map_err(refused)?;
         Verified {
             sub: account.id,
             roles: account.roles,

@@ -155,15 +155,27 @@ struct IdentityItem {
     user_id: String,
 }
 
+fn identity_pk(issuer: &str, subject: &str) -> String {
+    format!("IDENTITY#{}", ballot_core::ids::sha256_hex(&format!("{issuer}\n{subject}")))
+}
+
 impl Store {
+    /// The account already linked to (`issuer`, `subject`): two reads, no write.
+    pub async fn federated_user(&self, issuer: &str, subject: &str) -> Result<Option<User>, Error> {
+        let Some(link) = self.get::<IdentityItem>(identity_pk(issuer, subject), "IDENTITY").await? else {
+            return Ok(None);
+        };
+        let user = self.user(&link.user_id).await?;
+        user.ok_or_else(|| Error::internal("identity links a missing account")).map(Some)
+    }
+
     /// The account linked to (`issuer`, `subject`), created on first sight with role
     /// `viewer`. Concurrent first sights link one account: the link is a conditional
     /// write, and the loser reads the winner's.
     /// `email` is stored only when the issuer verified it (callers pass `None` otherwise).
     pub async fn linked_user(&self, issuer: &str, subject: &str, email: Option<&str>) -> Result<User, Error> {
-        let pk = format!("IDENTITY#{}", ballot_core::ids::sha256_hex(&format!("{issuer}\n{subject}")));
-        if let Some(link) = self.get::<IdentityItem>(pk.clone(), "IDENTITY").await? {
-            return self.user(&link.user_id).await?.ok_or_else(|| Error::internal("identity links a missing account"));
+        if let Some(user) = self.federated_user(issuer, subject).await? {
+            return Ok(user);
         }
         let user = User {
             id: ballot_core::ids::random_id(),
@@ -179,17 +191,14 @@ impl Store {
         };
         // No password: this account signs in at its issuer only.
         let item = UserItem::new(user.clone(), String::new());
-        let link = IdentityItem { pk: pk.clone(), sk: "IDENTITY".into(), user_id: user.id.clone() };
+        let link = IdentityItem { pk: identity_pk(issuer, subject), sk: "IDENTITY".into(), user_id: user.id.clone() };
         if self.transact(vec![self.put_new(&link)?, self.put_new(&item)?]).await? {
             return Ok(user);
         }
         // Another request linked it first; its transaction may still be committing.
         for attempt in 0..4u64 {
-            if let Some(link) = self.get::<IdentityItem>(pk.clone(), "IDENTITY").await? {
-                return self
-                    .user(&link.user_id)
-                    .await?
-                    .ok_or_else(|| Error::internal("identity links a missing account"));
+            if let Some(user) = self.federated_user(issuer, subject).await? {
+                return Ok(user);
             }
             tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
         }
@@ -208,6 +217,10 @@ impl ballot_core::ports::Accounts for Store {
 
     async fn credentials(&self, email: &str) -> Result<Option<Credentials>, Error> {
         Store::credentials(self, email).await
+    }
+
+    async fn federated_user(&self, issuer: &str, subject: &str) -> Result<Option<User>, Error> {
+        Store::federated_user(self, issuer, subject).await
     }
 
     async fn linked_user(&self, issuer: &str, subject: &str, email: Option<&str>) -> Result<User, Error> {
