@@ -198,7 +198,7 @@ functions_up() {
     WafWindowSeconds="$BALLOT_WAF_WINDOW" RequestsPerAddress="$BALLOT_WAF_LIMIT"
     SecretsTtlSeconds="$BALLOT_SECRETS_TTL" TrustedIssuers="$BALLOT_TRUSTED_ISSUERS" AllowHttpWebhooks=true
     WebhookRetryDelays="$BALLOT_WEBHOOK_RETRY_DELAYS" WebhookAllowedAddresses=127.0.0.1
-    WebhookHosts="$BALLOT_WEBHOOK_HOSTS")
+    WebhookHosts="$BALLOT_WEBHOOK_HOSTS" CaptchaVerifyUrl="${BALLOT_CAPTCHA_URL:+$BALLOT_CAPTCHA_URL/siteverify}")
   port_free "$invoke_port" "cargo lambda watch"
   port_free "$gateway_port" "local gateway"
   port_free "$ws_port" "local WebSocket API"

@@ -55,6 +55,12 @@ start issuer cargo run --quiet -p ballot-local -- oidc-issuer --listen "127.0.0.
 export BALLOT_OIDC_ISSUER="http://127.0.0.1:$issuer_port"
 wait_for "$BALLOT_OIDC_ISSUER" 60 "OIDC issuer" "$BALLOT_STATE_DIR/issuer.log" "$LAST_PID"
 export BALLOT_TRUSTED_ISSUERS="[{\"issuer\":\"$BALLOT_OIDC_ISSUER\",\"audience\":\"ballot-test\",\"jwks_url\":\"$BALLOT_OIDC_ISSUER/jwks\"}]"
+# The CAPTCHA check is on in the test stack, against the local Turnstile-compatible
+# verifier (it reads the stack's CaptchaSecret once the bootstrap made it).
+captcha_port=$(free_port)
+start captcha cargo run --quiet -p ballot-local -- captcha-verifier --listen "127.0.0.1:$captcha_port"
+export BALLOT_CAPTCHA_URL="http://127.0.0.1:$captcha_port"
+wait_for "$BALLOT_CAPTCHA_URL" 60 "CAPTCHA verifier" "$BALLOT_STATE_DIR/captcha.log" "$LAST_PID"
 # The gateway's stream player, as Lambda may, delivers every stream batch twice and rolls
 # the stream over to a child shard every 5,000 records: the recounts after the vote
 # scenarios check the tally under both. (Only the gateway: the player's own tests set
@@ -76,6 +82,7 @@ cargo nextest run --workspace -E 'binary(outage)'
 
 echo "==> faults: a fresh stack whose AWS calls go through the AWS proxy, 10 % of them failing"
 stack_down
+unset BALLOT_CAPTCHA_URL  # its verifier stopped with the stack; the fault scenarios need none
 stack_traps
 aws_up "$(free_port)"
 proxy_up "$(free_port)"

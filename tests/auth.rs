@@ -3,7 +3,7 @@
 
 use ballot_core::access::{Access, ROUTES, Role};
 use ballot_tests::{
-    api, assert_problem, client, concrete_path, local_keys, token_for, token_for_account, token_settings,
+    api, assert_problem, client, concrete_path, local_keys, post_json, token_for, token_for_account, token_settings,
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{EncodingKey, Header, encode};
@@ -20,7 +20,7 @@ async fn get_me(authorization: Option<String>) -> reqwest::Response {
 
 #[tokio::test]
 async fn given_a_guest_token_when_asking_who_i_am_then_a_guest() {
-    let response = client().post(format!("{}/v1/auth/guest", api())).send().await.unwrap();
+    let response = post_json(&client(), "/v1/auth/guest", &json!({})).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!((body["token_type"].as_str(), body["expires_in"].as_u64()), (Some("Bearer"), Some(3600)));

@@ -3,11 +3,11 @@
 //! stay valid, new tokens carry the new key, `jwks.json` lists both; functions cache the
 //! key set for 1 s in tests), and a trusted issuer's (its new kid is fetched).
 
-use ballot_tests::{api, client, exchange, get_me, id_token, local_keys, new_subject, required_env};
+use ballot_tests::{api, client, exchange, get_me, id_token, local_keys, new_subject, post_json, required_env};
 use serde_json::Value;
 
 async fn guest_token() -> String {
-    let body: Value = client().post(format!("{}/v1/auth/guest", api())).send().await.unwrap().json().await.unwrap();
+    let body: Value = post_json(&client(), "/v1/auth/guest", &serde_json::json!({})).await.json().await.unwrap();
     body["access_token"].as_str().unwrap().to_owned()
 }
 

@@ -52,6 +52,14 @@ impl App {
         crate::mail::Desk { store: self.store(), limits: self.rate_limits(), mailer }
     }
 
+    /// The CAPTCHA check of guest and register, when one is configured.
+    #[cfg(feature = "captcha")]
+    pub fn captcha(&self) -> Option<crate::captcha::Captcha<secretsmanager::Client>> {
+        let settings = self.config.captcha.as_ref()?;
+        let cache = crate::secrets::SecretCache::new(self.aws.secrets.clone(), self.config.secrets_ttl);
+        Some(crate::captcha::Captcha::new(settings, cache))
+    }
+
     /// The limits of signing in, sized by configuration.
     pub fn rate_limits(&self) -> crate::store::limits::RateLimits {
         crate::store::limits::RateLimits { store: self.store(), limits: self.config.limits.clone() }

@@ -58,6 +58,34 @@ pub struct Config {
     pub live: Live,
     /// Account mail (see [`Mail`]).
     pub mail: Mail,
+    /// The optional CAPTCHA check of guest and register (see [`Captcha`]); `None`: off.
+    pub captcha: Option<Captcha>,
+}
+
+/// A Turnstile-compatible CAPTCHA verifier: on when `CAPTCHA_VERIFY_URL` is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Captcha {
+    /// Its `siteverify` endpoint (`CAPTCHA_VERIFY_URL`, a [`trusted_url`]).
+    pub verify_url: String,
+    /// Name or ARN of the secret it knows the site by (`CAPTCHA_SECRET_ID`).
+    pub secret_id: String,
+}
+
+/// A URL of a service ballot trusts (an issuer's JWKS, a CAPTCHA verifier): `https` with a
+/// host, or `http` to the loopback host (`127.0.0.1`, `localhost`; the local stand-ins),
+/// never with user information, judged on the parsed URL (so `http://localhost:@evil.example/`
+/// is evil.example's, and refused).
+pub fn trusted_url(raw: &str) -> Result<(), &'static str> {
+    let url = url::Url::parse(raw).map_err(|_| "must be an absolute URL")?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain user information");
+    }
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost"));
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err("must be https"),
+    }
 }
 
 /// Account mail settings.
@@ -223,6 +251,14 @@ impl Config {
                 mails_per_recipient: number(&lookup, "MAIL_LIMIT_PER_RECIPIENT", 3)?,
             },
             mail: Mail { from: required("MAIL_FROM")?, app_url: required("APP_URL")? },
+            captcha: match lookup("CAPTCHA_VERIFY_URL").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+                None => None,
+                Some(verify_url) => {
+                    trusted_url(&verify_url)
+                        .map_err(|why| ConfigError::Invalid { name: "CAPTCHA_VERIFY_URL", reason: why.to_owned() })?;
+                    Some(Captcha { verify_url, secret_id: required("CAPTCHA_SECRET_ID")? })
+                }
+            },
             live: {
                 let (endpoint, stage) = (required("LIVE_API_ENDPOINT")?, required("LIVE_STAGE")?);
                 Live {
@@ -336,6 +372,25 @@ mod tests {
         assert_eq!(config.table_name, "ballot");
         assert!(config.cors_allowed_origins.is_empty());
         assert_eq!(config.secrets_ttl, Duration::from_secs(300));
+        assert_eq!(config.captcha, None, "the CAPTCHA check is off unless configured");
+    }
+
+    #[test]
+    fn given_a_captcha_verifier_then_it_needs_a_trusted_url_and_a_secret() {
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let pairs: Vec<(&str, &str)> = BASE.iter().chain(extra).copied().collect();
+            Config::from_lookup(lookup(&pairs))
+        };
+        let url = ("CAPTCHA_VERIFY_URL", "https://challenges.example/siteverify");
+        let on = with(&[url, ("CAPTCHA_SECRET_ID", "captcha")]).unwrap().captcha.unwrap();
+        assert_eq!((on.verify_url.as_str(), on.secret_id.as_str()), (url.1, "captcha"));
+        assert!(matches!(with(&[url]), Err(ConfigError::Missing("CAPTCHA_SECRET_ID"))));
+        for bad in ["http://challenges.example/siteverify", "https://user:pw@challenges.example/", "siteverify"] {
+            let refused = with(&[("CAPTCHA_VERIFY_URL", bad), ("CAPTCHA_SECRET_ID", "captcha")]);
+            assert!(matches!(refused, Err(ConfigError::Invalid { name: "CAPTCHA_VERIFY_URL", .. })), "{bad}");
+        }
+        let local = with(&[("CAPTCHA_VERIFY_URL", "http://127.0.0.1:9/siteverify"), ("CAPTCHA_SECRET_ID", "c")]);
+        assert!(local.unwrap().captcha.is_some(), "the local verifier");
     }
 
     #[test]

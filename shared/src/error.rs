@@ -36,6 +36,9 @@ pub enum ApiError {
     /// A change needs `If-Match`.
     #[error("precondition required")]
     PreconditionRequired,
+    /// The CAPTCHA check is on and the request has no token its verifier accepted.
+    #[error("captcha failed")]
+    CaptchaFailed,
     /// A refusal by the rules, or a failure of a port.
     #[error(transparent)]
     Domain(#[from] Error),
@@ -68,6 +71,7 @@ impl ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            Self::CaptchaFailed => StatusCode::FORBIDDEN,
             Self::Domain(err) => match err {
                 Error::Validation(_) => StatusCode::BAD_REQUEST,
                 Error::Unauthenticated => StatusCode::UNAUTHORIZED,
@@ -92,6 +96,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::PreconditionRequired => "precondition-required",
+            Self::CaptchaFailed => "captcha-failed",
             Self::Domain(err) => match err {
                 Error::Validation(_) => "validation-failed",
                 Error::Unauthenticated => "unauthorized",
@@ -114,6 +119,9 @@ impl ApiError {
             Self::MethodNotAllowed => "This resource does not support that method.".into(),
             Self::PreconditionRequired => "Send If-Match with the ETag of the version you are changing.".into(),
             Self::UnsupportedMediaType => "Send the body as application/json.".into(),
+            Self::CaptchaFailed => {
+                "Solve the CAPTCHA and send its token in the Captcha-Token header; a token works once.".into()
+            }
             Self::PayloadTooLarge { limit } => format!("The request body exceeds the limit of {limit} bytes."),
             Self::MalformedJson(message) => format!("The body is not valid JSON: {message}."),
             Self::BadRequest(sentence) => sentence.clone(),

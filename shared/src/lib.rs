@@ -18,6 +18,8 @@ pub mod app;
 pub mod auth;
 pub mod aws;
 pub mod body;
+#[cfg(feature = "captcha")]
+pub mod captcha;
 pub mod clock;
 pub mod closing;
 pub mod config;

@@ -81,9 +81,24 @@ pub fn unique_email(label: &str) -> String {
     email.to_lowercase()
 }
 
-/// POSTs JSON to `path` of the API.
+/// POSTs JSON to `path` of the API. Guest and register also get a fresh token of the
+/// local CAPTCHA verifier that `make test` runs, as a page whose widget was solved sends
+/// (tests of the CAPTCHA check itself build their requests with [`client`]).
 pub async fn post_json(client: &reqwest::Client, path: &str, body: &serde_json::Value) -> reqwest::Response {
-    client.post(format!("{}{path}", api())).json(body).send().await.expect("request")
+    let mut request = client.post(format!("{}{path}", api())).json(body);
+    if matches!(path, "/v1/auth/guest" | "/v1/auth/register") {
+        request = request.header(shared::captcha::HEADER, captcha_token().await);
+    }
+    request.send().await.expect("request")
+}
+
+/// A token of a solved CAPTCHA, from the local verifier (`ballot-local captcha-verifier`)
+/// at `BALLOT_CAPTCHA_URL`; each works once.
+pub async fn captcha_token() -> String {
+    let verifier = required_env("BALLOT_CAPTCHA_URL");
+    let answer: serde_json::Value =
+        client().post(format!("{verifier}/token")).send().await.unwrap().json().await.unwrap();
+    answer["token"].as_str().expect("the verifier handed out a token").to_owned()
 }
 
 /// The headers every response of a function carries (see `shared::http`).

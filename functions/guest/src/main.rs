@@ -1,6 +1,7 @@
 //! `POST /v1/auth/guest`: a one-hour access token for an anonymous voter (role `guest`,
 //! a fresh random `sub`, no refresh token), limited per client address
-//! (`ballot_core::signing_in::guest`).
+//! (`ballot_core::signing_in::guest`), and behind the CAPTCHA check when it is on
+//! (`shared::captcha`).
 
 use ballot_core::signing_in;
 use lambda_http::{Request, http::StatusCode};
@@ -9,7 +10,9 @@ use shared::{
     app::App,
     auth::{accounts::Tokens, issuer::Issuer},
     aws::secretsmanager,
-    body, http,
+    body,
+    captcha::Captcha,
+    http,
     store::limits::RateLimits,
 };
 
@@ -21,17 +24,21 @@ struct NoFields {}
 struct Deps {
     issuer: Issuer<secretsmanager::Client>,
     limits: RateLimits,
+    captcha: Option<Captcha<secretsmanager::Client>>,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    let deps = Deps { issuer: app.issuer(), limits: app.rate_limits() };
+    let deps = Deps { issuer: app.issuer(), limits: app.rate_limits(), captcha: app.captcha() };
     http::serve_with(app.cors(), deps, |deps, req| async move { guest(&deps, &req).await }).await
 }
 
 async fn guest(deps: &Deps, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {
     body::empty_or_json::<NoFields>(req)?;
+    if let Some(captcha) = &deps.captcha {
+        captcha.check(req).await?;
+    }
     let issued = signing_in::guest(&deps.limits, &deps.issuer, &http::source_ip(req)).await?;
     http::json(StatusCode::OK, &Tokens::from(issued))
 }

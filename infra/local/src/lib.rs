@@ -8,6 +8,7 @@
 //! - [`schedules`] plays EventBridge Scheduler's one-time schedules.
 
 pub mod bootstrap;
+pub mod captcha;
 pub mod event_sources;
 pub mod gateway;
 pub mod invoke;

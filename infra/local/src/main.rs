@@ -85,6 +85,12 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
+    /// Run a local CAPTCHA verifier (Turnstile's siteverify; tokens on request) for tests,
+    /// which knows the site by the stack's CaptchaSecret.
+    CaptchaVerifier {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
     /// Start INSTANCES instances of every function in `cargo lambda watch` (one sample
     /// invocation each, concurrently), so no request waits for an instance to start.
     Warm {
@@ -195,6 +201,18 @@ async fn main() -> Result<(), BoxError> {
             println!("local OIDC issuer at http://{}", listener.local_addr()?);
             tokio::select! {
                 _ = ballot_local::issuer::serve(listener) => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Command::CaptchaVerifier { listen } => {
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            println!("local CAPTCHA verifier at http://{}", listener.local_addr()?);
+            let secret = ballot_local::captcha::SiteSecret {
+                client: clients.secrets.clone(),
+                secret_id: stack.physical_name("CaptchaSecret", false),
+            };
+            tokio::select! {
+                _ = ballot_local::captcha::serve(listener, secret) => {}
                 _ = tokio::signal::ctrl_c() => {}
             }
         }

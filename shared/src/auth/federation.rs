@@ -42,25 +42,9 @@ pub fn parse_issuers(raw: &str) -> Result<Vec<TrustedIssuer>, String> {
     }
     let issuers: Vec<TrustedIssuer> = serde_json::from_str(raw).map_err(|e| e.to_string())?;
     for issuer in &issuers {
-        check_jwks_url(&issuer.jwks_url).map_err(|why| format!("{}: jwks_url {why}", issuer.issuer))?;
+        crate::config::trusted_url(&issuer.jwks_url).map_err(|why| format!("{}: jwks_url {why}", issuer.issuer))?;
     }
     Ok(issuers)
-}
-
-/// A JWKS URL ballot may fetch: `https` with a host, or `http` to the loopback host
-/// (`127.0.0.1`, `localhost`; the local issuer), never with user information, judged on
-/// the parsed URL (so `http://localhost:@evil.example/` is evil.example's, and refused).
-fn check_jwks_url(raw: &str) -> Result<(), &'static str> {
-    let url = url::Url::parse(raw).map_err(|_| "must be an absolute URL")?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not contain user information");
-    }
-    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost"));
-    match url.scheme() {
-        "https" if url.host().is_some() => Ok(()),
-        "http" if loopback => Ok(()),
-        _ => Err("must be https"),
-    }
 }
 
 /// The largest JWKS body read: a key set is a few KB; a bigger answer is refused.

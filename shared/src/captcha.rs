@@ -1,0 +1,137 @@
+//! The optional CAPTCHA check of `POST /v1/auth/guest` and `POST /v1/auth/register`, on
+//! when `CAPTCHA_VERIFY_URL` is set. The client sends the token its CAPTCHA widget gave in
+//! the `Captcha-Token` header; the function asks a Turnstile-compatible `siteverify`
+//! endpoint (a form of `secret`, `response` and `remoteip`; the answer
+//! `{"success": bool, "error-codes": [...]}`) whether the token is good, after the body is
+//! read and before any other work.
+//!
+//! Invariants: with the check on, a request goes further only with a token the verifier
+//! accepted (else 403 `captcha-failed`); a verifier that can't be reached, fails or says
+//! ballot's secret is wrong is a 5xx, never a pass; the secret (Secrets Manager,
+//! `CAPTCHA_SECRET_ID`) and the token reach no log line. Written with the HTTP client the
+//! functions have (reqwest) and `url`'s form encoder: there is no Rust Turnstile client
+//! worth a dependency.
+
+use std::time::Duration;
+
+use lambda_http::Request;
+use serde::Deserialize;
+
+use crate::{
+    ApiError, config,
+    http::source_ip,
+    secrets::{SecretCache, SecretSource},
+};
+
+/// The request header that carries the CAPTCHA token.
+pub const HEADER: &str = "captcha-token";
+
+/// Turnstile's tokens are at most 2,048 characters; anything longer is refused unasked.
+const MAX_TOKEN_BYTES: usize = 2048;
+
+/// The verifier's answer (Turnstile's `siteverify` shape; other fields are ignored).
+#[derive(Debug, Deserialize)]
+struct Verdict {
+    success: bool,
+    #[serde(default, rename = "error-codes")]
+    error_codes: Vec<String>,
+}
+
+/// A configured CAPTCHA verifier, built once per cold start.
+pub struct Captcha<S> {
+    verify_url: String,
+    secret_id: String,
+    secrets: SecretCache<S>,
+    http: reqwest::Client,
+}
+
+impl<S: SecretSource> Captcha<S> {
+    pub fn new(settings: &config::Captcha, secrets: SecretCache<S>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("HTTP client");
+        Self { verify_url: settings.verify_url.clone(), secret_id: settings.secret_id.clone(), secrets, http }
+    }
+
+    /// Passes `req` when the verifier accepts its `Captcha-Token`.
+    pub async fn check(&self, req: &Request) -> Result<(), ApiError> {
+        let token = req.headers().get(HEADER).and_then(|value| value.to_str().ok()).map(str::trim);
+        let Some(token) = token.filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_BYTES) else {
+            tracing::info!("captcha token missing or oversized");
+            return Err(ApiError::CaptchaFailed);
+        };
+        let secret = self.secrets.get(&self.secret_id).await?;
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("secret", secret.expose())
+            .append_pair("response", token)
+            .append_pair("remoteip", &source_ip(req))
+            .finish();
+        let answer = self
+            .http
+            .post(&self.verify_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .map_err(|err| unavailable(err.without_url()))?;
+        if !answer.status().is_success() {
+            return Err(unavailable(format!("siteverify answered {}", answer.status())));
+        }
+        let verdict: Verdict = answer.json().await.map_err(|err| unavailable(err.without_url()))?;
+        judge(&verdict)
+    }
+}
+
+/// What a verdict means for the request: the client's token failed (403), or ballot's
+/// side did (its secret, the verifier itself).
+fn judge(verdict: &Verdict) -> Result<(), ApiError> {
+    if verdict.success {
+        return Ok(());
+    }
+    let ours = |code: &String| code.contains("secret") || code == "internal-error";
+    if verdict.error_codes.iter().any(ours) {
+        return Err(unavailable(format!("siteverify refused ballot's request: {:?}", verdict.error_codes)));
+    }
+    tracing::info!(codes = ?verdict.error_codes, "captcha refused");
+    Err(ApiError::CaptchaFailed)
+}
+
+fn unavailable(cause: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %cause, "captcha verifier unavailable");
+    ApiError::Domain(ballot_core::Error::Unavailable("The CAPTCHA check is unavailable; retry.".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(success: bool, codes: &[&str]) -> Verdict {
+        Verdict { success, error_codes: codes.iter().map(|c| (*c).to_owned()).collect() }
+    }
+
+    #[test]
+    fn given_verdicts_then_the_client_fails_only_for_its_own_token() {
+        assert!(judge(&verdict(true, &[])).is_ok());
+        for client in [&["invalid-input-response"][..], &["timeout-or-duplicate"], &["missing-input-response"], &[]] {
+            assert!(matches!(judge(&verdict(false, client)), Err(ApiError::CaptchaFailed)), "{client:?}");
+        }
+        for ours in [&["invalid-input-secret"][..], &["missing-input-secret"], &["internal-error"]] {
+            let err = judge(&verdict(false, ours)).unwrap_err();
+            assert_eq!(err.status(), 503, "{ours:?}: never the client's fault, never a pass");
+        }
+    }
+
+    #[test]
+    fn given_turnstile_answers_then_they_parse() {
+        let pass: Verdict = serde_json::from_str(
+            r#"{"success":true,"challenge_ts":"2026-12-07T10:00:00Z","hostname":"polls.example","error-codes":[],"action":"register","cdata":""}"#,
+        )
+        .unwrap();
+        assert!(pass.success);
+        let fail: Verdict =
+            serde_json::from_str(r#"{"success":false,"error-codes":["timeout-or-duplicate"]}"#).unwrap();
+        assert_eq!(fail.error_codes, ["timeout-or-duplicate"]);
+    }
+}
