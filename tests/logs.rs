@@ -1,9 +1,9 @@
-//! No log line of the run holds a password, a password hash, a token or a mailed link's
-//! token. `make test` runs
+//! No log line of the run holds a password, a password hash, a token, a mailed link's
+//! token, a CAPTCHA token or the CAPTCHA secret. `make test` runs
 //! this after every other test against the stack, over the logs of every process
 //! (`$BALLOT_STATE_DIR/*.log`: the functions under `cargo lambda watch`, the gateway).
 
-use ballot_tests::{all_mail, required_env};
+use ballot_tests::{all_mail, local_secret, required_env};
 
 #[tokio::test]
 async fn given_the_whole_test_run_when_its_logs_are_read_then_no_secret_is_in_them() {
@@ -16,6 +16,7 @@ async fn given_the_whole_test_run_when_its_logs_are_read_then_no_secret_is_in_th
         .map(|mail| ballot_tests::token_in(&mail.body))
         .collect();
     assert!(!links.is_empty(), "the run mailed links");
+    let captcha_secret = local_secret("CaptchaSecret").await;
     let mut read = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -33,10 +34,21 @@ async fn given_the_whole_test_run_when_its_logs_are_read_then_no_secret_is_in_th
             let line = text.lines().find(|l| l.contains(token.as_str()));
             assert!(line.is_none(), "{} logs a mailed link's token: {}", path.display(), line.unwrap_or_default());
         }
+        let line = text.lines().find(|l| l.contains(captcha_secret.as_str()) || has_captcha_token(l));
+        assert!(line.is_none(), "{} logs a CAPTCHA token or secret: {}", path.display(), line.unwrap_or_default());
         let line = text.lines().find(|l| has_jwt(l));
         assert!(line.is_none(), "{} logs a JWT: {}", path.display(), line.unwrap_or_default());
     }
     assert!(read > 10_000, "the logs of the run are there ({read} bytes)");
+}
+
+/// Whether `line` holds a token of the local CAPTCHA verifier: `local.` and 20 or more
+/// base64url characters.
+fn has_captcha_token(line: &str) -> bool {
+    line.match_indices("local.").any(|(at, word)| {
+        let rest = &line.as_bytes()[at + word.len()..];
+        rest.iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'-' || **b == b'_').count() >= 20
+    })
 }
 
 /// Whether `line` holds a JWT: a word that starts "eyJ" (a JSON header in base64url) and
@@ -61,4 +73,6 @@ fn given_lines_when_scanned_then_only_real_jwts_are_found() {
     assert!(has_jwt("Authorization: Bearer eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1In0.c2ln"));
     assert!(!has_jwt(r#"{"event":"evt_bqBKDp31xQxjKbYeyJsfTA"}"#));
     assert!(!has_jwt("eyJ alone"));
+    assert!(has_captcha_token(r#"{"captcha":"local.AbCdEfGhIjKlMnOpQrStUvWx"}"#));
+    assert!(!has_captcha_token("listening on local.host:3000"));
 }

@@ -6,8 +6,8 @@
 //! read and before any other work.
 //!
 //! Invariants: with the check on, a request goes further only with a token the verifier
-//! accepted (else 403 `captcha-failed`); a verifier that can't be reached, fails or says
-//! ballot's secret is wrong is a 5xx, never a pass; the secret (Secrets Manager,
+//! accepted (else 403 `captcha-failed`); a verifier that can't be reached, fails or blames
+//! ballot's secret or request is a 503 (a secret that can't be read, a 500), never a pass; the secret (Secrets Manager,
 //! `CAPTCHA_SECRET_ID`) and the token reach no log line. Written with the HTTP client the
 //! functions have (reqwest) and `url`'s form encoder: there is no Rust Turnstile client
 //! worth a dependency.
@@ -63,11 +63,7 @@ impl<S: SecretSource> Captcha<S> {
             return Err(ApiError::CaptchaFailed);
         };
         let secret = self.secrets.get(&self.secret_id).await?;
-        let form = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("secret", secret.expose())
-            .append_pair("response", token)
-            .append_pair("remoteip", &source_ip(req))
-            .finish();
+        let form = form(secret.expose(), token, &source_ip(req));
         let answer = self
             .http
             .post(&self.verify_url)
@@ -84,14 +80,26 @@ impl<S: SecretSource> Captcha<S> {
     }
 }
 
+/// The `siteverify` form: `remoteip` only when the client's address is known.
+fn form(secret: &str, token: &str, address: &str) -> String {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("secret", secret).append_pair("response", token);
+    if !address.is_empty() {
+        form.append_pair("remoteip", address);
+    }
+    form.finish()
+}
+
+/// Turnstile's error codes that blame ballot's request or the verifier, not the token.
+const OUR_FAULTS: [&str; 4] = ["missing-input-secret", "invalid-input-secret", "bad-request", "internal-error"];
+
 /// What a verdict means for the request: the client's token failed (403), or ballot's
-/// side did (its secret, the verifier itself).
+/// side did (its secret or request, the verifier itself).
 fn judge(verdict: &Verdict) -> Result<(), ApiError> {
     if verdict.success {
         return Ok(());
     }
-    let ours = |code: &String| code.contains("secret") || code == "internal-error";
-    if verdict.error_codes.iter().any(ours) {
+    if verdict.error_codes.iter().any(|code| OUR_FAULTS.contains(&code.as_str())) {
         return Err(unavailable(format!("siteverify refused ballot's request: {:?}", verdict.error_codes)));
     }
     tracing::info!(codes = ?verdict.error_codes, "captcha refused");
@@ -117,10 +125,16 @@ mod tests {
         for client in [&["invalid-input-response"][..], &["timeout-or-duplicate"], &["missing-input-response"], &[]] {
             assert!(matches!(judge(&verdict(false, client)), Err(ApiError::CaptchaFailed)), "{client:?}");
         }
-        for ours in [&["invalid-input-secret"][..], &["missing-input-secret"], &["internal-error"]] {
+        for ours in [&["invalid-input-secret"][..], &["missing-input-secret"], &["internal-error"], &["bad-request"]] {
             let err = judge(&verdict(false, ours)).unwrap_err();
             assert_eq!(err.status(), 503, "{ours:?}: never the client's fault, never a pass");
         }
+    }
+
+    #[test]
+    fn given_a_token_then_the_form_escapes_it_and_names_the_address_only_when_known() {
+        assert_eq!(form("s&=", "t ok", "203.0.113.7"), "secret=s%26%3D&response=t+ok&remoteip=203.0.113.7");
+        assert_eq!(form("s", "t", ""), "secret=s&response=t");
     }
 
     #[test]

@@ -81,12 +81,14 @@ pub fn unique_email(label: &str) -> String {
     email.to_lowercase()
 }
 
-/// POSTs JSON to `path` of the API. Guest and register also get a fresh token of the
-/// local CAPTCHA verifier that `make test` runs, as a page whose widget was solved sends
-/// (tests of the CAPTCHA check itself build their requests with [`client`]).
+/// POSTs JSON to `path` of the API. Where the stack checks CAPTCHAs (`make test` runs
+/// the local verifier at `BALLOT_CAPTCHA_URL`), guest and register also get a fresh token,
+/// as a page whose widget was solved sends (tests of the CAPTCHA check itself build their
+/// requests with [`client`]).
 pub async fn post_json(client: &reqwest::Client, path: &str, body: &serde_json::Value) -> reqwest::Response {
     let mut request = client.post(format!("{}{path}", api())).json(body);
-    if matches!(path, "/v1/auth/guest" | "/v1/auth/register") {
+    let checked = std::env::var_os("BALLOT_CAPTCHA_URL").is_some();
+    if checked && matches!(path, "/v1/auth/guest" | "/v1/auth/register") {
         request = request.header(shared::captcha::HEADER, captcha_token().await);
     }
     request.send().await.expect("request")
@@ -138,13 +140,17 @@ pub fn concrete_path(template_path: &str) -> String {
 
 /// The local stack's signing key set, read from its secret (as the functions read it).
 pub async fn local_keys() -> shared::auth::keys::KeySet {
+    shared::auth::keys::KeySet::parse(&local_secret("SigningKeysSecret").await).unwrap()
+}
+
+/// The value of the local stack's secret `logical_id` (a template id, as `SigningKeysSecret`).
+pub async fn local_secret(logical_id: &str) -> String {
     let endpoint = required_env("AWS_ENDPOINT_URL");
     assert!(ballot_local::is_loopback_url(&endpoint), "AWS_ENDPOINT_URL must be the local stack");
     let stack = required_env("BALLOT_STACK");
     let clients = ballot_local::bootstrap::Clients::from_env().await;
-    let secret =
-        clients.secrets.get_secret_value().secret_id(format!("{stack}-SigningKeysSecret")).send().await.unwrap();
-    shared::auth::keys::KeySet::parse(secret.secret_string().unwrap()).unwrap()
+    let secret = clients.secrets.get_secret_value().secret_id(format!("{stack}-{logical_id}")).send().await.unwrap();
+    secret.secret_string().unwrap().to_owned()
 }
 
 /// The token settings the local functions use (template parameter defaults).

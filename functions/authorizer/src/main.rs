@@ -26,7 +26,7 @@ use shared::{
     app::App,
     auth::{
         authorizer,
-        federation::{Federation, parse_issuers},
+        federation::{Federation, Refusal, parse_issuers},
         token::TokenKind,
         verifier::{Refused, Verified, Verifier},
     },
@@ -56,9 +56,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 async fn authorize(deps: &Deps, event: &Value) -> Result<Value, Diagnostic> {
     let token = authorizer::bearer(event).map_err(unauthorized)?;
     let who = if Federation::handles(token) {
-        let identity = deps.federation.verify(token).await.map_err(|reason| {
-            tracing::info!(%reason, "federated token refused");
-            unauthorized(authorizer::Unauthorized)
+        let identity = deps.federation.verify(token).await.map_err(|refusal| match refusal {
+            Refusal::Token(reason) => {
+                tracing::info!(%reason, "federated token refused");
+                unauthorized(authorizer::Unauthorized)
+            }
+            Refusal::Unavailable(reason) => unavailable(reason),
         })?;
         let account = signing_in::federated_account(&deps.verifier.store, &identity.issuer, &identity.subject)
             .await

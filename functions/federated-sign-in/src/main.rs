@@ -5,7 +5,8 @@
 //! bearer token, never writes. The rules are `ballot_core::signing_in::federated_sign_in`.
 //!
 //! Every refusal of the ID token (not an issuer's, a bad signature, a wrong audience,
-//! expired) is the same 401.
+//! expired) is the same 401; an issuer whose keys can't be fetched (and none cached) is a
+//! 503.
 
 // The future of one exchange (use case → store → SDK) nests deeper than rustc's default
 // layout query depth of 128, as the authorizer's does.
@@ -18,7 +19,7 @@ use shared::{
     app::App,
     auth::{
         accounts::Tokens,
-        federation::{Federation, parse_issuers},
+        federation::{Federation, Refusal, parse_issuers},
         issuer::Issuer,
     },
     aws::secretsmanager,
@@ -42,9 +43,15 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn exchange(deps: &Deps, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {
     let IdTokenExchange { id_token } = body::json(req)?;
-    let identity = deps.federation.verify(&id_token).await.map_err(|reason| {
-        tracing::info!(%reason, "ID token refused");
-        ApiError::from(Error::Unauthenticated)
+    let identity = deps.federation.verify(&id_token).await.map_err(|refusal| match refusal {
+        Refusal::Token(reason) => {
+            tracing::info!(%reason, "ID token refused");
+            ApiError::from(Error::Unauthenticated)
+        }
+        Refusal::Unavailable(reason) => {
+            tracing::warn!(%reason, "the issuer's keys are unavailable");
+            ApiError::from(Error::Unavailable("The identity provider's keys can't be had now; retry.".into()))
+        }
     })?;
     let who = (identity.issuer.as_str(), identity.subject.as_str(), identity.email.as_deref());
     let issued = signing_in::federated_sign_in(&deps.store, &deps.issuer, &deps.store, who).await?;

@@ -1,6 +1,6 @@
 //! Signing in with another identity provider ("log in with Google/GitHub"): the
-//! authorizer accepts the ID tokens of the issuers the configuration trusts
-//! (`OIDC_ISSUERS`, a JSON list of `{"issuer","audience","jwks_url"}`).
+//! federated sign-in route and the authorizer accept the ID tokens of the issuers the
+//! configuration trusts (`OIDC_ISSUERS`, a JSON list of `{"issuer","audience","jwks_url"}`).
 //!
 //! Invariants: only RS256 and ES256; the issuer is matched exactly against the list
 //! before any key is looked up, and keys come only from that issuer's configured JWKS URL
@@ -81,7 +81,38 @@ struct Keys {
     by_kid: HashMap<String, (DecodingKey, Algorithm)>,
 }
 
-/// Verifies federated ID tokens; one per warm authorizer.
+/// Why an ID token was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The token is not good (the same 401 whatever the reason, given here for the log).
+    Token(String),
+    /// Its issuer's keys can't be had (the JWKS is down and no cached key has the `kid`):
+    /// not the client's fault, a 5xx.
+    Unavailable(String),
+}
+
+impl From<String> for Refusal {
+    fn from(reason: String) -> Self {
+        Self::Token(reason)
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(reason: &str) -> Self {
+        Self::Token(reason.to_owned())
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Token(reason) => write!(f, "refused: {reason}"),
+            Self::Unavailable(reason) => write!(f, "issuer keys unavailable: {reason}"),
+        }
+    }
+}
+
+/// Verifies federated ID tokens; one per warm function (the authorizer, federated sign-in).
 pub struct Federation {
     issuers: Vec<TrustedIssuer>,
     http: reqwest::Client,
@@ -104,13 +135,13 @@ impl Federation {
     }
 
     /// Verifies an ID token of a trusted issuer.
-    pub async fn verify(&self, token: &str) -> Result<FederatedIdentity, String> {
+    pub async fn verify(&self, token: &str) -> Result<FederatedIdentity, Refusal> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err("token too long".into());
         }
         let header = decode_header(token).map_err(|e| e.to_string())?;
         if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
-            return Err(format!("alg {:?} is not accepted from other issuers", header.alg));
+            return Err(format!("alg {:?} is not accepted from other issuers", header.alg).into());
         }
         let kid = header.kid.ok_or("no kid")?;
         let claimed: IssuerOnly =
@@ -140,7 +171,9 @@ impl Federation {
     /// when stale or for an unknown kid, but at most once per [`REFETCH_INTERVAL`] per
     /// issuer, failed attempts included. While fetching fails, keys up to [`STALE_MAX`]
     /// old keep serving, so an issuer's outage does not sign everyone out.
-    async fn key(&self, issuer: &TrustedIssuer, kid: &str) -> Result<(DecodingKey, Algorithm), String> {
+    /// A `kid` the issuer's keys lack is the token's fault; keys that can't be had while the
+    /// last fetch failed are [`Refusal::Unavailable`].
+    async fn key(&self, issuer: &TrustedIssuer, kid: &str) -> Result<(DecodingKey, Algorithm), Refusal> {
         let mut cache = self.keys.lock().await;
         let entry = cache.get(&issuer.issuer);
         let known = entry.filter(|k| k.fetched_at.elapsed() < STALE_MAX).and_then(|k| k.by_kid.get(kid)).cloned();
@@ -148,8 +181,12 @@ impl Federation {
         if let (true, Some(key)) = (fresh, known.clone()) {
             return Ok(key);
         }
-        if entry.is_some_and(|k| k.attempted_at.elapsed() < REFETCH_INTERVAL) {
-            return known.ok_or_else(|| "unknown kid (refetch limited)".into());
+        if let Some(keys) = entry.filter(|k| k.attempted_at.elapsed() < REFETCH_INTERVAL) {
+            let failing = keys.attempted_at > keys.fetched_at;
+            return known.ok_or_else(|| match failing {
+                true => Refusal::Unavailable("the last JWKS fetch failed (refetch limited)".into()),
+                false => "unknown kid (refetch limited)".into(),
+            });
         }
         match self.fetch(issuer).await {
             Ok(by_kid) => {
@@ -169,7 +206,7 @@ impl Federation {
                         cache.insert(issuer.issuer.clone(), failed);
                     }
                 }
-                known.ok_or(reason)
+                known.ok_or(Refusal::Unavailable(reason))
             }
         }
     }
@@ -270,5 +307,38 @@ mod tests {
         assert!(keys.contains_key("k1"));
         let refused = federation.fetch(&issuer(serve(padded.into_bytes()).await)).await.err().unwrap();
         assert!(refused.contains("larger than"), "{refused}");
+    }
+
+    /// An ID token's shape (header and claims in base64url, a dummy signature): enough for
+    /// `verify` to pick the issuer and look up the key.
+    fn unsigned(iss: &str, kid: &str) -> String {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"ES256","kid":"{kid}"}}"#));
+        let claims = URL_SAFE_NO_PAD.encode(format!(r#"{{"iss":"{iss}","sub":"s","aud":"a","exp":4102444800}}"#));
+        format!("{header}.{claims}.c2ln")
+    }
+
+    #[tokio::test]
+    async fn given_an_issuer_whose_keys_cannot_be_had_then_unavailable_and_an_unknown_kid_then_refused() {
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let down = format!("http://{}/jwks", closed.local_addr().unwrap());
+        drop(closed);
+        let key = r#"{"kty":"EC","crv":"P-256","kid":"k1","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+        let up = serve(format!(r#"{{"keys":[{key}]}}"#).into_bytes()).await;
+        let issuers = vec![
+            TrustedIssuer { issuer: "down".into(), audience: "a".into(), jwks_url: down },
+            TrustedIssuer { issuer: "up".into(), audience: "a".into(), jwks_url: up },
+        ];
+        let federation = Federation::new(issuers);
+        for attempt in ["fetched", "refetch limited"] {
+            let refusal = federation.verify(&unsigned("down", "k1")).await.unwrap_err();
+            assert!(matches!(refusal, Refusal::Unavailable(_)), "{attempt}: {refusal}");
+        }
+        for attempt in ["fetched", "refetch limited"] {
+            let refusal = federation.verify(&unsigned("up", "nobody")).await.unwrap_err();
+            assert!(matches!(refusal, Refusal::Token(_)), "{attempt}: {refusal}");
+        }
+        let forged = federation.verify(&unsigned("up", "k1")).await.unwrap_err();
+        assert!(matches!(forged, Refusal::Token(_)), "a bad signature: {forged}");
     }
 }
