@@ -80,6 +80,11 @@ fn lambda_environment(name: &str, runtime_api: SocketAddr) -> Vec<(&'static str,
         ("CORS_ALLOWED_ORIGINS", "http://localhost:5173".to_owned()),
         ("TOKEN_ISSUER", "ballot".to_owned()),
         ("TOKEN_AUDIENCE", "ballot-api".to_owned()),
+        ("LIVE_QUEUE_URL", format!("{UNREACHABLE_AWS}/000000000000/bench-live")),
+        ("LIVE_API_ENDPOINT", "wss://bench.execute-api.us-east-1.amazonaws.com".to_owned()),
+        ("LIVE_STAGE", "v1".to_owned()),
+        ("MAIL_FROM", "no-reply@ballot.example".to_owned()),
+        ("APP_URL", "http://127.0.0.1:3000".to_owned()),
         ("RUST_LOG", "warn".to_owned()),
     ]
 }
@@ -100,6 +105,15 @@ mod tests {
         let status = "Name:\thealth\nVmPeak:\t  20000 kB\nVmHWM:\t    7040 kB\nVmRSS:\t    6000 kB\n";
         assert_eq!(parse_vm_hwm(status), Some(7040 * 1024));
         assert_eq!(parse_vm_hwm("Name:\thealth\n"), None);
+    }
+
+    /// Every function's configuration loads from this environment (a variable a new
+    /// feature makes required would otherwise fail every cold start here).
+    #[test]
+    fn the_environment_is_a_whole_configuration() {
+        let env = lambda_environment("bench", "127.0.0.1:9001".parse().unwrap());
+        let lookup = |name: &str| env.iter().find(|(key, _)| *key == name).map(|(_, value)| value.clone());
+        shared::config::Config::from_lookup(lookup).expect("the bench gives every required variable");
     }
 
     #[test]
