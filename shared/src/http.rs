@@ -62,22 +62,19 @@ impl Cors {
 pub struct RequestMeta {
     /// API Gateway's request id (`requestContext.requestId`), else the Lambda request id.
     pub request_id: String,
-    /// The Lambda invocation id, under which the platform logs this invocation.
-    pub lambda_request_id: String,
     pub origin: Option<String>,
 }
 
 impl RequestMeta {
     pub fn of(req: &Request) -> Self {
-        let lambda_request_id = req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+        let lambda_request_id = || req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
         let gateway_id = match req.request_context_ref() {
             Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone(),
             Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
             _ => None,
         };
         Self {
-            request_id: gateway_id.filter(|id| !id.is_empty()).unwrap_or_else(|| lambda_request_id.clone()),
-            lambda_request_id,
+            request_id: gateway_id.filter(|id| !id.is_empty()).unwrap_or_else(lambda_request_id),
             origin: req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned),
         }
     }
@@ -95,7 +92,7 @@ where
     lambda_http::run(service_fn(move |req: Request| {
         let cors = Arc::clone(&cors);
         let meta = RequestMeta::of(&req);
-        let span = telemetry::request_span(&meta.request_id, &meta.lambda_request_id);
+        let span = telemetry::request_span(&meta.request_id, req.lambda_context_ref());
         // API Gateway may serve a cached authorizer decision after the token expired.
         let work = (!crate::identity::token_expired(&req)).then(|| handler(req));
         async move {
@@ -317,7 +314,7 @@ mod tests {
     use super::*;
 
     fn meta(origin: Option<&str>) -> RequestMeta {
-        RequestMeta { request_id: "req-9".into(), lambda_request_id: "lam-9".into(), origin: origin.map(Into::into) }
+        RequestMeta { request_id: "req-9".into(), origin: origin.map(Into::into) }
     }
 
     fn cors() -> Cors {

@@ -35,6 +35,7 @@ pub mod live;
 #[cfg(feature = "mail")]
 pub mod mail;
 pub mod manage;
+pub mod metrics;
 pub mod poll_cache;
 pub mod pushes;
 pub mod queue;

@@ -113,7 +113,7 @@ where
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (deps, handler) = (Arc::clone(&deps), Arc::clone(&handler));
         let route = RouteEvent::of(event.payload);
-        let span = crate::telemetry::request_span(&route.request_id, &event.context.request_id);
+        let span = crate::telemetry::request_span(&route.request_id, Some(&event.context));
         async move { Ok::<_, std::convert::Infallible>(handler(deps, route).await.to_json()) }.instrument(span)
     }))
     .await

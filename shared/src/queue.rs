@@ -3,8 +3,14 @@
 //! (`ReportBatchItemFailures`), so SQS redelivers those alone and, after
 //! `maxReceiveCount`, moves them to the dead-letter queue. A malformed or unknown message
 //! is logged with its id and reported failed; it never fails the rest of the batch.
+//!
+//! A queue's visibility timeout is at least six times its consumer's timeout (AWS's
+//! advice, checked by tests/template_rules.rs), far too long to wait for the retry of a
+//! message that failed on a passing fault; so a consumer given a [`Retry`] brings each
+//! failed message back after a backoff of its own instead (5 s, doubling per receive, at
+//! most 5 minutes). If that call fails too, the visibility timeout still brings it back.
 
-use std::{future::Future, sync::Arc};
+use std::{collections::HashMap, future::Future, sync::Arc};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::{StreamExt, stream};
@@ -12,7 +18,50 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use crate::ApiError;
+use crate::{ApiError, telemetry};
+
+/// What a message says about the event it carries, for its log span.
+pub trait QueueMessage: DeserializeOwned {
+    /// The id of the event the message carries, if it carries one.
+    fn event_id(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl QueueMessage for ballot_core::events::Message {
+    fn event_id(&self) -> Option<&str> {
+        match self {
+            Self::Event(event) => Some(&event.id),
+            Self::ClosingTime(_) => None,
+        }
+    }
+}
+
+impl QueueMessage for ballot_core::events::Event {
+    fn event_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+}
+
+impl QueueMessage for ballot_core::live::LiveMessage {}
+
+/// Where a consumer brings its failed messages back early (see the module).
+#[derive(Debug, Clone)]
+pub struct Retry {
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+}
+
+/// The first backoff of a failed message, doubled per receive.
+const FIRST_BACKOFF_SECS: u64 = 5;
+/// The longest backoff.
+const MAX_BACKOFF_SECS: u64 = 300;
+
+/// How long a message that failed on its `receives`th receive stays away.
+pub fn backoff_secs(receives: u32) -> u64 {
+    let doublings = receives.saturating_sub(1).min(16);
+    (FIRST_BACKOFF_SECS << doublings).min(MAX_BACKOFF_SECS)
+}
 
 /// One message of a batch, its body parsed.
 #[derive(Debug, Clone)]
@@ -24,10 +73,17 @@ pub struct Received<M> {
 }
 
 /// Runs a consumer of messages of type `M`: `handler` gets each message of each batch,
-/// at most `concurrency` at a time (1: in order).
-pub async fn serve<M, D, F, Fut>(deps: D, concurrency: usize, handler: F) -> Result<(), lambda_runtime::Error>
+/// at most `concurrency` at a time (1: in order). Failed messages come back after a
+/// backoff with a `retry`; without one (a consumer that holds its messages back itself),
+/// after the queue's visibility timeout.
+pub async fn serve<M, D, F, Fut>(
+    deps: D,
+    concurrency: usize,
+    retry: Option<Retry>,
+    handler: F,
+) -> Result<(), lambda_runtime::Error>
 where
-    M: DeserializeOwned + Send + 'static,
+    M: QueueMessage + Send + 'static,
     D: Send + Sync + 'static,
     F: Fn(Arc<D>, Received<M>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), ApiError>> + Send + 'static,
@@ -36,9 +92,17 @@ where
     let handler = Arc::new(handler);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let (deps, handler) = (Arc::clone(&deps), Arc::clone(&handler));
-        let span = crate::telemetry::request_span("", &event.context.request_id);
+        let span = telemetry::request_span("", Some(&event.context));
+        let retry = retry.clone();
         async move {
+            let receives = receive_counts(&event.payload.records);
             let response = process_batch(event.payload.records, concurrency, |m| handler(Arc::clone(&deps), m)).await;
+            if let Some(retry) = &retry {
+                for failure in &response.batch_item_failures {
+                    let (id, receipt, count) = &receives[&failure.item_identifier];
+                    retry.back_off(id, receipt, *count).await;
+                }
+            }
             Ok::<_, std::convert::Infallible>(response)
         }
         .instrument(span)
@@ -46,11 +110,44 @@ where
     .await
 }
 
+/// Each record's id, receipt handle and receive count, by id.
+fn receive_counts(records: &[SqsMessage]) -> HashMap<String, (String, String, u32)> {
+    records
+        .iter()
+        .map(|r| {
+            let id = r.message_id.clone().unwrap_or_default();
+            let count = r.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+            (id.clone(), (id, r.receipt_handle.clone().unwrap_or_default(), count))
+        })
+        .collect()
+}
+
+impl Retry {
+    /// Brings a failed message back after [`backoff_secs`]; a failure to is only logged.
+    async fn back_off(&self, message_id: &str, receipt_handle: &str, receives: u32) {
+        let secs = backoff_secs(receives);
+        let changed = self
+            .sqs
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(secs as i32)
+            .send()
+            .await;
+        match changed {
+            Ok(_) => tracing::info!(message_id, retry_in = secs, "message will be retried"),
+            Err(err) => {
+                tracing::warn!(message_id, error = %aws_sdk_sqs::error::DisplayErrorContext(err), "could not set the backoff; the visibility timeout brings the message back")
+            }
+        }
+    }
+}
+
 /// Handles the records, `concurrency` at a time; the response lists the ids of those that
 /// failed, in the order of the batch.
 pub async fn process_batch<M, F, Fut>(records: Vec<SqsMessage>, concurrency: usize, handler: F) -> SqsBatchResponse
 where
-    M: DeserializeOwned,
+    M: QueueMessage,
     F: Fn(Received<M>) -> Fut,
     Fut: Future<Output = Result<(), ApiError>>,
 {
@@ -64,22 +161,26 @@ where
                 None => Err("no body".to_owned()),
             };
             let receipt_handle = record.receipt_handle.unwrap_or_default();
+            let span = telemetry::message_span(&id, parsed.as_ref().ok().and_then(|m| m.event_id()));
             let handled = parsed.map(|body| handler(Received { message_id: id.clone(), receipt_handle, body }));
             async move {
                 let outcome = match handled {
                     Ok(handled) => handled.await.map_err(|err| err.to_string()),
                     Err(reason) => Err(reason),
                 };
+                if let Err(reason) = &outcome {
+                    tracing::error!(%reason, "message failed; it returns to the queue");
+                }
                 (id, outcome)
             }
+            .instrument(span)
         })
         .buffered(concurrency.max(1))
         .collect::<Vec<_>>()
         .await;
     let mut response = SqsBatchResponse::default();
     for (id, outcome) in outcomes {
-        if let Err(reason) = outcome {
-            tracing::error!(message_id = %id, %reason, "message failed; it returns to the queue");
+        if outcome.is_err() {
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;
             response.batch_item_failures.push(failure);
@@ -124,5 +225,12 @@ mod tests {
         .await;
         let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         assert_eq!(failed, ["m2", "m3", "m4"]);
+    }
+
+    #[test]
+    fn given_receives_then_the_backoff_doubles_up_to_five_minutes() {
+        let backoffs: Vec<u64> = (0..=9).map(backoff_secs).collect();
+        assert_eq!(backoffs, [5, 5, 10, 20, 40, 80, 160, 300, 300, 300]);
+        assert_eq!(backoff_secs(u32::MAX), 300);
     }
 }

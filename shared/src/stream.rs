@@ -19,6 +19,7 @@ use tracing::Instrument;
 
 use crate::{
     ApiError,
+    metrics::{self, Metric},
     store::{ballots::ballot_write, polls::poll_change},
 };
 
@@ -73,19 +74,33 @@ where
     let (deps, handler) = (Arc::new(deps), Arc::new(handler));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<TimeWindowEvent>| {
         let (deps, handler) = (Arc::clone(&deps), Arc::clone(&handler));
-        let span = crate::telemetry::request_span("", &event.context.request_id);
+        let span = crate::telemetry::request_span("", Some(&event.context));
         async move {
             let batch = batch(&event.payload).map_err(failed)?;
             let unreadable = batch.failed_from.clone();
             if batch.writes.is_empty() && batch.changes.is_empty() {
                 return Ok::<_, Diagnostic>(answer(unreadable.as_ref()));
             }
+            let folded = batch.writes.len() + batch.changes.len();
+            let oldest = oldest_write_ms(&event.payload);
             let unfinished = handler(deps, batch).await.map_err(failed)?;
+            let lag = oldest.map(|at| (ballot_core::clock::epoch_ms().saturating_sub(at)) as f64);
+            let mut figures = vec![(Metric::TallyBatchSize, folded as f64)];
+            figures.extend(lag.map(|lag| (Metric::TallyLag, lag)));
+            metrics::record(&figures);
             Ok(answer(unreadable.into_iter().chain(unfinished).min().as_ref()))
         }
         .instrument(span)
     }))
     .await
+}
+
+/// When the event's oldest record reached the stream (epoch ms; DynamoDB rounds it to the
+/// second), if any record says.
+fn oldest_write_ms(event: &TimeWindowEvent) -> Option<u64> {
+    let times =
+        event.dynamo_db_event.records.iter().map(|r| r.change.approximate_creation_date_time.timestamp_millis());
+    times.filter(|ms| *ms > 0).min().map(|ms| ms as u64)
 }
 
 /// A failed batch, as the event source sees it (the log has the cause).

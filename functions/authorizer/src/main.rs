@@ -47,7 +47,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let deps = Arc::clone(&deps);
         let request_id = event.payload["requestContext"]["requestId"].as_str().unwrap_or_default().to_owned();
-        let span = telemetry::request_span(&request_id, &event.context.request_id);
+        let span = telemetry::request_span(&request_id, Some(&event.context));
         async move { authorize(&deps, &event.payload).await }.instrument(span)
     }))
     .await

@@ -16,7 +16,14 @@ use ballot_core::{
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::Deserialize;
 use shared::{
-    ApiError, app::App, body, clock::System, http, idempotency, identity::caller_of, poll_cache::PollCache,
+    ApiError,
+    app::App,
+    body,
+    clock::System,
+    http, idempotency,
+    identity::caller_of,
+    metrics::{self, Metric},
+    poll_cache::PollCache,
     store::Store,
 };
 
@@ -50,6 +57,16 @@ async fn cast(deps: &Deps, caller: &Principal, req: &Request) -> Result<Response
     let vote: Vote = body::json(req)?;
     let voter = Voter { sub: &caller.sub, guest: caller.is_guest(), verified: caller.email_verified };
     let cast = cast_vote(&deps.polls, &deps.store, &System, &poll_id, voter, &vote.option_ids).await?;
-    let status = if cast.kind == CastKind::New { StatusCode::CREATED } else { StatusCode::OK };
+    let status = match cast.kind {
+        CastKind::New => {
+            metrics::count(Metric::VotesCast, 1);
+            StatusCode::CREATED
+        }
+        CastKind::Changed => {
+            metrics::count(Metric::VotesChanged, 1);
+            StatusCode::OK
+        }
+        CastKind::Same => StatusCode::OK,
+    };
     http::json(status, &cast.ballot)
 }

@@ -18,6 +18,7 @@ use shared::{
     ApiError,
     app::App,
     clock::System,
+    metrics::{self, Metric},
     pushes::{LiveMessages, ManagementApi},
     queue::{self, Received},
     store::Store,
@@ -36,11 +37,15 @@ const CONCURRENCY: usize = 4;
 async fn main() -> Result<(), lambda_runtime::Error> {
     let app = App::start().await?;
     let deps = Deps { store: app.store(), connections: app.management_api(), live: app.live_messages() };
-    queue::serve(deps, CONCURRENCY, |deps, message: Received<LiveMessage>| async move {
+    let retry = queue::Retry { sqs: app.aws.sqs.clone(), queue_url: app.config.live.queue_url.clone() };
+    queue::serve(deps, CONCURRENCY, Some(retry), |deps, message: Received<LiveMessage>| async move {
         let hidden = hidden(message.body.poll_id());
         let pushed = push(&deps.store, &deps.connections, &deps.live, &System, &message.body, &hidden).await?;
+        metrics::record(&[
+            (Metric::LivePushesSent, pushed.sent as f64),
+            (Metric::LiveConnectionsDropped, pushed.dropped as f64),
+        ]);
         tracing::info!(
-            message_id = %message.message_id,
             kind = message.body.kind(),
             poll = message.body.poll_id().unwrap_or_default(),
             sent = pushed.sent,

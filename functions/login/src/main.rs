@@ -11,6 +11,7 @@ use shared::{
     auth::{accounts::Tokens, issuer::Issuer, password},
     aws::secretsmanager,
     body, http,
+    metrics::{self, Metric},
     store::{Store, limits::RateLimits},
 };
 
@@ -36,6 +37,13 @@ async fn login(deps: &Deps, req: &Request) -> Result<lambda_http::Response<lambd
         tokens: &deps.issuer,
         sessions: &deps.store,
     };
-    let issued = sign_in.login(body::json(req)?, &http::source_ip(req)).await?;
+    let issued = match sign_in.login(body::json(req)?, &http::source_ip(req)).await {
+        Ok(issued) => issued,
+        Err(refused @ ballot_core::Error::TooManyRequests { .. }) => {
+            metrics::count(Metric::LoginsRefused, 1);
+            return Err(refused.into());
+        }
+        Err(other) => return Err(other.into()),
+    };
     http::json(StatusCode::OK, &Tokens::from(issued))
 }

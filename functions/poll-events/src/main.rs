@@ -42,7 +42,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         outbox: Outbox::new(app.aws.sqs.clone(), app.config.webhooks.deliveries_queue_url.clone()),
         schedules: app.schedules(),
     };
-    queue::serve(deps, AT_ONCE, |deps, message: Received<Message>| async move {
+    let retry = queue::Retry { sqs: app.aws.sqs.clone(), queue_url: app.config.events_queue_url.clone() };
+    queue::serve(deps, AT_ONCE, Some(retry), |deps, message: Received<Message>| async move {
         match &message.body {
             Message::Event(event) => handle(&deps, event).await,
             Message::ClosingTime(due) => close(&deps, due).await,

@@ -21,6 +21,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         sqs: app.aws.sqs.clone(),
         queue_url: settings.deliveries_queue_url.clone(),
     };
-    queue::serve(deliverer, 10, |deliverer, message: Received<Delivery>| async move { deliverer.handle(message).await })
-        .await
+    // Failed deliveries are held back for their retry delay by the deliverer itself.
+    queue::serve(deliverer, 10, None, |deliverer, message: Received<Delivery>| async move {
+        deliverer.handle(message).await
+    })
+    .await
 }

@@ -114,6 +114,7 @@ impl Store {
         if old.used {
             self.revoke_family(&old.family_id).await?;
             tracing::warn!(family = %old.family_id, "refresh token reused: family revoked");
+            crate::metrics::count(crate::metrics::Metric::RefreshTokenReuse, 1);
             return Ok(Err(SessionRefused::Reused));
         }
         if family.revoked || now >= old.expires_at || now >= family.expires_at {

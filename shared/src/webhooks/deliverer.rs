@@ -20,6 +20,7 @@ use super::{
 use crate::{
     ApiError,
     aws::secretsmanager,
+    metrics::{self, Metric},
     queue::Received,
     secrets::Parsed,
     store::{
@@ -85,6 +86,7 @@ impl Deliverer {
                 if live.as_ref().is_some_and(|item| item.consecutive_failures > 0) {
                     self.store.webhook_succeeded(poll_id, webhook_id).await?;
                 }
+                metrics::count(Metric::WebhookDeliveriesSent, 1);
                 tracing::info!(event = %event.id, webhook = %webhook_id, attempt, status, "delivered");
                 return Ok(());
             }
@@ -104,6 +106,10 @@ impl Deliverer {
         match retry {
             None => {
                 self.store.finish_delivery(&event.id, webhook_id, Ending::Failed).await?;
+                metrics::record(&[
+                    (Metric::WebhookDeliveriesFailed, 1.0),
+                    (Metric::WebhooksDisabled, f64::from(u8::from(disabled))),
+                ]);
                 tracing::warn!(event = %event.id, webhook = %webhook_id, attempt, %reason, disabled, "delivery failed for good");
                 Ok(())
             }

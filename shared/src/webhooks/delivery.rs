@@ -79,3 +79,9 @@ impl Outbox {
         Ok(deliveries.len())
     }
 }
+
+impl crate::queue::QueueMessage for Delivery {
+    fn event_id(&self) -> Option<&str> {
+        Some(&self.event.id)
+    }
+}

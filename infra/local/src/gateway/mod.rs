@@ -136,12 +136,17 @@ impl Gateway {
 
     /// One request, in AWS's order: the web ACL, then API Gateway's payload limit, route,
     /// throttle, authorizer, integration.
-    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Bytes> {
+    async fn handle(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Bytes> {
         let request_id = uuid::Uuid::new_v4().to_string();
+        // API Gateway with tracing continues a client's X-Ray trace header or starts one,
+        // and hands it to the integration (and, as Lambda-Runtime-Trace-Id, to Lambda).
+        let trace = req.headers().get(TRACE_HEADER).cloned().unwrap_or_else(new_trace_header);
+        req.headers_mut().insert(TRACE_HEADER, trace.clone());
         let mut response = self.route(req, peer, &request_id).await;
         if let Ok(id) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-amzn-requestid", id);
         }
+        response.headers_mut().insert(TRACE_HEADER, trace);
         tracing::info!(request_id, status = response.status().as_u16(), "served");
         response.map(Bytes::from)
     }
@@ -307,4 +312,16 @@ impl Api {
             authorizers,
         })
     }
+}
+
+/// The X-Ray trace header.
+const TRACE_HEADER: &str = "x-amzn-trace-id";
+
+/// A new X-Ray trace header: `Root=1-<epoch seconds, 8 hex>-<96 random bits, 24 hex>`,
+/// sampled.
+fn new_trace_header() -> HeaderValue {
+    let epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    let value = format!("Root=1-{epoch:08x}-{};Sampled=1", &random[..24]);
+    HeaderValue::from_str(&value).expect("hex digits make a header value")
 }
