@@ -94,16 +94,16 @@ async fn given_10_percent_of_aws_calls_failing_when_1000_voters_vote_and_300_cha
     let want = VOTERS + CHANGING;
     // The deliveries trail the votes by minutes on a loaded machine (moto, behind the
     // proxy, takes every call of 1,300 events at tens of calls a second): wait while they
-    // keep arriving, and call the rest lost after 150 s without a new one (longer than a
-    // message failed at the last moment stays away: the events queue's 60 s visibility,
-    // then the deliveries queue's).
+    // keep arriving, and call the rest lost after 420 s without a new one (longer than a
+    // message stays away when it failed and its consumer's backoff call failed too: the
+    // events queue's 370 s visibility).
     let (mut last_len, mut last_new) = (0, tokio::time::Instant::now());
     let seen = loop {
         let seen: HashSet<String> = receiver.requests().iter().map(|r| r.headers["webhook-id"].clone()).collect();
         if seen.len() > last_len {
             (last_len, last_new) = (seen.len(), tokio::time::Instant::now());
         }
-        if seen.len() >= want || last_new.elapsed() > Duration::from_secs(150) {
+        if seen.len() >= want || last_new.elapsed() > Duration::from_secs(420) {
             break seen;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

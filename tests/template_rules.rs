@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use ballot_local::template::Template;
 use ballot_tests::template;
 use serde_json::{Value, json};
 
@@ -34,4 +35,203 @@ fn given_the_template_then_reserved_concurrency_is_opt_in_and_only_for_sign_in()
     assert_eq!(reserving, ["AuthorizerFunction", "LoginFunction", "RefreshFunction"]);
     let cast_vote: &Value = template.resource("CastVoteFunction").expect("the vote path");
     assert!(cast_vote["Properties"].get("ReservedConcurrentExecutions").is_none());
+}
+
+/// Designed attempts per consumed queue: how many receives its consumer's own retry plan
+/// uses before a message should give up (the webhook deliveries: one more than
+/// `WebhookRetryDelays` has delays). A new queue must be added here.
+fn designed_attempts(template: &Template, queue: &str) -> Option<u64> {
+    match queue {
+        "EventsQueue" | "LiveQueue" => Some(5),
+        "DeliveriesQueue" => {
+            let delays = template.parameter_defaults()["WebhookRetryDelays"].clone().unwrap_or_default();
+            Some(delays.split(',').count() as u64 + 1)
+        }
+        _ => None,
+    }
+}
+
+/// Receives beyond the designed attempts, for invocations Lambda throttled (each one
+/// counts as a receive).
+const THROTTLE_ROOM: u64 = 5;
+
+/// One metric an alarm watches: namespace, name, and its dimensions' values.
+struct Watched {
+    namespace: String,
+    name: String,
+    dimensions: Vec<Value>,
+}
+
+fn watched(alarm: &Value) -> Vec<Watched> {
+    let p = &alarm["Properties"];
+    let of = |m: &Value| Watched {
+        namespace: m["Namespace"].as_str().unwrap_or_default().to_owned(),
+        name: m["MetricName"].as_str().unwrap_or_default().to_owned(),
+        dimensions: m["Dimensions"].as_array().into_iter().flatten().map(|d| d["Value"].clone()).collect(),
+    };
+    match p["Metrics"].as_array() {
+        Some(metrics) => metrics.iter().filter_map(|m| m.pointer("/MetricStat/Metric")).map(of).collect(),
+        None => vec![of(p)],
+    }
+}
+
+/// Every way `template` breaks the operations rules (empty when it keeps them all):
+/// - every SQS consumer's queue: visibility ≥ 6 × the consumer's timeout plus its batching
+///   window; `maxReceiveCount` ≥ designed attempts + [`THROTTLE_ROOM`]; a
+///   `ScalingConfig.MaximumConcurrency`; `ReportBatchItemFailures`;
+/// - every stream consumer: an on-failure destination, bounded retries, bisection, and an
+///   iterator-age alarm;
+/// - every function has an alarm on its errors and throttles; every queue an alarm;
+/// - every alarm notifies the AlarmTopic;
+/// - every secret is retained when the stack is deleted or the secret replaced.
+fn operations_violations(template: &Template) -> Vec<String> {
+    let mut broken = Vec::new();
+    let alarms: Vec<(&str, &Value)> = template.of_type("AWS::CloudWatch::Alarm").collect();
+    let watches = |namespace: &str, names: &[&str], target: &Value| {
+        alarms.iter().any(|(_, alarm)| {
+            watched(alarm)
+                .iter()
+                .any(|w| w.namespace == namespace && names.contains(&w.name.as_str()) && w.dimensions.contains(target))
+        })
+    };
+    for source in template.sqs_event_sources().expect("SQS sources") {
+        let (function, queue_id) = (&source.function, &source.queue);
+        let resource = template.resource(function).unwrap();
+        let timeout = template.function_property(resource, "Timeout").and_then(|t| t.as_u64()).unwrap_or(3);
+        let queue = &template.resource(queue_id).unwrap()["Properties"];
+        let visibility = queue["VisibilityTimeout"].as_u64().unwrap_or(30);
+        let least = 6 * timeout + source.batching_window_secs;
+        if visibility < least {
+            broken.push(format!("{queue_id}: VisibilityTimeout {visibility} < 6 × {function}'s {timeout} s timeout + {} s window = {least}", source.batching_window_secs));
+        }
+        let receives = queue.pointer("/RedrivePolicy/maxReceiveCount").and_then(Value::as_u64);
+        match (designed_attempts(template, queue_id), receives) {
+            (None, _) => broken.push(format!("{queue_id}: no designed attempts known (tests/template_rules.rs)")),
+            (_, None) => broken.push(format!("{queue_id}: no RedrivePolicy.maxReceiveCount")),
+            (Some(designed), Some(receives)) if receives < designed + THROTTLE_ROOM => broken.push(format!(
+                "{queue_id}: maxReceiveCount {receives} < {designed} designed attempts + {THROTTLE_ROOM} for throttles"
+            )),
+            _ => {}
+        }
+        let event = resource["Properties"]["Events"].as_object().into_iter().flatten().map(|(_, e)| e).find(|e| {
+            e["Type"] == "SQS" && e.pointer("/Properties/Queue/Fn::GetAtt/0").and_then(Value::as_str) == Some(queue_id)
+        });
+        let concurrency =
+            event.and_then(|e| e.pointer("/Properties/ScalingConfig/MaximumConcurrency")).and_then(Value::as_u64);
+        if !concurrency.is_some_and(|c| (2..=1000).contains(&c)) {
+            broken.push(format!("{function}: the {queue_id} source has no ScalingConfig.MaximumConcurrency (2-1000)"));
+        }
+        if !source.report_batch_item_failures {
+            broken.push(format!("{function}: the {queue_id} source does not ReportBatchItemFailures"));
+        }
+    }
+    for (id, function) in template.of_type("AWS::Serverless::Function") {
+        let target = json!({"Ref": id});
+        for (_, event) in function["Properties"]["Events"].as_object().into_iter().flatten() {
+            if event["Type"] != "DynamoDB" {
+                continue;
+            }
+            let p = &event["Properties"];
+            if p.pointer("/DestinationConfig/OnFailure/Destination").is_none() {
+                broken.push(format!("{id}: its stream source has no on-failure destination"));
+            }
+            if !p["MaximumRetryAttempts"].as_i64().is_some_and(|n| (0..=10_000).contains(&n)) {
+                broken.push(format!("{id}: its stream source retries without bound"));
+            }
+            if p["BisectBatchOnFunctionError"] != true {
+                broken.push(format!("{id}: its stream source does not bisect failing batches"));
+            }
+            if !watches("AWS/Lambda", &["IteratorAge"], &target) {
+                broken.push(format!("{id}: no alarm on its stream iterator age"));
+            }
+        }
+        for metric in ["Errors", "Throttles"] {
+            if !watches("AWS/Lambda", &[metric], &target) {
+                broken.push(format!("{id}: no alarm on its {metric}"));
+            }
+        }
+    }
+    for (id, _) in template.of_type("AWS::SQS::Queue") {
+        let name = json!({"Fn::GetAtt": [id, "QueueName"]});
+        let ages = ["ApproximateAgeOfOldestMessage", "ApproximateNumberOfMessagesVisible"];
+        if !watches("AWS/SQS", &ages, &name) {
+            broken.push(format!("{id}: no alarm on its depth or age"));
+        }
+    }
+    for (id, alarm) in &alarms {
+        let actions = alarm["Properties"]["AlarmActions"].as_array();
+        if !actions.is_some_and(|a| a.contains(&json!({"Ref": "AlarmTopic"}))) {
+            broken.push(format!("{id}: notifies no one (AlarmActions lacks the AlarmTopic)"));
+        }
+    }
+    for (id, secret) in template.of_type("AWS::SecretsManager::Secret") {
+        if secret["DeletionPolicy"] != "Retain" || secret["UpdateReplacePolicy"] != "Retain" {
+            broken.push(format!("{id}: not retained (DeletionPolicy and UpdateReplacePolicy: Retain)"));
+        }
+    }
+    broken
+}
+
+#[test]
+fn given_the_template_then_queues_consumers_alarms_and_secrets_keep_the_operations_rules() {
+    let broken = operations_violations(&template());
+    assert!(broken.is_empty(), "template.yaml breaks the operations rules:\n{}", broken.join("\n"));
+}
+
+/// The rules above catch each kind of break: a copy of the template, broken once per rule.
+#[test]
+fn given_a_broken_template_then_each_break_is_named() {
+    let breaks: [(&str, fn(&mut Value), &[&str]); 7] = [
+        (
+            "/Resources/EventsQueue/Properties/VisibilityTimeout",
+            |v| *v = json!(60),
+            &["EventsQueue: VisibilityTimeout 60 < 6 × PollEventsFunction's 60 s timeout + 1 s window = 361"],
+        ),
+        (
+            "/Resources/LiveQueue/Properties/RedrivePolicy/maxReceiveCount",
+            |v| *v = json!(5),
+            &["LiveQueue: maxReceiveCount 5 < 5 designed attempts + 5 for throttles"],
+        ),
+        (
+            "/Resources/WebhookDeliveriesFunction/Properties/Events/Deliveries/Properties",
+            |v| {
+                v.as_object_mut().unwrap().remove("ScalingConfig");
+            },
+            &["WebhookDeliveriesFunction: the DeliveriesQueue source has no ScalingConfig.MaximumConcurrency (2-1000)"],
+        ),
+        (
+            "/Resources",
+            |v| {
+                v.as_object_mut().unwrap().remove("MeFunctionErrorsAlarm");
+            },
+            &["MeFunction: no alarm on its Errors", "MeFunction: no alarm on its Throttles"],
+        ),
+        (
+            "/Resources/LiveDeadLetterQueueAlarm/Properties",
+            |v| {
+                v.as_object_mut().unwrap().remove("AlarmActions");
+            },
+            &["LiveDeadLetterQueueAlarm: notifies no one (AlarmActions lacks the AlarmTopic)"],
+        ),
+        (
+            "/Resources",
+            |v| {
+                v.as_object_mut().unwrap().remove("TallyIteratorAgeAlarm");
+            },
+            &["TallyFunction: no alarm on its stream iterator age"],
+        ),
+        (
+            "/Resources/WebhookKeySecret",
+            |v| {
+                v.as_object_mut().unwrap().remove("DeletionPolicy");
+            },
+            &["WebhookKeySecret: not retained (DeletionPolicy and UpdateReplacePolicy: Retain)"],
+        ),
+    ];
+    for (pointer, break_it, named) in breaks {
+        let mut broken = template();
+        break_it(broken.root.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}")));
+        let violations = operations_violations(&broken);
+        assert_eq!(violations, named, "breaking {pointer}");
+    }
 }
