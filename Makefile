@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 FUNCTIONS := $(patsubst functions/%/Cargo.toml,%,$(wildcard functions/*/Cargo.toml))
 
-.PHONY: help install dev test lint bench
+.PHONY: help install dev test lint bench metrics
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
@@ -18,8 +18,11 @@ dev: ## Run the whole API on http://127.0.0.1:3000 (moto + cargo lambda watch + 
 test: ## Everything CI checks: fmt, clippy, template lint, unit, integration and e2e tests
 	@bash infra/test.sh
 
-lint: install ## cfn-lint (with serverless rules) and sam validate --lint
+lint: install ## cfn-lint (with serverless rules), sam validate --lint, actionlint on the workflows
 	@bash infra/lint.sh
+
+metrics: ## Sum the metrics the running `make dev` functions wrote (EMF): make metrics [SINCE=minutes] [LOG=file]
+	@python3 infra/metrics.py $(LOG) $(if $(SINCE),--since $(SINCE),)
 
 bench: ## Function size, cold start, RSS, latency; vote costs; cast-vote through the local gateway
 	@bash infra/bench.sh $(BENCH_ARGS)

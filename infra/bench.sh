@@ -9,7 +9,16 @@ cd "$(dirname "$0")/.."
 bash infra/install.sh
 functions=$(ls -d functions/*/ | xargs -n1 basename)
 cargo build --release $(printf -- '-p %s ' $functions)
-cargo run --release -p ballot-bench -- "$@"
+# The metrics A/B: cast-vote built once more with its metrics compiled out
+# (BALLOT_NO_METRICS, shared::metrics), kept aside, then rebuilt as deployed; the bench
+# starts the two alternately.
+target=${CARGO_TARGET_DIR:-target}
+ab_dir="$target/bench/no-metrics"
+mkdir -p "$ab_dir"
+BALLOT_NO_METRICS=1 cargo build --release -p cast-vote
+cp "$target/release/cast-vote" "$ab_dir/"
+cargo build --release -p cast-vote
+cargo run --release -p ballot-bench -- --ab-dir "$ab_dir" "$@"
 
 # One client is the load here: the web ACL's per-address limit would block it by design.
 export BALLOT_WAF_LIMIT=1000000000

@@ -24,6 +24,8 @@ functions_up "${BALLOT_INVOKE_PORT:-9000}" "${BALLOT_PORT:-3000}" "${BALLOT_WS_P
 setsid python3 infra/mail_watch.py "$AWS_ENDPOINT_URL" < /dev/null &
 STACK_PIDS+=("$!")
 stack_pids_saved
+# Where `make metrics` finds this stack's logs.
+echo "$BALLOT_STATE_DIR" > "${TMPDIR:-/tmp}/ballot-dev.state"
 stage "ready"
 
 cat <<MSG
@@ -34,6 +36,7 @@ ballot is running at $BALLOT_API_URL   (try: curl $BALLOT_API_URL/v1/health)
   AWS:       $AWS_ENDPOINT_URL
   mail:      printed here as it is sent (to, subject, body: the verification and reset links)
   logs:      $BALLOT_STATE_DIR/{moto,watch,gateway}.log
+  metrics:   make metrics (the figures the functions wrote, as the dashboard sums them)
 Ctrl-C stops everything.
 MSG
 # Until a signal (its trap stops the stack), or until everything started has exited.

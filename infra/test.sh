@@ -26,7 +26,7 @@ echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "==> cargo deny: licenses and bans (advisories need RustSec's database: the GitHub workflow checks them)"
 cargo deny check licenses bans
-echo "==> template lint (cfn-lint + serverless rules, sam validate --lint)"
+echo "==> lint: template (cfn-lint + serverless rules, sam validate --lint), workflows (actionlint)"
 bash infra/lint.sh
 echo "==> AWS proxy: metering and faults"
 .venv/bin/python -m unittest infra/tests/aws_proxy_test.py

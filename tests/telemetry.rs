@@ -175,3 +175,30 @@ async fn given_a_login_refused_by_a_limit_then_logins_refused_is_a_metric_under_
     assert_eq!(line["LoginsRefused"], 1.0);
     assert_eq!(line["function"], "login");
 }
+
+/// `make metrics` sums what the functions wrote: after a vote its VotesCast total is at
+/// least the vote's, and equals the sum of the log's VotesCast lines.
+#[tokio::test]
+async fn given_a_vote_then_make_metrics_sums_votes_cast_from_the_log() {
+    let (owner, _) = token_for_account(&[Role::Editor]).await;
+    let (id, option) = poll(&owner).await;
+    ballot_tests::vote_as_new_viewer(&id, &option).await;
+    let log = std::path::Path::new(&required_env("BALLOT_STATE_DIR")).join("watch.log");
+    let output = std::process::Command::new("make")
+        .args(["--no-print-directory", "metrics", &format!("LOG={}", log.display())])
+        .current_dir(ballot_tests::repo_root())
+        .output()
+        .expect("make metrics runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let total: f64 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("VotesCast"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a VotesCast total in:\n{text}"));
+    assert!(total >= 1.0, "{text}");
+    // The sum of the lines read before make ran is a floor (more votes may land since).
+    let summed: f64 = lines().iter().filter_map(|l| l["VotesCast"].as_f64()).sum();
+    assert!(total <= summed, "make metrics counts only what the log holds: {total} > {summed}");
+}

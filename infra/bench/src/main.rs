@@ -13,6 +13,7 @@
 //! the function's own: no network, no sandbox, no Lambda service overhead. AWS endpoints point
 //! at a closed local port; a sample event that needs DynamoDB or SQS is reported, not timed.
 
+mod ab;
 mod auth_paths;
 mod measure;
 mod options;
@@ -86,6 +87,16 @@ async fn run(options: &Options) -> Result<bool, String> {
         Some(dir) => format!("the binaries in {}", dir.display()),
     };
     report::print(&results, &machine, &options.plan, &binaries);
+    if let Some(variant_dir) = &options.ab_dir {
+        let mut ab_results = Vec::new();
+        for function in functions.iter().filter(|f| variant_dir.join(&f.name).exists()) {
+            eprintln!("bench: A/B of {} with and without metrics ...", function.name);
+            let log = File::create(log_dir.join(format!("{}-ab.log", function.name))).map_err(|e| e.to_string())?;
+            ab_results.push(ab::measure(function, variant_dir, options.plan.cold_starts * 2, &log).await?);
+        }
+        let line_ns = ab::line_cost_ns(100_000);
+        println!("\nMetrics A/B, starts alternating (with: as deployed; without: built with BALLOT_NO_METRICS=1):\n\n{}", ab::markdown(&ab_results, line_ns));
+    }
     eprintln!("bench: auth paths ...");
     let paths = auth_paths::measure(20_000, 20).await?;
     println!("\nAuth paths, in-process on the release build of `shared`:\n\n{}", auth_paths::markdown(&paths));

@@ -6,7 +6,7 @@ use crate::measure::Plan;
 
 pub const USAGE: &str = "\
 usage: bench [--cold-starts N] [--warmup N] [--iterations N] [--only NAME]... [--bin-dir DIR]
-             [--root DIR]
+             [--root DIR] [--ab-dir DIR]
 
 Measures every function under functions/: binary size, init time over N cold starts,
 peak RSS, and warm invocation latency with events/<name>.json, against a local stand-in
@@ -18,6 +18,8 @@ for the Lambda Runtime API. Build the binaries first (cargo build --release -p <
   --only NAME      only this function; repeat or comma-separate for several
   --bin-dir DIR    where the binaries are (default: $CARGO_TARGET_DIR or <root>/target, + /release)
   --root DIR       the workspace with functions/ and events/ (default: the one bench was built in)
+  --ab-dir DIR     also start each function found in DIR (a variant built without metrics)
+                   alternately with its release binary, 2 × --cold-starts times each
   -h, --help       this text";
 
 #[derive(Debug, PartialEq)]
@@ -26,6 +28,8 @@ pub struct Options {
     pub only: Vec<String>,
     pub bin_dir: Option<PathBuf>,
     pub root: Option<PathBuf>,
+    /// Variants of functions to start alternately with them (see `ab`).
+    pub ab_dir: Option<PathBuf>,
 }
 
 impl Options {
@@ -36,6 +40,7 @@ impl Options {
             only: Vec::new(),
             bin_dir: None,
             root: None,
+            ab_dir: None,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -54,6 +59,7 @@ impl Options {
                 "--only" => options.only.extend(value.split(',').filter(|name| !name.is_empty()).map(str::to_owned)),
                 "--bin-dir" => options.bin_dir = Some(PathBuf::from(value)),
                 "--root" => options.root = Some(PathBuf::from(value)),
+                "--ab-dir" => options.ab_dir = Some(PathBuf::from(value)),
                 _ => return Err(format!("unknown option {flag}")),
             }
         }

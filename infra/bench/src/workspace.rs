@@ -6,7 +6,7 @@ use std::{
 };
 
 /// One function crate under `functions/`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Function {
     /// The crate's directory name, which is also its binary's name.
     pub name: String,
