@@ -8,8 +8,28 @@ use std::collections::{BTreeMap, BTreeSet};
 use ballot_tests::template;
 use serde_json::Value;
 
-/// A resource as written: `Table` for `!GetAtt Table.Arn` or `!Ref Table`, a `!Sub`'s text.
+/// A resource as written: `Table` for `!GetAtt Table.Arn` or `!Ref Table`, a `!Sub`'s text
+/// (its variables written back in, `${Table.Arn}`). The table's `!If [UsesRestoredTable,
+/// <restored>, <own>]` is its own table's (tests/template_rules.rs checks the other branch).
 fn resource(value: &Value) -> String {
+    if let Some([condition, _, own]) = value["Fn::If"].as_array().map(Vec::as_slice) {
+        assert_eq!(condition, "UsesRestoredTable", "an unexpected condition on a resource: {value}");
+        return resource(own);
+    }
+    if let Some([text, Value::Object(vars)]) = value["Fn::Sub"].as_array().map(Vec::as_slice) {
+        let mut text = text.as_str().unwrap_or_default().to_owned();
+        for (name, var) in vars {
+            let var = var.pointer("/Fn::If/2").unwrap_or(var);
+            let written = match var["Fn::GetAtt"].as_array().map(Vec::as_slice) {
+                Some([id, attribute]) => {
+                    format!("${{{}.{}}}", id.as_str().unwrap_or_default(), attribute.as_str().unwrap_or_default())
+                }
+                _ => format!("${{{}}}", resource(var)),
+            };
+            text = text.replace(&format!("${{{name}}}"), &written);
+        }
+        return text;
+    }
     if let Some([id, _]) = value["Fn::GetAtt"].as_array().map(Vec::as_slice) {
         return id.as_str().unwrap_or_default().to_owned();
     }

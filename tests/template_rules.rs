@@ -178,10 +178,13 @@ fn given_the_template_then_queues_consumers_alarms_and_secrets_keep_the_operatio
     assert!(broken.is_empty(), "template.yaml breaks the operations rules:\n{}", broken.join("\n"));
 }
 
+/// A break of the template: where, how, and what the rules must then say.
+type Break = (&'static str, fn(&mut Value), &'static [&'static str]);
+
 /// The rules above catch each kind of break: a copy of the template, broken once per rule.
 #[test]
 fn given_a_broken_template_then_each_break_is_named() {
-    let breaks: [(&str, fn(&mut Value), &[&str]); 7] = [
+    let breaks: [Break; 7] = [
         (
             "/Resources/EventsQueue/Properties/VisibilityTimeout",
             |v| *v = json!(60),
@@ -234,4 +237,73 @@ fn given_a_broken_template_then_each_break_is_named() {
         let violations = operations_violations(&broken);
         assert_eq!(violations, named, "breaking {pointer}");
     }
+}
+
+/// Where `value` refers to the stack's table outside the switch to a restored table: each
+/// `!GetAtt Table.*` and `!Ref Table` must be the own branch of
+/// `!If [UsesRestoredTable, <the restored table's same value>, <own>]`.
+fn unswitched_table_uses(value: &Value, path: &str, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(parts)) = map.get("Fn::If")
+                && parts.len() == 3
+                && parts[0] == "UsesRestoredTable"
+            {
+                let restored = &parts[1];
+                let expected = match &parts[2] {
+                    own if own == &json!({"Fn::GetAtt": ["Table", "Arn"]}) => Some(json!({"Ref": "RestoredTableArn"})),
+                    own if own == &json!({"Fn::GetAtt": ["Table", "StreamArn"]}) => {
+                        Some(json!({"Ref": "RestoredTableStreamArn"}))
+                    }
+                    own if own == &json!({"Ref": "Table"}) => {
+                        Some(json!({"Fn::Select": [1, {"Fn::Split": ["/", {"Ref": "RestoredTableArn"}]}]}))
+                    }
+                    _ => None,
+                };
+                if expected.as_ref() != Some(restored) {
+                    found.push(format!("{path}: the restored branch {restored} does not match {}", parts[2]));
+                }
+                return;
+            }
+            let own_table = map.get("Ref") == Some(&json!("Table"))
+                || map.get("Fn::GetAtt").and_then(|g| g.get(0)) == Some(&json!("Table"));
+            if own_table {
+                found.push(format!("{path}: {value} is not switched by UsesRestoredTable"));
+            }
+            for (key, inner) in map {
+                unswitched_table_uses(inner, &format!("{path}/{key}"), found);
+            }
+        }
+        Value::Array(items) => {
+            for (i, inner) in items.iter().enumerate() {
+                unswitched_table_uses(inner, &format!("{path}/{i}"), found);
+            }
+        }
+        Value::String(text) if text.contains("${Table}") || text.contains("${Table.") => {
+            found.push(format!("{path}: a !Sub names the stack's table directly: {text}"));
+        }
+        _ => {}
+    }
+}
+
+/// After a restore the stack is switched to the restored table by two parameters: so no
+/// function, policy, stream source, output or widget may name the stack's own table
+/// except through the switch, or it would keep reading the old one.
+#[test]
+fn given_the_template_then_every_use_of_the_table_switches_to_a_restored_one() {
+    let template = template();
+    let mut found = Vec::new();
+    for section in ["Globals", "Resources", "Outputs"] {
+        unswitched_table_uses(&template.root[section], section, &mut found);
+    }
+    // The table's own definition and alarms on it are the stack's table by design.
+    found.retain(|f| !f.starts_with("Resources/Table/"));
+    assert!(found.is_empty(), "{}", found.join("\n"));
+
+    let mut broken = template.clone();
+    broken.root["Resources"]["MeFunction"]["Properties"]["Policies"][1]["Statement"][0]["Resource"] =
+        json!({"Fn::GetAtt": ["Table", "Arn"]});
+    let mut found = Vec::new();
+    unswitched_table_uses(&broken.root["Resources"]["MeFunction"], "MeFunction", &mut found);
+    assert_eq!(found.len(), 1, "{found:?}");
 }

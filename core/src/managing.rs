@@ -149,6 +149,27 @@ pub async fn move_poll(
     Ok(poll)
 }
 
+/// What a stack restored from a copy of the table must do about a poll's closing (the copy
+/// holds no schedules): nothing for a closed poll or one without `closes_at`; schedule a
+/// closing time still ahead; close at once one whose time passed while it had none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PendingClosing {
+    /// Schedule `due` for the poll's `version`.
+    Schedule { due: ClosingTime, version: u64 },
+    /// Its time has passed: send the [`ClosingTime`] now.
+    Due(ClosingTime),
+}
+
+/// See [`PendingClosing`]; `None` when the poll needs nothing.
+pub fn pending_closing(poll: &Poll, now_secs: u64) -> Option<PendingClosing> {
+    if poll.status != Status::Open {
+        return None;
+    }
+    let at = poll.closes_at_epoch()?;
+    let due = ClosingTime { closing_poll: poll.id.clone(), closes_at: at };
+    Some(if at > now_secs { PendingClosing::Schedule { due, version: poll.version } } else { PendingClosing::Due(due) })
+}
+
 /// Closes the poll of `due` if it is still open with that closing time and that time has
 /// come (give or take [`EARLY_GRACE_SECS`]); whether this call closed it. A closing time
 /// that is stale (another one since, or closed already) or far early changes nothing.
@@ -239,6 +260,18 @@ mod tests {
     fn closing_in(secs: u64) -> Change {
         let at = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(NOW + secs));
         Change { closes_at: Some(Some(at.to_string())), ..Change::default() }
+    }
+
+    #[test]
+    fn given_restored_polls_then_future_closings_are_scheduled_passed_ones_due_and_the_rest_left() {
+        let mut poll = open_poll(&["a", "b"]);
+        assert_eq!(pending_closing(&poll, NOW), None, "no closes_at");
+        poll.closes_at = closing_in(60).closes_at.unwrap();
+        let due = ClosingTime { closing_poll: "p1".into(), closes_at: NOW + 60 };
+        assert_eq!(pending_closing(&poll, NOW), Some(PendingClosing::Schedule { due: due.clone(), version: 1 }));
+        assert_eq!(pending_closing(&poll, NOW + 60), Some(PendingClosing::Due(due)));
+        poll.status = Status::Closed;
+        assert_eq!(pending_closing(&poll, NOW), None, "closed");
     }
 
     #[tokio::test]

@@ -58,7 +58,12 @@ pub fn line_cost_ns(n: u32) -> f64 {
     let started = Instant::now();
     let mut bytes = 0usize;
     for i in 0..n {
-        let line = emf_line(&[(Metric::VotesCast, 1.0), (Metric::TallyLag, f64::from(i))], 1_800_000_000_000, "ballot", "1-a-b");
+        let line = emf_line(
+            &[(Metric::VotesCast, 1.0), (Metric::TallyLag, f64::from(i))],
+            1_800_000_000_000,
+            "ballot",
+            "1-a-b",
+        );
         bytes += line.to_string().len();
     }
     std::hint::black_box(bytes);
@@ -83,6 +88,9 @@ pub fn markdown(results: &[AbResult], line_ns: f64) -> String {
             r.without_bytes / 1024,
         ));
     }
-    out.push_str(&format!("\nOne metric line (two metrics) costs {:.2} µs to build and serialise.\n", line_ns / 1000.0));
+    out.push_str(&format!(
+        "\nOne metric line (two metrics) costs {:.2} µs to build and serialise.\n",
+        line_ns / 1000.0
+    ));
     out
 }

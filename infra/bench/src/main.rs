@@ -95,7 +95,10 @@ async fn run(options: &Options) -> Result<bool, String> {
             ab_results.push(ab::measure(function, variant_dir, options.plan.cold_starts * 2, &log).await?);
         }
         let line_ns = ab::line_cost_ns(100_000);
-        println!("\nMetrics A/B, starts alternating (with: as deployed; without: built with BALLOT_NO_METRICS=1):\n\n{}", ab::markdown(&ab_results, line_ns));
+        println!(
+            "\nMetrics A/B, starts alternating (with: as deployed; without: built with BALLOT_NO_METRICS=1):\n\n{}",
+            ab::markdown(&ab_results, line_ns)
+        );
     }
     eprintln!("bench: auth paths ...");
     let paths = auth_paths::measure(20_000, 20).await?;

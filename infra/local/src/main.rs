@@ -66,13 +66,32 @@ enum Command {
     /// Count POLL's ballots by the counting rule and compare with the stream tally; exit 1
     /// when they differ. With --repair, make the tally say the recount (on a quiet poll).
     Recount {
+        /// One poll; without it, every poll of the table.
         #[arg(long)]
-        poll: String,
+        poll: Option<String>,
         #[arg(long)]
         repair: bool,
         /// The table (default: the local stack's).
         #[arg(long)]
         table: Option<String>,
+    },
+    /// After a restore from a copy of the table: schedule again the closing of every open
+    /// poll whose closing time is ahead, and close at once those whose time passed. Takes
+    /// the functions' own settings (their env names: `make reschedule` reads them from the
+    /// stack's env file, or from a deployed stack's outputs).
+    Reschedule {
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+        #[arg(long, env = "CLOSING_SCHEDULE_GROUP")]
+        schedule_group: String,
+        #[arg(long, env = "CLOSING_SCHEDULE_ROLE_ARN")]
+        schedule_role_arn: String,
+        #[arg(long, env = "EVENTS_QUEUE_ARN")]
+        events_queue_arn: String,
+        #[arg(long, env = "EVENTS_DLQ_ARN")]
+        events_dlq_arn: String,
+        #[arg(long, env = "EVENTS_QUEUE_URL")]
+        events_queue_url: String,
     },
     /// Move every message of QUEUE's dead-letter queue back to QUEUE (a template logical
     /// id such as EventsQueue, or a queue URL).
@@ -175,16 +194,54 @@ async fn main() -> Result<(), BoxError> {
         Command::Recount { poll, repair, table } => {
             let table = table.unwrap_or_else(|| stack.physical_name("Table", false));
             let store = shared::store::Store::new(clients.dynamodb.clone(), table);
-            let found = ballot_local::ops::recount(&store, &poll, repair).await?;
-            println!("recounted: {:?}\ntallied:   {:?}", found.recounted, found.tallied);
-            if found.repaired {
-                println!("repaired: the tally now says the recount");
-            } else if found.recounted != found.tallied {
-                println!("they differ: run again with --repair once the poll is quiet");
-                std::process::exit(1);
-            } else {
-                println!("they agree");
+            let polls = match poll {
+                Some(poll) => vec![poll],
+                None => ballot_local::ops::poll_ids(&store.db, &store.table).await?,
+            };
+            let mut differ = 0;
+            for poll in &polls {
+                let found = ballot_local::ops::recount(&store, poll, repair).await?;
+                if polls.len() == 1 {
+                    println!("recounted: {:?}\ntallied:   {:?}", found.recounted, found.tallied);
+                }
+                if found.repaired {
+                    println!("{poll}: repaired: the tally now says the recount");
+                } else if found.recounted != found.tallied {
+                    println!("{poll}: they differ");
+                    differ += 1;
+                } else if polls.len() == 1 {
+                    println!("they agree");
+                }
             }
+            println!("{} polls recounted, {differ} differ", polls.len());
+            if differ > 0 {
+                println!("run again with --repair once the polls are quiet");
+                std::process::exit(1);
+            }
+        }
+        Command::Reschedule {
+            table,
+            schedule_group,
+            schedule_role_arn,
+            events_queue_arn,
+            events_dlq_arn,
+            events_queue_url,
+        } => {
+            let store = shared::store::Store::new(clients.dynamodb.clone(), table);
+            let settings = shared::config::Closing {
+                schedule_group,
+                role_arn: schedule_role_arn,
+                events_queue_arn,
+                dead_letter_arn: events_dlq_arn,
+            };
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let schedules = shared::closing::Schedules::new(&sdk, settings);
+            let done = ballot_local::ops::reschedule(&store, &schedules, &clients.sqs, &events_queue_url).await?;
+            println!(
+                "{} closings scheduled again, {} polls past their closing time closing now",
+                done.scheduled.len(),
+                done.due.len()
+            );
         }
         Command::DlqReplay { queue } => {
             let url = if queue.starts_with("http://") || queue.starts_with("https://") {

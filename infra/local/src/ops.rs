@@ -163,3 +163,68 @@ pub async fn replay_dead_letters(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> 
         }
     }
 }
+
+/// What [`reschedule`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Rescheduled {
+    /// Open polls whose closing time is ahead: scheduled again.
+    pub scheduled: Vec<String>,
+    /// Open polls whose closing time passed while they had no schedule: closing now (their
+    /// closing time sent to the events queue, as the schedule would have).
+    pub due: Vec<String>,
+}
+
+/// The ids of every poll in `table` (a Scan of the poll items: an operator's tool, never
+/// the API's).
+pub async fn poll_ids(db: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<String>, BoxError> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut ids = Vec::new();
+    let mut pages = db
+        .scan()
+        .table_name(table)
+        .filter_expression("sk = :poll AND begins_with(pk, :prefix)")
+        .expression_attribute_values(":poll", AttributeValue::S("POLL".into()))
+        .expression_attribute_values(":prefix", AttributeValue::S("POLL#".into()))
+        .projection_expression("pk")
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(item) = pages.next().await {
+        if let Some(AttributeValue::S(pk)) = item?.get("pk") {
+            ids.extend(pk.strip_prefix("POLL#").map(str::to_owned));
+        }
+    }
+    ids.sort();
+    Ok(ids)
+}
+
+/// Re-creates what a table restored from a copy lacks for its open polls: a closing
+/// schedule for each closing time ahead, and an immediate closing for each that passed
+/// (`ballot_core::managing::pending_closing`). Safe to run twice: a schedule that exists
+/// is kept, and a closing time of a closed poll changes nothing.
+pub async fn reschedule(
+    store: &Store,
+    schedules: &shared::closing::Schedules,
+    sqs: &aws_sdk_sqs::Client,
+    events_queue_url: &str,
+) -> Result<Rescheduled, BoxError> {
+    use ballot_core::managing::{PendingClosing, pending_closing};
+    let now = ballot_core::clock::epoch_secs();
+    let mut done = Rescheduled::default();
+    for id in poll_ids(&store.db, &store.table).await? {
+        let Some(stored) = store.poll(&id, true).await.map_err(describe)? else { continue };
+        match pending_closing(&stored.poll, now) {
+            None => {}
+            Some(PendingClosing::Schedule { due, version }) => {
+                schedules.schedule(&id, due.closes_at, version).await.map_err(describe)?;
+                done.scheduled.push(id);
+            }
+            Some(PendingClosing::Due(due)) => {
+                let body = serde_json::to_string(&due)?;
+                sqs.send_message().queue_url(events_queue_url).message_body(body).send().await?;
+                done.due.push(id);
+            }
+        }
+    }
+    Ok(done)
+}

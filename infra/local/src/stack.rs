@@ -39,6 +39,8 @@ pub struct Stack {
     pub region: String,
     pub parameters: BTreeMap<String, Option<String>>,
     pub physical: HashMap<String, Physical>,
+    /// The template's `Conditions`, decided on these parameters when a value asks.
+    pub conditions: serde_json::Map<String, Value>,
 }
 
 impl Stack {
@@ -54,7 +56,8 @@ impl Stack {
             }
             parameters.insert(key.to_owned(), Some(value.to_owned()));
         }
-        Ok(Self { name: name.to_owned(), region: region.to_owned(), parameters, physical: HashMap::new() })
+        let conditions = template.root.get("Conditions").and_then(Value::as_object).cloned().unwrap_or_default();
+        Ok(Self { name: name.to_owned(), region: region.to_owned(), parameters, physical: HashMap::new(), conditions })
     }
 
     /// The physical name given to resource `logical_id` (FIFO queues keep their suffix).
@@ -85,6 +88,23 @@ impl Stack {
                         }
                         _ => Err(ResolveError::Unsupported(value.to_string())),
                     },
+                    ("Fn::If", Value::Array(parts)) => match parts.as_slice() {
+                        [Value::String(condition), when_true, when_false] => {
+                            self.resolve(if self.condition(condition)? { when_true } else { when_false })
+                        }
+                        _ => Err(ResolveError::Unsupported(value.to_string())),
+                    },
+                    ("Fn::Select", Value::Array(parts)) => match parts.as_slice() {
+                        [index, Value::Object(list)] if list.contains_key("Fn::Split") => {
+                            let index: usize = self
+                                .resolve(index)?
+                                .parse()
+                                .map_err(|_| ResolveError::Unsupported(value.to_string()))?;
+                            let items = self.split(&list["Fn::Split"])?;
+                            items.get(index).cloned().ok_or_else(|| ResolveError::Unsupported(value.to_string()))
+                        }
+                        _ => Err(ResolveError::Unsupported(value.to_string())),
+                    },
                     ("Fn::Join", Value::Array(parts)) => match parts.as_slice() {
                         [Value::String(separator), Value::Array(items)] => {
                             let items: Vec<String> = items.iter().map(|v| self.resolve(v)).collect::<Result<_, _>>()?;
@@ -96,6 +116,45 @@ impl Stack {
                 }
             }
             other => Err(ResolveError::Unsupported(other.to_string())),
+        }
+    }
+
+    /// Whether the template's condition `name` holds: `Fn::Equals`, `Fn::Not`, `Fn::And`,
+    /// `Fn::Or` and `Condition` of resolvable values.
+    pub fn condition(&self, name: &str) -> Result<bool, ResolveError> {
+        let rule = self.conditions.get(name).ok_or_else(|| ResolveError::UnknownRef(format!("condition {name}")))?;
+        self.holds(rule)
+    }
+
+    fn holds(&self, rule: &Value) -> Result<bool, ResolveError> {
+        let unsupported = || ResolveError::Unsupported(rule.to_string());
+        let Some((function, arg)) = rule.as_object().filter(|m| m.len() == 1).and_then(|m| m.iter().next()) else {
+            return Err(unsupported());
+        };
+        let args = || arg.as_array().ok_or_else(unsupported);
+        match function.as_str() {
+            "Fn::Equals" => match args()?.as_slice() {
+                [a, b] => Ok(self.resolve(a)? == self.resolve(b)?),
+                _ => Err(unsupported()),
+            },
+            "Fn::Not" => match args()?.as_slice() {
+                [inner] => Ok(!self.holds(inner)?),
+                _ => Err(unsupported()),
+            },
+            "Fn::And" => args()?.iter().try_fold(true, |all, c| Ok(all && self.holds(c)?)),
+            "Fn::Or" => args()?.iter().try_fold(false, |any, c| Ok(any || self.holds(c)?)),
+            "Condition" => self.condition(arg.as_str().ok_or_else(unsupported)?),
+            _ => Err(unsupported()),
+        }
+    }
+
+    /// `Fn::Split`'s `[separator, value]`, resolved.
+    fn split(&self, arg: &Value) -> Result<Vec<String>, ResolveError> {
+        match arg.as_array().map(Vec::as_slice) {
+            Some([Value::String(separator), text]) => {
+                Ok(self.resolve(text)?.split(separator.as_str()).map(str::to_owned).collect())
+            }
+            _ => Err(ResolveError::Unsupported(arg.to_string())),
         }
     }
 
@@ -185,6 +244,21 @@ pub fn env_line(key: &str, value: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn given_conditions_then_if_and_select_of_split_resolve_as_cloudformation_does() {
+        let template = Template::parse(
+            "Parameters: {Restored: {Type: String, Default: ''}}\nConditions: {Uses: {Fn::Not: [{Fn::Equals: [{Ref: Restored}, '']}]}}\nResources: {}",
+        )
+        .unwrap();
+        let value = json!({"Fn::If": ["Uses", {"Fn::Select": [1, {"Fn::Split": ["/", {"Ref": "Restored"}]}]}, "own"]});
+        let own = Stack::new(&template, "t", "us-east-1", &[]).unwrap();
+        assert!(!own.condition("Uses").unwrap());
+        assert_eq!(own.resolve(&value).unwrap(), "own");
+        let restored =
+            Stack::new(&template, "t", "us-east-1", &["Restored=arn:aws:dynamodb:r:1:table/copy".into()]).unwrap();
+        assert_eq!(restored.resolve(&value).unwrap(), "copy");
+    }
 
     fn stack() -> Stack {
         let template = Template::parse("Parameters: {Origin: {Type: String, Default: 'https://a.example'}, Empty: {Type: String}}\nResources: {Q: {Type: AWS::SQS::Queue}}").unwrap();

@@ -148,8 +148,12 @@ impl Template {
             for (event_name, event) in events_of(function, "DynamoDB") {
                 let p = &event["Properties"];
                 let at = |what: &str| invalid(format!("{id}.{event_name}: {what}"));
-                let table =
-                    getatt_target(&p["Stream"]).ok_or_else(|| at("Stream must be !GetAtt <Table>.StreamArn"))?;
+                // `!GetAtt <Table>.StreamArn`, or an `!If` whose other branch is (a restored
+                // table's stream, named by a parameter).
+                let stream = p["Stream"].clone();
+                let table = getatt_target(&stream)
+                    .or_else(|| stream.pointer("/Fn::If/2").and_then(getatt_target))
+                    .ok_or_else(|| at("Stream must be !GetAtt <Table>.StreamArn, or an !If with it"))?;
                 let from_trim_horizon = match p["StartingPosition"].as_str() {
                     Some("TRIM_HORIZON") => true,
                     Some("LATEST") => false,
@@ -179,6 +183,7 @@ impl Template {
                     function: id.to_owned(),
                     binary: self.function_binary(id)?,
                     table,
+                    stream,
                     from_trim_horizon,
                     batch_size: p["BatchSize"].as_u64().unwrap_or(100).clamp(1, 10_000) as usize,
                     batching_window_secs: p["MaximumBatchingWindowInSeconds"].as_u64().unwrap_or(0).min(300),
@@ -204,8 +209,11 @@ impl Template {
 pub struct StreamEventSource {
     pub function: String,
     pub binary: String,
-    /// Logical id of the table whose stream it reads (`Stream: !GetAtt <Table>.StreamArn`).
+    /// Logical id of the stack's table whose stream it reads (`!GetAtt <Table>.StreamArn`).
     pub table: String,
+    /// The `Stream` value as written, which the stack resolves (to a restored table's
+    /// stream when a condition says so).
+    pub stream: Value,
     /// `TRIM_HORIZON` (the oldest record kept) or `LATEST` (records written from now on).
     pub from_trim_horizon: bool,
     /// 1–10,000 (Lambda's range for DynamoDB; default 100).

@@ -108,10 +108,8 @@ impl Player {
         clients: &crate::bootstrap::Clients,
         invoker: Invoker,
     ) -> Result<Self, String> {
-        let table =
-            stack.physical.get(&source.table).ok_or(format!("table {} does not exist locally", source.table))?;
         let stream_arn =
-            table.attributes.get("StreamArn").cloned().ok_or(format!("table {} has no stream", source.table))?;
+            stack.resolve(&source.stream).map_err(|err| format!("the stream of table {}: {err}", source.table))?;
         let destination = match &source.on_failure {
             None => None,
             Some(queue) => {
