@@ -1,6 +1,6 @@
 """moto server with DynamoDB's atomicity, at DynamoDB's speed, and a mailbox.
 
-Fixes to moto, applied before the server starts (1-4 to DynamoDB, 5 to SES):
+Fixes to moto, applied before the server starts (1-4 and 6 to DynamoDB, 5 to SES):
 
 1. Atomic writes. moto serves requests on threads and applies a write as read, modify,
    write in Python, so two concurrent conditional writes or ADD updates of one item can
@@ -49,6 +49,13 @@ Fixes to moto, applied before the server starts (1-4 to DynamoDB, 5 to SES):
    name, and S3's path style would read `_ballot` as a bucket, which no bucket name can
    be (they start with a letter or digit).
 
+6. A shard id of its own for each stream. moto names every stream's one shard
+   `shardId-00000001541626099285-f35f62ef` and starts its sequence numbers at the same
+   number, so a table restored from a copy (with the tally's per-shard watermarks in it)
+   and given a new stream would have its new records taken for ones already folded.
+   DynamoDB's shard ids are unique (`shardId-<creation time, 20 digits>-<8 hex>`); here
+   each new stream's shard gets one of that form.
+
 Usage: python3 infra/moto_server.py -H 127.0.0.1 -p 4566 (the arguments of moto_server).
 """
 
@@ -57,6 +64,7 @@ import datetime
 import inspect
 import itertools
 import json
+import secrets
 import threading
 import types
 
@@ -305,6 +313,17 @@ def _dispatch_with_mailbox(self, environ, start_response):
 
 
 DomainDispatcherApplication.__call__ = _dispatch_with_mailbox
+
+_stream_shard_init = dynamodb_models.table.StreamShard.__init__
+
+
+def _stream_shard_unique(self, *args, **kwargs):
+    _stream_shard_init(self, *args, **kwargs)
+    created_ms = int(self.created_on.timestamp() * 1000)
+    self.id = f"shardId-{created_ms:020d}-{secrets.token_hex(4)}"
+
+
+dynamodb_models.table.StreamShard.__init__ = _stream_shard_unique
 
 if __name__ == "__main__":
     main()

@@ -22,6 +22,7 @@ export SAM_CLI_TELEMETRY=0
 BALLOT_STATE_DIR="${BALLOT_STATE_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/ballot.XXXXXX")}"
 export BALLOT_STATE_DIR
 STACK_PIDS=()
+FUNCTIONS_PIDS=()
 MOTO_PID=""
 
 free_port() {
@@ -190,7 +191,8 @@ stack_guard_watch() {
 }
 
 # functions_up INVOKE_PORT GATEWAY_PORT WS_PORT [watch flags...]: bootstrap, watch,
-# gateway (the REST API on GATEWAY_PORT, the WebSocket API on WS_PORT).
+# gateway (the REST API on GATEWAY_PORT, the WebSocket API on WS_PORT). Template parameters
+# beyond the usual ones: BALLOT_EXTRA_OVERRIDES (Key=Value, space separated).
 functions_up() {
   local invoke_port=$1 gateway_port=$2 ws_port=$3; shift 3
   local overrides=(AllowedOrigin="$BALLOT_ALLOWED_ORIGIN" LimitWindowSeconds="$BALLOT_LIMIT_WINDOW"
@@ -199,6 +201,9 @@ functions_up() {
     SecretsTtlSeconds="$BALLOT_SECRETS_TTL" TrustedIssuers="$BALLOT_TRUSTED_ISSUERS" AllowHttpWebhooks=true
     WebhookRetryDelays="$BALLOT_WEBHOOK_RETRY_DELAYS" WebhookAllowedAddresses=127.0.0.1
     WebhookHosts="$BALLOT_WEBHOOK_HOSTS" CaptchaVerifyUrl="${BALLOT_CAPTCHA_URL:+$BALLOT_CAPTCHA_URL/siteverify}")
+  local extra
+  read -r -a extra <<< "${BALLOT_EXTRA_OVERRIDES:-}"
+  overrides+=(${extra[@]+"${extra[@]}"})
   port_free "$invoke_port" "cargo lambda watch"
   port_free "$gateway_port" "local gateway"
   port_free "$ws_port" "local WebSocket API"
@@ -215,6 +220,7 @@ functions_up() {
   start watch cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
     --concurrency "$BALLOT_INSTANCES" --env-file "$BALLOT_STATE_DIR/functions.env" "$@"
   wait_for "$BALLOT_INVOKE_URL" 120 "cargo lambda watch" "$BALLOT_STATE_DIR/watch.log" "$LAST_PID"
+  FUNCTIONS_PIDS=("$LAST_PID")
   stage "warming: starting the instances of every function ($BALLOT_INSTANCES each)"
   cargo run --quiet -p ballot-local -- warm --invoke-url "$BALLOT_INVOKE_URL" --instances "$BALLOT_INSTANCES"
   export BALLOT_API_URL="http://127.0.0.1:$gateway_port"
@@ -222,6 +228,24 @@ functions_up() {
   start gateway cargo run --quiet -p ballot-local -- gateway --stack "$BALLOT_STACK" \
     --parameter-overrides "${overrides[@]}" --listen "127.0.0.1:$gateway_port" --invoke-url "$BALLOT_INVOKE_URL"
   wait_for "$BALLOT_API_URL" 60 gateway "$BALLOT_STATE_DIR/gateway.log" "$LAST_PID"
+  FUNCTIONS_PIDS+=("$LAST_PID")
+}
+
+# functions_down: stops what the last functions_up started (watch, gateway), leaving AWS
+# (moto, the proxy) and the rest running, so functions_up can start them again with other
+# parameters.
+functions_down() {
+  [ ${#FUNCTIONS_PIDS[@]} -gt 0 ] || return 0
+  stop_groups "${FUNCTIONS_PIDS[@]}"
+  local kept=() pid stopped
+  for pid in "${STACK_PIDS[@]}"; do
+    stopped=""
+    for gone in "${FUNCTIONS_PIDS[@]}"; do [ "$pid" != "$gone" ] || stopped=1; done
+    [ -n "$stopped" ] || kept+=("$pid")
+  done
+  STACK_PIDS=(${kept[@]+"${kept[@]}"})
+  stack_pids_saved
+  FUNCTIONS_PIDS=()
 }
 
 # stack_down: stops everything started, all at once, and then the watchdog. Nothing

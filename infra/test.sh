@@ -30,7 +30,7 @@ echo "==> lint: template (cfn-lint + serverless rules, sam validate --lint), wor
 bash infra/lint.sh
 echo "==> AWS proxy: metering and faults"
 .venv/bin/python -m unittest infra/tests/aws_proxy_test.py
-echo "==> moto: streams as DynamoDB writes them (cancelled transactions, no-op writes, creating updates), queries of one partition"
+echo "==> moto: streams as DynamoDB writes them (cancelled transactions, no-op writes, creating updates, a shard id per stream), queries of one partition"
 .venv/bin/python -m unittest infra/tests/moto_streams_test.py
 echo "==> moto: the mailbox of sent mail (GET /_ballot/mail)"
 .venv/bin/python -m unittest infra/tests/moto_mail_test.py
@@ -68,13 +68,23 @@ wait_for "$BALLOT_CAPTCHA_URL" 60 "CAPTCHA verifier" "$BALLOT_STATE_DIR/captcha.
 BALLOT_STREAM_REPEAT=1 BALLOT_STREAM_ROLLOVER_AT=5000 functions_up "$(free_port)" "$(free_port)" "$(free_port)" --ignore-changes
 
 echo "==> unit, integration and e2e tests"
-cargo nextest run --workspace --no-fail-fast -E 'not (binary(outage) | binary(rotation) | binary(logs) | binary(faults) | binary(killed))'
+cargo nextest run --workspace --no-fail-fast -E 'not (binary(outage) | binary(rotation) | binary(logs) | binary(faults) | binary(killed) | binary(restore))'
 
 echo "==> signing key rotation (alone: it changes the key every other test signs with)"
 cargo nextest run --workspace -E 'binary(rotation)'
 
 echo "==> no secret in any log line of the run"
 cargo nextest run --workspace -E 'binary(logs)'
+
+echo "==> restore: the stack switched to a copy of its table, closings rescheduled, a tally repaired"
+cargo nextest run --workspace -E 'binary(restore) & test(before_the_restore)'
+copy=$(python3 -c 'import json, os; print(json.load(open(os.environ["BALLOT_STATE_DIR"] + "/restore.json"))["copy"])')
+switch=$(cargo run --quiet -p ballot-local -- restored-table --table "$copy")
+echo "    switching the functions to it: $switch"
+functions_down
+BALLOT_EXTRA_OVERRIDES="$switch" BALLOT_STREAM_REPEAT=1 BALLOT_STREAM_ROLLOVER_AT=5000 \
+  functions_up "$(free_port)" "$(free_port)" "$(free_port)" --ignore-changes
+cargo nextest run --workspace -E 'binary(restore) & test(after_the_restore)'
 
 echo "==> outage: moto stopped, the gateway keeps serving"
 aws_down

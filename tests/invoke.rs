@@ -60,6 +60,13 @@ async fn given_each_function_when_invoked_with_its_samples_then_it_answers() {
                 assert_eq!(result["errorMessage"], "Unauthorized", "{}: {result}", sample.display());
                 continue;
             }
+            if event.get("RequestType").is_some() {
+                // A custom resource's sample names a ResponseURL nothing listens on: its answer
+                // can't be sent, which is the invocation's error, so Lambda retries it
+                // (tests/signing_keys.rs reads real answers).
+                assert!(result["errorMessage"].is_string(), "{}: {result}", sample.display());
+                continue;
+            }
             assert!(status.is_success(), "{}: invoke status {status}: {result}", sample.display());
             if event.get("httpMethod").is_some() {
                 // Samples may be refusals (a login with no such account): the function

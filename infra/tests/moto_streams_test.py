@@ -63,6 +63,25 @@ class MotoStreams(MotoTestCase):
             **extra,
         )
 
+    def shard_id(self, stream_arn):
+        return self.streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+
+    def test_every_stream_has_a_shard_id_of_its_own(self):
+        # A table restored from a copy, with a stream enabled afterwards: DynamoDB gives the
+        # new stream new shard ids, and the tally's per-shard watermarks rely on it.
+        copy = f"{self.table}-copy"
+        self.put("a", x="1")
+        self.dynamodb.restore_table_to_point_in_time(SourceTableName=self.table, TargetTableName=copy,
+                                                    UseLatestRestorableTime=True)
+        enabled = self.dynamodb.update_table(
+            TableName=copy, StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+        )
+        copy_stream = enabled["TableDescription"]["LatestStreamArn"]
+        ours, theirs = self.shard_id(self.stream_arn), self.shard_id(copy_stream)
+        self.assertNotEqual(ours, theirs)
+        for shard in (ours, theirs):
+            self.assertRegex(shard, r"^shardId-[0-9]{20}-[0-9a-f]{8}$")
+
     def test_a_cancelled_transaction_leaves_the_stream_as_it_was(self):
         self.put("a", x="1")
         self.put("guard")

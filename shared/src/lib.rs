@@ -24,6 +24,8 @@ pub mod clock;
 pub mod closing;
 pub mod config;
 pub mod cursor;
+#[cfg(feature = "custom-resource")]
+pub mod custom_resource;
 pub mod error;
 pub mod events;
 pub mod http;

@@ -51,16 +51,16 @@ enum Command {
         #[arg(long)]
         email: String,
         /// The table (default: the local stack's).
-        #[arg(long)]
+        #[arg(long, env = "TABLE_NAME")]
         table: Option<String>,
     },
     /// Add a new current key to the signing key set; previous keys stay valid.
     RotateKeys {
         /// The signing key set secret (default: the local stack's).
-        #[arg(long)]
+        #[arg(long, env = "SIGNING_KEYS_SECRET_ID")]
         secret_id: Option<String>,
         /// Its public copy (default: the local stack's).
-        #[arg(long)]
+        #[arg(long, env = "VERIFICATION_KEYS_SECRET_ID")]
         verification_secret_id: Option<String>,
     },
     /// Count POLL's ballots by the counting rule and compare with the stream tally; exit 1
@@ -72,7 +72,7 @@ enum Command {
         #[arg(long)]
         repair: bool,
         /// The table (default: the local stack's).
-        #[arg(long)]
+        #[arg(long, env = "TABLE_NAME")]
         table: Option<String>,
     },
     /// After a restore from a copy of the table: schedule again the closing of every open
@@ -92,6 +92,13 @@ enum Command {
         events_dlq_arn: String,
         #[arg(long, env = "EVENTS_QUEUE_URL")]
         events_queue_url: String,
+    },
+    /// After a point-in-time restore into TABLE: give it the stream, TTL, point-in-time
+    /// recovery and deletion protection the restore did not copy, then print the
+    /// parameters that switch the stack to it.
+    RestoredTable {
+        #[arg(long)]
+        table: String,
     },
     /// Move every message of QUEUE's dead-letter queue back to QUEUE (a template logical
     /// id such as EventsQueue, or a queue URL).
@@ -219,6 +226,13 @@ async fn main() -> Result<(), BoxError> {
                 std::process::exit(1);
             }
         }
+        Command::RestoredTable { table } => {
+            let ttl =
+                template.resource("Table").and_then(|t| t.pointer("/Properties/TimeToLiveSpecification/AttributeName"));
+            let ttl = ttl.and_then(serde_json::Value::as_str).ok_or("the template's table has no TTL attribute")?;
+            let restored = ballot_local::ops::prepare_restored(&clients.dynamodb, &table, ttl).await?;
+            println!("RestoredTableArn={} RestoredTableStreamArn={}", restored.table_arn, restored.stream_arn);
+        }
         Command::Reschedule {
             table,
             schedule_group,
@@ -244,8 +258,11 @@ async fn main() -> Result<(), BoxError> {
             );
         }
         Command::DlqReplay { queue } => {
+            let named = std::env::var(format!("BALLOT_QUEUE_URL_{queue}")).ok();
             let url = if queue.starts_with("http://") || queue.starts_with("https://") {
                 queue
+            } else if let Some(url) = named {
+                url
             } else {
                 let name = stack.physical_name(&queue, false);
                 clients.sqs.get_queue_url().queue_name(&name).send().await?.queue_url.unwrap_or_default()

@@ -6,8 +6,6 @@ use ballot_core::access::Role;
 use ballot_core::accounts::normalize_email;
 use shared::store::Store;
 
-use crate::keys;
-
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Gives the account registered with `email` the `admin` role (keeping its others).
@@ -30,27 +28,14 @@ pub async fn make_admin(store: &Store, email: &str) -> Result<String, BoxError> 
     Ok(id)
 }
 
-/// Adds a new current signing key to the key set in `secret_id`; the previous keys stay
-/// (tokens they signed remain valid until they expire). The public copy in
-/// `verification_id` is written first, so verifiers know the key before anything signs
-/// with it. Returns the new key id.
+/// Adds a new current signing key to the key set in `secret_id` (`shared::auth::key_rotation`);
+/// returns the new key id.
 pub async fn rotate_signing_keys(
     secrets: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
     verification_id: &str,
 ) -> Result<String, BoxError> {
-    let current = secrets.get_secret_value().secret_id(secret_id).send().await;
-    let set = match current {
-        Ok(value) => keys::rotate(value.secret_string().unwrap_or(r#"{"current":"","keys":{}}"#))?,
-        // A deployed secret starts empty: the first rotation creates the set.
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => keys::new_key_set()?,
-        Err(err) => return Err(err.into()),
-    };
-    let public = shared::auth::keys::KeySet::public_copy(&set)?;
-    secrets.put_secret_value().secret_id(verification_id).secret_string(public).send().await?;
-    secrets.put_secret_value().secret_id(secret_id).secret_string(&set).send().await?;
-    let parsed: serde_json::Value = serde_json::from_str(&set)?;
-    Ok(parsed["current"].as_str().unwrap_or_default().to_owned())
+    Ok(shared::auth::key_rotation::rotate_signing_keys(secrets, secret_id, verification_id).await?.kid)
 }
 
 /// What a recount found: the counts from the ballots, and what the tally says.
@@ -227,4 +212,72 @@ pub async fn reschedule(
         }
     }
     Ok(done)
+}
+
+/// A table restored from a point in time (or a backup), made ready to serve the stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    pub table_arn: String,
+    pub stream_arn: String,
+}
+
+/// Gives a restored `table` back what a restore does not copy, as the template's table has
+/// it: its stream (`NEW_AND_OLD_IMAGES`, which the tally reads), time to live on
+/// `ttl_attribute`, point-in-time recovery and deletion protection. Each step is skipped
+/// when already done, so it can run again after a failure. Returns the ARNs the stack's
+/// `RestoredTableArn`/`RestoredTableStreamArn` take.
+pub async fn prepare_restored(
+    db: &aws_sdk_dynamodb::Client,
+    table: &str,
+    ttl_attribute: &str,
+) -> Result<Restored, BoxError> {
+    use aws_sdk_dynamodb::types::{
+        PointInTimeRecoverySpecification, StreamSpecification, StreamViewType, TimeToLiveSpecification,
+    };
+    let described = wait_active(db, table).await?;
+    let stream = described.stream_specification().is_some_and(|s| s.stream_enabled);
+    if !stream {
+        let spec = StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(StreamViewType::NewAndOldImages)
+            .build()?;
+        db.update_table().table_name(table).stream_specification(spec).send().await?;
+    }
+    let described = wait_active(db, table).await?;
+    if described.deletion_protection_enabled != Some(true) {
+        db.update_table().table_name(table).deletion_protection_enabled(true).send().await?;
+        wait_active(db, table).await?;
+    }
+    let ttl = db.describe_time_to_live().table_name(table).send().await?;
+    let ttl_on = ttl.time_to_live_description().and_then(|d| d.attribute_name()) == Some(ttl_attribute);
+    if !ttl_on {
+        let spec = TimeToLiveSpecification::builder().attribute_name(ttl_attribute).enabled(true).build()?;
+        db.update_time_to_live().table_name(table).time_to_live_specification(spec).send().await?;
+    }
+    let pitr = PointInTimeRecoverySpecification::builder().point_in_time_recovery_enabled(true).build()?;
+    db.update_continuous_backups().table_name(table).point_in_time_recovery_specification(pitr).send().await?;
+    let described = wait_active(db, table).await?;
+    Ok(Restored {
+        table_arn: described.table_arn().ok_or("the table has no ARN")?.to_owned(),
+        stream_arn: described.latest_stream_arn().ok_or("the table has no stream yet")?.to_owned(),
+    })
+}
+
+/// Waits (up to 20 minutes) until `table` is ACTIVE with a stream ARN if it has a stream.
+async fn wait_active(
+    db: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<aws_sdk_dynamodb::types::TableDescription, BoxError> {
+    use aws_sdk_dynamodb::types::TableStatus;
+    for _ in 0..600 {
+        let described = db.describe_table().table_name(table).send().await?.table.ok_or("no table description")?;
+        let streaming = described.stream_specification().is_some_and(|s| s.stream_enabled);
+        let ready = described.table_status() == Some(&TableStatus::Active)
+            && (!streaming || described.latest_stream_arn().is_some());
+        if ready {
+            return Ok(described);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+    Err(format!("table {table} did not become ACTIVE within 20 minutes").into())
 }

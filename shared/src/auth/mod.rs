@@ -7,6 +7,7 @@ pub mod authorizer;
 #[cfg(feature = "federation")]
 pub mod federation;
 pub mod issuer;
+pub mod key_rotation;
 pub mod keys;
 pub mod password;
 pub mod token;
