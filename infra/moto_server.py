@@ -1,6 +1,7 @@
 """moto server with DynamoDB's atomicity, at DynamoDB's speed, and a mailbox.
 
-Fixes to moto, applied before the server starts (1-4 and 6 to DynamoDB, 5 to SES):
+Fixes to moto, applied before the server starts (1-4 and 6 to DynamoDB, 5 to SES, 7 to
+CodeDeploy):
 
 1. Atomic writes. moto serves requests on threads and applies a write as read, modify,
    write in Python, so two concurrent conditional writes or ADD updates of one item can
@@ -56,6 +57,12 @@ Fixes to moto, applied before the server starts (1-4 and 6 to DynamoDB, 5 to SES
    DynamoDB's shard ids are unique (`shardId-<creation time, 20 digits>-<8 hex>`); here
    each new stream's shard gets one of that form.
 
+7. CodeDeploy's PutLifecycleEventHookExecutionStatus, which moto lacks: the status a
+   deploy hook reports (the pre-traffic hook of the canary deploys) is accepted and kept,
+   and `GET /_ballot/hooks` lists them in the order they came, so tests can read what a
+   hook decided: {"statuses": [{"deploymentId": "...", "lifecycleEventHookExecutionId":
+   "...", "status": "Succeeded"}]}.
+
 Usage: python3 infra/moto_server.py -H 127.0.0.1 -p 4566 (the arguments of moto_server).
 """
 
@@ -75,6 +82,8 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.codedeploy.responses import CodeDeployResponse
+from moto.core.responses import ActionResult
 from moto.server import main
 from moto.ses.models import Message, SESBackend, ses_backends
 from werkzeug.wrappers import Request, Response
@@ -306,9 +315,37 @@ def _mailbox(environ, start_response):
 _dispatch = DomainDispatcherApplication.__call__
 
 
+HOOKS_PATH = "/_ballot/hooks"
+_HOOK_STATUSES = []
+
+
+def _put_lifecycle_event_hook_execution_status(self):
+    execution_id = self._get_param("lifecycleEventHookExecutionId")
+    with _LOCK:
+        _HOOK_STATUSES.append(
+            {
+                "deploymentId": self._get_param("deploymentId"),
+                "lifecycleEventHookExecutionId": execution_id,
+                "status": self._get_param("status"),
+            }
+        )
+    return ActionResult({"lifecycleEventHookExecutionId": execution_id})
+
+
+CodeDeployResponse.put_lifecycle_event_hook_execution_status = _put_lifecycle_event_hook_execution_status
+
+
+def _hooks(environ, start_response):
+    with _LOCK:
+        body = json.dumps({"statuses": list(_HOOK_STATUSES)})
+    return Response(body, status=200, content_type="application/json")(environ, start_response)
+
+
 def _dispatch_with_mailbox(self, environ, start_response):
     if environ.get("PATH_INFO") == MAIL_PATH:
         return _mailbox(environ, start_response)
+    if environ.get("PATH_INFO") == HOOKS_PATH and environ.get("REQUEST_METHOD") == "GET":
+        return _hooks(environ, start_response)
     return _dispatch(self, environ, start_response)
 
 
