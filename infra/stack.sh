@@ -209,6 +209,8 @@ functions_up() {
   port_free "$ws_port" "local WebSocket API"
   # What `!GetAtt LiveApi.ApiEndpoint` gives locally, and where the gateway serves it.
   export BALLOT_WS_URL="ws://127.0.0.1:$ws_port"
+  # Where the functions' Lambda clients (the pre-traffic hook) invoke functions.
+  export AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$invoke_port"
   stage "bootstrap: the tables, queues, secrets and schedule group of template.yaml"
   cargo run --quiet -p ballot-local -- bootstrap --stack "$BALLOT_STACK" \
     --parameter-overrides "${overrides[@]}" --env-out "$BALLOT_STATE_DIR/functions.env"

@@ -134,7 +134,10 @@ pub async fn check(
                     out.payload().and_then(|p| serde_json::from_slice(p.as_ref()).ok()).unwrap_or(Value::Null);
                 target.kind.judge(&answer, out.function_error().is_some())
             }
-            Err(err) => Err(format!("could not be invoked: {}", aws_sdk_lambda::error::DisplayErrorContext(err))),
+            Err(err) => match reported_function_error(&err) {
+                Some(answer) => target.kind.judge(&answer, true),
+                None => Err(format!("could not be invoked: {}", aws_sdk_lambda::error::DisplayErrorContext(err))),
+            },
         };
         match verdict {
             Ok(()) => tracing::info!(function = %target.name, version = %target.function, "probe passed"),
@@ -145,6 +148,19 @@ pub async fn check(
         }
     }
     problems
+}
+
+/// The function's own error, when the Invoke API answered it as an HTTP error rather than
+/// as a 200 with `X-Amz-Function-Error` (Lambda's way): `cargo lambda watch` answers a
+/// function's error 500 with `{"errorType", "errorMessage"}`.
+fn reported_function_error(
+    err: &aws_sdk_lambda::error::SdkError<
+        aws_sdk_lambda::operation::invoke::InvokeError,
+        aws_sdk_lambda::config::http::HttpResponse,
+    >,
+) -> Option<Value> {
+    let body: Value = serde_json::from_slice(err.raw_response()?.body().bytes()?).ok()?;
+    body.get("errorType").is_some().then_some(body)
 }
 
 #[cfg(test)]
@@ -159,10 +175,10 @@ mod tests {
             ("PRE_TRAFFIC_AUTHORIZER".to_owned(), "arn:a:7".to_owned()),
         ];
         let found = targets(vars).unwrap();
-        assert_eq!(found.iter().map(|t| (t.name.as_str(), t.kind)).collect::<Vec<_>>(), [
-            ("authorizer", Kind::Authorizer),
-            ("cast-vote", Kind::CastVote)
-        ]);
+        assert_eq!(
+            found.iter().map(|t| (t.name.as_str(), t.kind)).collect::<Vec<_>>(),
+            [("authorizer", Kind::Authorizer), ("cast-vote", Kind::CastVote)]
+        );
         assert!(targets([("PRE_TRAFFIC_NEW_THING".to_owned(), "x".to_owned())]).is_err());
     }
 

@@ -26,6 +26,8 @@ pub mod config;
 pub mod cursor;
 #[cfg(feature = "custom-resource")]
 pub mod custom_resource;
+#[cfg(feature = "deploy-hook")]
+pub mod deploy_hook;
 pub mod error;
 pub mod events;
 pub mod http;

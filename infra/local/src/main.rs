@@ -175,7 +175,15 @@ async fn main() -> Result<(), BoxError> {
             bootstrap::bootstrap(&template, &mut stack, &clients).await?;
             let env = stack.function_environment(&template)?;
             let mut text: String = env.iter().map(|(k, v)| env_line(k, v)).collect();
-            for name in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            // AWS_ENDPOINT_URL_LAMBDA: `cargo lambda watch`'s Invoke API, which the
+            // pre-traffic hook invokes the functions through.
+            for name in [
+                "AWS_ENDPOINT_URL",
+                "AWS_ENDPOINT_URL_LAMBDA",
+                "AWS_REGION",
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+            ] {
                 if let Ok(value) = std::env::var(name) {
                     text.push_str(&env_line(name, &value));
                 }

@@ -41,6 +41,9 @@ pub struct Stack {
     pub physical: HashMap<String, Physical>,
     /// The template's `Conditions`, decided on these parameters when a value asks.
     pub conditions: serde_json::Map<String, Value>,
+    /// Each function's binary, by logical id: what `cargo lambda watch` serves it as, so
+    /// locally `!Ref F`, `!Ref F.Version` and `!Ref F.Alias` all name it.
+    pub functions: HashMap<String, String>,
 }
 
 impl Stack {
@@ -57,7 +60,18 @@ impl Stack {
             parameters.insert(key.to_owned(), Some(value.to_owned()));
         }
         let conditions = template.root.get("Conditions").and_then(Value::as_object).cloned().unwrap_or_default();
-        Ok(Self { name: name.to_owned(), region: region.to_owned(), parameters, physical: HashMap::new(), conditions })
+        let functions = template
+            .of_type("AWS::Serverless::Function")
+            .filter_map(|(id, _)| Some((id.to_owned(), template.function_binary(id).ok()?)))
+            .collect();
+        Ok(Self {
+            name: name.to_owned(),
+            region: region.to_owned(),
+            parameters,
+            physical: HashMap::new(),
+            conditions,
+            functions,
+        })
     }
 
     /// The physical name given to resource `logical_id` (FIFO queues keep their suffix).
@@ -169,6 +183,10 @@ impl Stack {
             "AWS::Partition" => return Ok("aws".to_owned()),
             "AWS::URLSuffix" => return Ok("amazonaws.com".to_owned()),
             _ => {}
+        }
+        let function = name.strip_suffix(".Version").or_else(|| name.strip_suffix(".Alias")).unwrap_or(name);
+        if let Some(binary) = self.functions.get(function) {
+            return Ok(binary.clone());
         }
         self.physical.get(name).map(|p| p.reference.clone()).ok_or_else(|| ResolveError::UnknownRef(name.to_owned()))
     }

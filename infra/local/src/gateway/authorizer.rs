@@ -49,8 +49,13 @@ pub struct Authorizer {
 
 impl Authorizer {
     pub fn from_template(name: &str, spec: &Value, template: &Template) -> Result<Self, GatewayError> {
-        let function = getatt_target(&spec["FunctionArn"]).ok_or_else(|| {
-            GatewayError::Config(format!("authorizer {name}: FunctionArn must be !GetAtt <Function>.Arn"))
+        // `!GetAtt <Function>.Arn`, or `!Ref <Function>.Alias` (the alias of a canary deploy).
+        let alias =
+            crate::template::ref_target(&spec["FunctionArn"]).and_then(|r| r.strip_suffix(".Alias").map(str::to_owned));
+        let function = getatt_target(&spec["FunctionArn"]).or(alias).ok_or_else(|| {
+            GatewayError::Config(format!(
+                "authorizer {name}: FunctionArn must be !GetAtt <Function>.Arn or !Ref <Function>.Alias"
+            ))
         })?;
         let payload = spec["FunctionPayloadType"].as_str().unwrap_or("TOKEN");
         if payload != "REQUEST" {
