@@ -38,7 +38,8 @@ QUEUES = {
 def deployed(stack):
     import boto3
 
-    described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    described = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack)["Stacks"][0]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
     env = {name: outputs[key] for key, name in OUTPUTS.items() if key in outputs}
     env.update({f"BALLOT_QUEUE_URL_{queue}": outputs[key] for key, queue in QUEUES.items() if key in outputs})

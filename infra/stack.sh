@@ -200,7 +200,8 @@ functions_up() {
     WafWindowSeconds="$BALLOT_WAF_WINDOW" RequestsPerAddress="$BALLOT_WAF_LIMIT"
     SecretsTtlSeconds="$BALLOT_SECRETS_TTL" TrustedIssuers="$BALLOT_TRUSTED_ISSUERS" AllowHttpWebhooks=true
     WebhookRetryDelays="$BALLOT_WEBHOOK_RETRY_DELAYS" WebhookAllowedAddresses=127.0.0.1
-    WebhookHosts="$BALLOT_WEBHOOK_HOSTS" CaptchaVerifyUrl="${BALLOT_CAPTCHA_URL:+$BALLOT_CAPTCHA_URL/siteverify}")
+    WebhookHosts="$BALLOT_WEBHOOK_HOSTS" CaptchaVerifyUrl="${BALLOT_CAPTCHA_URL:+$BALLOT_CAPTCHA_URL/siteverify}"
+    LogSdkCalls="${BALLOT_LOG_SDK_CALLS:-false}")
   local extra
   read -r -a extra <<< "${BALLOT_EXTRA_OVERRIDES:-}"
   overrides+=(${extra[@]+"${extra[@]}"})

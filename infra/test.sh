@@ -49,6 +49,7 @@ export BALLOT_WAF_WINDOW=6     # the web ACL's rate rules count 6 s windows (tes
 export BALLOT_SECRETS_TTL=1   # key rotations are seen at once
 export BALLOT_WEBHOOK_RETRY_DELAYS=1,1,1,1,1  # a failing webhook's 6 attempts take seconds
 export BALLOT_WS_IDLE_SECS=5  # WebSocket connections idle for 5 s close (API Gateway: 10 minutes)
+export BALLOT_LOG_SDK_CALLS=true  # every SDK call a span in the log: checked, and read for secrets
 aws_up "$(free_port)"
 issuer_port=$(free_port)
 start issuer cargo run --quiet -p ballot-local -- oidc-issuer --listen "127.0.0.1:$issuer_port"

@@ -125,6 +125,15 @@ async fn given_a_vote_then_its_lines_carry_one_trace_id_and_votes_cast_is_a_metr
 
     let (of_it, trace_id) = invocation("request_id", &request_id, "responded").await;
     assert!(of_it.iter().all(|l| span_field(l, "function") == Some("cast-vote")));
+    // make test logs SDK calls (LogSdkCalls): each DynamoDB call of the vote is a span in
+    // the request's, closed with its time, under the same trace id (checked above).
+    let sdk_calls: Vec<&Value> = of_it
+        .iter()
+        .filter(|l| l["fields"]["message"] == "close")
+        .filter(|l| l["span"]["rpc.service"] == "DynamoDB")
+        .collect();
+    assert!(!sdk_calls.is_empty(), "the vote's DynamoDB calls are spans: {of_it:?}");
+    assert!(sdk_calls.iter().all(|l| l["fields"]["time.busy"].is_string()), "{sdk_calls:?}");
     let line = metric_line("VotesCast", &trace_id).await;
     assert_eq!(line["VotesCast"], 1.0);
     assert_eq!(line["function"], "cast-vote");

@@ -6,10 +6,15 @@
 //! message id, and the event id when it carries an event). Each log line lists the spans
 //! it was written in (`spans`, outermost first), so every line of an invocation carries
 //! its ids and trace id. Never log a secret, token, password or full email.
+//!
+//! With `LOG_SDK_CALLS=true` (the template's `LogSdkCalls`), every AWS SDK call is a span
+//! too (the SDK's own `<Service>.<Operation>` span), and each span's end is a line with
+//! its `time.busy` and `time.idle`: the calls an invocation made, in it, with their times.
+//! Off by default: it about doubles the lines a request writes.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tracing_subscriber::{EnvFilter, fmt};
+use tracing_subscriber::{EnvFilter, fmt, fmt::format::FmtSpan};
 
 static COLD: AtomicBool = AtomicBool::new(true);
 
@@ -18,15 +23,45 @@ pub const SERVICE: &str = "ballot";
 /// The version of ballot this binary was built from.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Installs the JSON subscriber (level from `RUST_LOG`, default `info`). Call once in `main`.
+/// The SDK crates whose operation spans `LOG_SDK_CALLS` turns on.
+const SDK_CRATES: [&str; 9] = [
+    "aws_sdk_dynamodb",
+    "aws_sdk_sqs",
+    "aws_sdk_secretsmanager",
+    "aws_sdk_scheduler",
+    "aws_sdk_sesv2",
+    "aws_sdk_apigatewaymanagement",
+    "aws_sdk_lambda",
+    "aws_sdk_codedeploy",
+    "aws_sdk_dynamodbstreams",
+];
+
+/// The filter: `RUST_LOG`'s directives (else `info`), and with `sdk_calls` the SDK's
+/// operation spans on top (they are `debug`).
+pub fn filter(rust_log: Option<&str>, sdk_calls: bool) -> EnvFilter {
+    let base = rust_log.filter(|r| !r.trim().is_empty()).unwrap_or("info");
+    let mut filter = EnvFilter::try_new(base).unwrap_or_else(|_| EnvFilter::new("info"));
+    if sdk_calls {
+        for krate in SDK_CRATES {
+            filter = filter.add_directive(format!("{krate}=debug").parse().expect("a crate name is a directive"));
+        }
+    }
+    filter
+}
+
+/// Installs the JSON subscriber (see [`filter`]). Call once in `main`.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let sdk_calls = std::env::var("LOG_SDK_CALLS").is_ok_and(|v| v == "true");
+    let filter = filter(std::env::var("RUST_LOG").ok().as_deref(), sdk_calls);
+    // With SDK calls, a span's end is a line, which names the span that ended as `span`.
+    let spans = if sdk_calls { FmtSpan::CLOSE } else { FmtSpan::NONE };
     // A second init (as in tests) keeps the first subscriber: that is fine.
     let _ = fmt()
         .json()
         .with_env_filter(filter)
-        .with_current_span(false)
+        .with_current_span(sdk_calls)
         .with_span_list(true)
+        .with_span_events(spans)
         .with_target(false)
         .try_init();
 }
@@ -74,6 +109,16 @@ pub fn trace_root(header: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn given_sdk_calls_asked_for_then_every_sdk_crate_is_at_debug_over_rust_log() {
+        assert_eq!(filter(None, false).to_string(), "info");
+        assert_eq!(filter(Some("warn"), false).to_string(), "warn");
+        let on = filter(Some("info"), true).to_string();
+        for krate in SDK_CRATES {
+            assert!(on.contains(&format!("{krate}=debug")), "{on}");
+        }
+    }
 
     #[test]
     fn given_a_trace_header_then_its_root_is_the_trace_id() {
