@@ -77,3 +77,14 @@ async fn given_a_secret_it_cannot_write_then_cloudformation_is_told_it_failed() 
     assert_eq!(failed["Status"], "FAILED", "{failed}");
     assert!(failed["Reason"].as_str().is_some_and(|r| r.contains("see the function's log")), "{failed}");
 }
+
+/// A set that is there but unusable is never replaced: that would end every live token.
+#[tokio::test]
+async fn given_a_key_set_it_cannot_read_then_it_is_kept_and_cloudformation_is_told() {
+    let (secrets, signing, verification) = empty_secrets().await;
+    secrets.put_secret_value().secret_id(&signing).secret_string("{\"not\": \"a key set\"}").send().await.unwrap();
+    let failed = request("Update", &signing, &verification).await;
+    assert_eq!(failed["Status"], "FAILED", "{failed}");
+    assert_eq!(failed["PhysicalResourceId"], "first-signing-key", "the id CloudFormation sent");
+    assert_eq!(value(&secrets, &signing).await, "{\"not\": \"a key set\"}", "left as it was");
+}

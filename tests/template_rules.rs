@@ -145,10 +145,17 @@ fn operations_violations(template: &Template) -> Vec<String> {
                 broken.push(format!("{id}: no alarm on its stream iterator age"));
             }
         }
-        for metric in ["Errors", "Throttles"] {
-            if !watches("AWS/Lambda", &[metric], &target) {
-                broken.push(format!("{id}: no alarm on its {metric}"));
-            }
+        // The authorizer's refusals are Lambda errors by API Gateway's design: its own
+        // failures are the AuthorizerFailures metric.
+        let errors_watched = match id {
+            "AuthorizerFunction" => watches("Ballot", &["AuthorizerFailures"], &json!({"Ref": "AWS::StackName"})),
+            _ => watches("AWS/Lambda", &["Errors"], &target),
+        };
+        if !errors_watched {
+            broken.push(format!("{id}: no alarm on its Errors"));
+        }
+        if !watches("AWS/Lambda", &["Throttles"], &target) {
+            broken.push(format!("{id}: no alarm on its Throttles"));
         }
     }
     for (id, _) in template.of_type("AWS::SQS::Queue") {

@@ -44,25 +44,27 @@ pub struct Done {
     pub data: Value,
 }
 
-/// The answer to `request` for `outcome`.
+/// The answer to `request` for `outcome`. The physical id never changes once given: an
+/// Update or Delete answers with the one CloudFormation sent (these resources are never
+/// replaced); a Create with the handler's, or the logical id when it failed.
 pub fn answer(request: &Request, outcome: &Result<Done, String>) -> Value {
-    let physical = |fallback: &str| request.physical_resource_id.clone().unwrap_or_else(|| fallback.to_owned());
-    let common = |status: &str, physical_id: String| {
-        json!({"Status": status, "PhysicalResourceId": physical_id, "StackId": request.stack_id,
-               "RequestId": request.request_id, "LogicalResourceId": request.logical_resource_id})
-    };
+    let physical_id = request.physical_resource_id.clone().unwrap_or_else(|| match outcome {
+        Ok(done) => done.physical_id.clone(),
+        Err(_) => request.logical_resource_id.clone(),
+    });
+    let mut answer = json!({"PhysicalResourceId": physical_id, "StackId": request.stack_id,
+                            "RequestId": request.request_id, "LogicalResourceId": request.logical_resource_id});
     match outcome {
         Ok(done) => {
-            let mut answer = common("SUCCESS", done.physical_id.clone());
+            answer["Status"] = json!("SUCCESS");
             answer["Data"] = done.data.clone();
-            answer
         }
         Err(reason) => {
-            let mut answer = common("FAILED", physical(&request.logical_resource_id));
+            answer["Status"] = json!("FAILED");
             answer["Reason"] = json!(format!("{reason} (see the function's log)"));
-            answer
         }
     }
+    answer
 }
 
 /// Runs a custom resource function: `handler` gets each request; its outcome is sent
@@ -121,5 +123,9 @@ mod tests {
         assert_eq!(failed["Status"], "FAILED");
         assert!(failed["Reason"].as_str().unwrap().starts_with("the secret could not be written"));
         assert_eq!(failed["PhysicalResourceId"], "FirstSigningKey", "a failed Create still names a resource");
+        let mut delete = request("Delete");
+        delete.physical_resource_id = Some("FirstSigningKey".into());
+        let done = Done { physical_id: "first-signing-key".into(), data: json!({}) };
+        assert_eq!(answer(&delete, &Ok(done))["PhysicalResourceId"], "FirstSigningKey", "the id it was given");
     }
 }

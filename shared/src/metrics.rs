@@ -2,9 +2,11 @@
 //! [`record`] writes one JSON line to stdout, which CloudWatch Logs turns into metrics
 //! with no call from the function and nothing to wait for.
 //!
-//! Every metric is in the [`NAMESPACE`] namespace with one dimension, `Stack` (the stack's
-//! name, from `BALLOT_STACK`), so the figures of several stacks in one account stay
-//! apart; there is no unbounded dimension (no poll, user or connection id). The line also
+//! Every metric is in the [`NAMESPACE`] namespace with the dimension `Stack` (the stack's
+//! name, from `BALLOT_STACK`; the function's name when unset, as CloudWatch refuses an
+//! empty one), so the figures of several stacks in one account stay apart; the failures
+//! of consumers are also per `Function` (their alarms roll a canary back). There is no
+//! unbounded dimension (no poll, user or connection id). The line also
 //! carries `service`, `version`, `function` and the invocation's `trace_id`, like every
 //! log line. docs/operations.md lists the metrics. No crate is used: the line is a few
 //! fields of serde_json, written without a lock beyond stdout's own, and costs no cold start.
@@ -43,6 +45,12 @@ pub enum Metric {
     LivePushesSent,
     /// Live connections found gone (410) and forgotten.
     LiveConnectionsDropped,
+    /// Authorizer invocations that failed on a dependency (API Gateway answers 500); its
+    /// refusals (401) are Lambda errors by API Gateway's design, so they can't be alarmed on.
+    AuthorizerFailures,
+    /// Messages or stream batches a consumer failed (returned for a retry); Lambda counts
+    /// none of them as errors under `ReportBatchItemFailures`. Per `Function`.
+    MessagesFailed,
 }
 
 impl Metric {
@@ -59,7 +67,14 @@ impl Metric {
             Self::LoginsRefused => "LoginsRefused",
             Self::LivePushesSent => "LivePushesSent",
             Self::LiveConnectionsDropped => "LiveConnectionsDropped",
+            Self::AuthorizerFailures => "AuthorizerFailures",
+            Self::MessagesFailed => "MessagesFailed",
         }
+    }
+
+    /// Whether the metric is per `Function` as well as per `Stack`.
+    pub fn per_function(self) -> bool {
+        self == Self::MessagesFailed
     }
 
     /// CloudWatch's unit of the metric.
@@ -71,7 +86,7 @@ impl Metric {
     }
 
     /// Every metric, for docs and tests.
-    pub const ALL: [Metric; 11] = [
+    pub const ALL: [Metric; 13] = [
         Self::VotesCast,
         Self::VotesChanged,
         Self::TallyBatchSize,
@@ -83,6 +98,8 @@ impl Metric {
         Self::LoginsRefused,
         Self::LivePushesSent,
         Self::LiveConnectionsDropped,
+        Self::AuthorizerFailures,
+        Self::MessagesFailed,
     ];
 }
 
@@ -96,8 +113,9 @@ pub fn record(values: &[(Metric, f64)]) {
     if !ENABLED || values.is_empty() {
         return;
     }
-    let line =
-        emf_line(values, now_ms(), &std::env::var("BALLOT_STACK").unwrap_or_default(), &telemetry::current_trace_id());
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+    let stack = std::env::var("BALLOT_STACK").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| function.clone());
+    let line = emf_line(values, now_ms(), &stack, &function, &telemetry::current_trace_id());
     let mut out = std::io::stdout().lock();
     // A lost metric line must never fail the request it describes.
     let _ = writeln!(out, "{line}");
@@ -110,25 +128,28 @@ pub fn count(metric: Metric, n: usize) {
     }
 }
 
-/// The EMF document of `values` at `timestamp_ms`.
-pub fn emf_line(values: &[(Metric, f64)], timestamp_ms: u64, stack: &str, trace_id: &str) -> Value {
-    let definitions: Vec<Value> =
-        values.iter().map(|(metric, _)| json!({"Name": metric.name(), "Unit": metric.unit()})).collect();
+/// The EMF document of `values` at `timestamp_ms`: one directive for the metrics per
+/// `Stack`, one for those per `Stack` and `Function`.
+pub fn emf_line(values: &[(Metric, f64)], timestamp_ms: u64, stack: &str, function: &str, trace_id: &str) -> Value {
+    let definition = |metric: &Metric| json!({"Name": metric.name(), "Unit": metric.unit()});
+    let mut directives = Vec::new();
+    for (per_function, dimensions) in [(false, json!([["Stack"]])), (true, json!([["Stack", "Function"]]))] {
+        let metrics: Vec<Value> =
+            values.iter().filter(|(m, _)| m.per_function() == per_function).map(|(m, _)| definition(m)).collect();
+        if !metrics.is_empty() {
+            directives.push(json!({"Namespace": NAMESPACE, "Dimensions": dimensions, "Metrics": metrics}));
+        }
+    }
     let mut line = Map::new();
-    line.insert(
-        "_aws".into(),
-        json!({
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [["Stack"]], "Metrics": definitions}],
-        }),
-    );
+    line.insert("_aws".into(), json!({"Timestamp": timestamp_ms, "CloudWatchMetrics": directives}));
     line.insert("Stack".into(), json!(stack));
+    line.insert("Function".into(), json!(function));
     for (metric, value) in values {
         line.insert(metric.name().into(), json!(value));
     }
     line.insert("service".into(), json!(telemetry::SERVICE));
     line.insert("version".into(), json!(telemetry::VERSION));
-    line.insert("function".into(), json!(std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default()));
+    line.insert("function".into(), json!(function));
     line.insert("trace_id".into(), json!(trace_id));
     Value::Object(line)
 }
@@ -143,8 +164,13 @@ mod tests {
 
     #[test]
     fn given_values_then_the_line_is_emf_with_one_bounded_dimension() {
-        let line =
-            emf_line(&[(Metric::VotesCast, 1.0), (Metric::TallyLag, 250.0)], 1_700_000_000_000, "ballot", "1-a-b");
+        let line = emf_line(
+            &[(Metric::VotesCast, 1.0), (Metric::TallyLag, 250.0)],
+            1_700_000_000_000,
+            "ballot",
+            "cast-vote",
+            "1-a-b",
+        );
         let directive = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(line["_aws"]["Timestamp"], 1_700_000_000_000u64);
         assert_eq!(directive["Namespace"], "Ballot");
@@ -159,6 +185,16 @@ mod tests {
         assert_eq!(line["TallyLag"], 250.0);
         assert_eq!(line["trace_id"], "1-a-b");
         assert_eq!(line["service"], "ballot");
+        assert_eq!(line["_aws"]["CloudWatchMetrics"].as_array().unwrap().len(), 1, "no per-function metric");
+    }
+
+    #[test]
+    fn given_a_per_function_metric_then_it_has_a_directive_with_the_function_dimension() {
+        let line = emf_line(&[(Metric::MessagesFailed, 2.0)], 1, "ballot", "ballot-PollEventsFunction-x", "");
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Dimensions"], json!([["Stack", "Function"]]));
+        assert_eq!(line["Function"], "ballot-PollEventsFunction-x");
+        assert_eq!(directive["Metrics"], json!([{"Name": "MessagesFailed", "Unit": "Count"}]));
     }
 
     #[test]

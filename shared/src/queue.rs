@@ -97,6 +97,7 @@ where
         async move {
             let receives = receive_counts(&event.payload.records);
             let response = process_batch(event.payload.records, concurrency, |m| handler(Arc::clone(&deps), m)).await;
+            crate::metrics::count(crate::metrics::Metric::MessagesFailed, response.batch_item_failures.len());
             if let Some(retry) = &retry {
                 for failure in &response.batch_item_failures {
                     let (id, receipt, count) = &receives[&failure.item_identifier];

@@ -79,7 +79,7 @@ where
             let batch = batch(&event.payload).map_err(failed)?;
             let unreadable = batch.failed_from.clone();
             if batch.writes.is_empty() && batch.changes.is_empty() {
-                return Ok::<_, Diagnostic>(answer(unreadable.as_ref()));
+                return Ok::<_, Diagnostic>(reported(unreadable));
             }
             let folded = batch.writes.len() + batch.changes.len();
             let oldest = oldest_write_ms(&event.payload);
@@ -88,7 +88,7 @@ where
             let mut figures = vec![(Metric::TallyBatchSize, folded as f64)];
             figures.extend(lag.map(|lag| (Metric::TallyLag, lag)));
             metrics::record(&figures);
-            Ok(answer(unreadable.into_iter().chain(unfinished).min().as_ref()))
+            Ok(reported(unreadable.into_iter().chain(unfinished).min()))
         }
         .instrument(span)
     }))
@@ -103,8 +103,15 @@ fn oldest_write_ms(event: &TimeWindowEvent) -> Option<u64> {
     times.filter(|ms| *ms > 0).min().map(|ms| ms as u64)
 }
 
+/// The answer naming `failed` (counted as a failure of the consumer: Lambda counts none).
+fn reported(failed: Option<Seq>) -> TimeWindowEventResponse {
+    metrics::count(Metric::MessagesFailed, usize::from(failed.is_some()));
+    answer(failed.as_ref())
+}
+
 /// A failed batch, as the event source sees it (the log has the cause).
 fn failed(err: ApiError) -> Diagnostic {
     tracing::error!(error = %err, "batch failed");
+    metrics::count(Metric::MessagesFailed, 1);
     Diagnostic { error_type: "BatchFailed".into(), error_message: "the batch failed; see the log".into() }
 }

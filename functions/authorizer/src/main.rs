@@ -98,5 +98,6 @@ fn unauthorized(refusal: authorizer::Unauthorized) -> Diagnostic {
 /// A dependency failed: API Gateway answers 500 (`AUTHORIZER_FAILURE`).
 fn unavailable(err: impl std::fmt::Display) -> Diagnostic {
     tracing::error!(error = %err, "authorizer dependency unavailable");
+    shared::metrics::count(shared::metrics::Metric::AuthorizerFailures, 1);
     Diagnostic { error_type: "AuthorizerUnavailable".into(), error_message: "authorizer unavailable".into() }
 }

@@ -5,15 +5,19 @@
 //! secrets are retained with the table. Rotation stays `make rotate-keys`.
 
 use shared::{
-    app::App,
     auth::key_rotation::ensure_signing_keys,
+    aws::AwsClients,
     custom_resource::{self, Done, Request, RequestType},
+    telemetry,
 };
 
+/// No configuration is read at start (its secrets come with each request): a cold start
+/// that cannot fail, so CloudFormation always gets an answer.
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let app = App::start().await?;
-    custom_resource::serve(app.aws.secrets.clone(), |secrets, request: Request| async move {
+    telemetry::init();
+    let aws = AwsClients::from_env().await;
+    custom_resource::serve(aws.secrets, |secrets, request: Request| async move {
         let physical_id = "first-signing-key".to_owned();
         if request.request_type == RequestType::Delete {
             return Ok(Done { physical_id, data: serde_json::json!({}) });

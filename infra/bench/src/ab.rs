@@ -62,6 +62,7 @@ pub fn line_cost_ns(n: u32) -> f64 {
             &[(Metric::VotesCast, 1.0), (Metric::TallyLag, f64::from(i))],
             1_800_000_000_000,
             "ballot",
+            "cast-vote",
             "1-a-b",
         );
         bytes += line.to_string().len();

@@ -83,20 +83,24 @@ pub async fn rotate_signing_keys(
     write(secrets, secret_id, verification_id, &set).await
 }
 
-/// Makes the first key set unless `secret_id` holds one already (then nothing changes):
-/// what a fresh stack needs to sign tokens, safe to run on every deploy.
+/// Makes the first key set when `secret_id` has none (no value, or an empty one): what a
+/// fresh stack needs to sign tokens, safe to run on every deploy. A set there is kept;
+/// one that does not parse is an error, never replaced (that would end every live token).
 pub async fn ensure_signing_keys(
     secrets: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
     verification_id: &str,
 ) -> Result<Rotated, BoxError> {
-    if let Some(set) = current_set(secrets, secret_id).await?
-        && let Ok(parsed) = KeySet::parse(&set)
-        && parsed.signer().is_some()
-    {
-        return Ok(Rotated { kid: parsed.current_kid().to_owned(), created: false });
+    match current_set(secrets, secret_id).await? {
+        None => write(secrets, secret_id, verification_id, &new_key_set()?).await,
+        Some(set) => {
+            let parsed = KeySet::parse(&set).map_err(|e| format!("the signing key set is there but unusable: {e}"))?;
+            if parsed.signer().is_none() {
+                return Err("the signing key set is there but has no current key".into());
+            }
+            Ok(Rotated { kid: parsed.current_kid().to_owned(), created: false })
+        }
     }
-    write(secrets, secret_id, verification_id, &new_key_set()?).await
 }
 
 /// The set in `secret_id`; `None` while the secret has no value (a deployed secret starts
