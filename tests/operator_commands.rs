@@ -4,7 +4,7 @@
 //! the local stack's table, as a real one's name its own.
 
 use ballot_core::access::Role;
-use ballot_tests::{assert_recounted, call, local_store, repo_root, token_for_account, vote_as_new_viewer};
+use ballot_tests::{assert_recounted, call, local_store, make, repo_root, token_for_account, vote_as_new_viewer};
 use serde_json::{Value, json};
 
 /// A CloudFormation stack on the local endpoint whose `TableName` output is the local
@@ -23,18 +23,6 @@ async fn deployed_stack() -> String {
         .expect("python runs");
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     name
-}
-
-fn make(args: &[&str]) -> String {
-    let output = std::process::Command::new("make")
-        .arg("--no-print-directory")
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .expect("make runs");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "make {args:?}: {text}{}", String::from_utf8_lossy(&output.stderr));
-    text
 }
 
 #[tokio::test]

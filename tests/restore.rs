@@ -19,7 +19,7 @@
 use std::time::Duration;
 
 use ballot_core::{access::Role, polls::Status};
-use ballot_tests::{call, eventually, local_store, repo_root, required_env, token_for_account, vote_as_new_viewer};
+use ballot_tests::{call, eventually, local_store, make, required_env, token_for_account, vote_as_new_viewer};
 use serde_json::{Value, json};
 
 fn state_file() -> std::path::PathBuf {
@@ -108,19 +108,6 @@ async fn before_the_restore() {
     let state = json!({"copy": copy, "counted": counted, "option": option, "later": later, "later_at": hour,
                        "soon": soon, "soon_at": soon_at, "reader": reader, "voter": voter});
     std::fs::write(state_file(), state.to_string()).unwrap();
-}
-
-/// Runs `make TARGET ARGS…` as an operator would against the running stack.
-fn make(args: &[&str]) -> String {
-    let output = std::process::Command::new("make")
-        .arg("--no-print-directory")
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .expect("make runs");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "make {args:?}: {text}{}", String::from_utf8_lossy(&output.stderr));
-    text
 }
 
 #[tokio::test]

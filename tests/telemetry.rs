@@ -193,13 +193,7 @@ async fn given_a_vote_then_make_metrics_sums_votes_cast_from_the_log() {
     let (id, option) = poll(&owner).await;
     ballot_tests::vote_as_new_viewer(&id, &option).await;
     let log = std::path::Path::new(&required_env("BALLOT_STATE_DIR")).join("watch.log");
-    let output = std::process::Command::new("make")
-        .args(["--no-print-directory", "metrics", &format!("LOG={}", log.display())])
-        .current_dir(ballot_tests::repo_root())
-        .output()
-        .expect("make metrics runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let text = ballot_tests::make(&["metrics", &format!("LOG={}", log.display())]);
     let total: f64 = text
         .lines()
         .find_map(|l| l.trim().strip_prefix("VotesCast"))

@@ -532,6 +532,20 @@ pub async fn assert_recounted(poll_id: &str) {
     assert!(agree && tallied == recounted, "the tally {tallied:?} did not settle on the recount {recounted:?}");
 }
 
+/// Runs `make ARGS…` in the repository, as an operator would against the running stack;
+/// what it printed. A failing command fails the test with its output.
+pub fn make(args: &[&str]) -> String {
+    let output = std::process::Command::new("make")
+        .arg("--no-print-directory")
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .expect("make runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "make {args:?}: {text}{}", String::from_utf8_lossy(&output.stderr));
+    text
+}
+
 /// A TCP port free on 127.0.0.1 at this moment.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
