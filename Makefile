@@ -27,7 +27,8 @@ metrics: ## Sum the metrics the running `make dev` functions wrote (EMF): make m
 bench: ## Function size, cold start, RSS, latency; vote costs; cast-vote through the local gateway
 	@bash infra/bench.sh $(BENCH_ARGS)
 
-# Operator commands: against the running `make dev` stack, or against a deployed stack with
+# Operator commands (values passed as --name=value: a poll id may start with "-"):
+# against the running `make dev` stack, or against a deployed stack with
 # STACK=<name> (your AWS credentials and region; its outputs name its resources). Both ways
 # the command gets the stack's settings under the functions' own names (infra/ops_env.py).
 LOCAL_AWS := AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-http://127.0.0.1:4566} AWS_REGION=$${AWS_REGION:-us-east-1} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
@@ -40,21 +41,21 @@ endif
 .PHONY: admin rotate-keys dlq-replay recount reschedule restored-table
 admin: ## Make the account registered with EMAIL an admin: make admin EMAIL=you@example.com
 	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=you@example.com" >&2; exit 2; }
-	@$(OPS) admin --email "$(EMAIL)"
+	@$(OPS) admin --email="$(EMAIL)"
 
 rotate-keys: ## Add a new current JWT signing key; tokens of the previous keys stay valid
 	@$(OPS) rotate-keys
 
 recount: ## Count ballots and compare with the stream tally: make recount [POLL=<id>] [REPAIR=1] (every poll without POLL)
-	@$(OPS) recount $(if $(POLL),--poll "$(POLL)",) $(if $(REPAIR),--repair,)
+	@$(OPS) recount $(if $(POLL),--poll="$(POLL)",) $(if $(REPAIR),--repair,)
 
 restored-table: ## After a point-in-time restore into TABLE: its stream, TTL, PITR, deletion protection; prints the switch
 	@test -n "$(TABLE)" || { echo "usage: make restored-table TABLE=<restored table> [STACK=<name>]" >&2; exit 2; }
-	@$(OPS) restored-table --table "$(TABLE)"
+	@$(OPS) restored-table --table="$(TABLE)"
 
 reschedule: ## After a restore: schedule the closing of open polls again (close those past their time)
 	@$(OPS) reschedule
 
 dlq-replay: ## Move a queue's dead letters back to it: make dlq-replay QUEUE=EventsQueue (or a queue URL)
 	@test -n "$(QUEUE)" || { echo "usage: make dlq-replay QUEUE=EventsQueue" >&2; exit 2; }
-	@$(OPS) dlq-replay --queue "$(QUEUE)"
+	@$(OPS) dlq-replay --queue="$(QUEUE)"
