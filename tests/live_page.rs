@@ -70,21 +70,13 @@ async fn given_a_public_poll_in_chromium_then_its_bars_move_as_votes_arrive_and_
 
     assert_eq!(call("POST", &format!("/v1/polls/{id}/close"), &owner).send().await.unwrap().status(), 200);
     browser.wait_for("document.getElementById('state').dataset.kind === 'closed'", 60, "the closed state").await;
-    let problems: Vec<&String> =
-        browser.messages.iter().filter(|m| !m.starts_with("info") && !m.starts_with("log")).collect();
+    let problems = browser.problems();
     assert!(problems.is_empty(), "no CSP violation or script error: {problems:?}");
 
     // And the check sees one: the page may connect nowhere else.
-    browser.eval("try { new WebSocket('ws://127.0.0.2:9/'); } catch (e) { console.error(String(e)); }").await;
-    let refused = |b: &Browser| b.messages.iter().any(|m| m.contains("Content Security Policy"));
-    for _ in 0..50 {
-        if refused(&browser) {
-            break;
-        }
-        browser.eval("1").await; // collects what the browser reported meanwhile
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(refused(&browser), "{:?}", browser.messages);
+    browser
+        .assert_csp_refuses("try { new WebSocket('ws://127.0.0.2:9/'); } catch (e) { console.error(String(e)); }")
+        .await;
 }
 
 #[tokio::test]

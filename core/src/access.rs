@@ -141,6 +141,8 @@ pub const ROUTES: &[RouteRule] = &[
     RouteRule { method: "GET", path: "/v1/admin/users", access: Access::Roles(ADMIN_ONLY) },
     RouteRule { method: "PATCH", path: "/v1/admin/users/{id}", access: Access::Roles(ADMIN_ONLY) },
     RouteRule { method: "GET", path: "/v1/openapi.json", access: Access::Public },
+    RouteRule { method: "GET", path: "/v1/docs", access: Access::Public },
+    RouteRule { method: "GET", path: "/v1/docs/{file}", access: Access::Public },
     RouteRule { method: "POST", path: "/v1/polls", access: Access::Roles(EDITORS) },
     RouteRule { method: "GET", path: "/v1/polls", access: Access::Roles(EDITORS) },
     RouteRule { method: "GET", path: "/v1/polls/public", access: Access::Roles(EVERY_ROLE) },

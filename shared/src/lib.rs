@@ -2,7 +2,7 @@
 //! - the edge: HTTP ([`http`]: problem+json, security headers, CORS, the per-request log
 //!   span; [`body`]; [`error`], which maps the domain error to statuses and problem types
 //!   in one place), the caller ([`identity`]), [`idempotency`], cursors, SQS consumers
-//!   ([`queue`]);
+//!   ([`queue`]), pages and their CSP ([`page`]);
 //! - configuration ([`config`], a leaf) and wiring ([`app`]: config, AWS clients, caches,
 //!   built once per cold start; [`poll_cache`], the vote path's copies of polls);
 //! - the adapters that implement `ballot_core::ports` and the rest of AWS: DynamoDB
@@ -40,6 +40,7 @@ pub mod live;
 pub mod mail;
 pub mod manage;
 pub mod metrics;
+pub mod page;
 pub mod poll_cache;
 pub mod pushes;
 pub mod queue;

@@ -141,6 +141,27 @@ impl Browser {
         }
     }
 
+    /// What the page reported beyond info and log lines: CSP violations, script errors,
+    /// failed loads.
+    pub fn problems(&self) -> Vec<&String> {
+        self.messages.iter().filter(|m| !m.starts_with("info") && !m.starts_with("log")).collect()
+    }
+
+    /// Runs `script`, which breaks the page's CSP, and waits until the browser reports it:
+    /// so a test's "no CSP violation" is one that would have seen one.
+    pub async fn assert_csp_refuses(&mut self, script: &str) {
+        self.eval(script).await;
+        let refused = |b: &Browser| b.messages.iter().any(|m| m.contains("Content Security Policy"));
+        for _ in 0..50 {
+            if refused(self) {
+                return;
+            }
+            self.eval("1").await; // collects what the browser reported meanwhile
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no CSP violation reported for {script}: {:?}", self.messages);
+    }
+
     /// Saves a PNG of the page at `path`.
     pub async fn screenshot(&mut self, path: &std::path::Path) {
         let shot = self.call("Page.captureScreenshot", json!({"format": "png"})).await;

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use lambda_http::{Body, Request, Response};
+use lambda_http::{
+    Body, Request, Response,
+    http::{HeaderValue, header::LINK},
+};
 use serde::Serialize;
 use shared::{
     ApiError,
@@ -55,9 +58,25 @@ impl Probe for Probes {
 struct Health {
     status: &'static str,
     version: &'static str,
+    links: Links,
     #[serde(skip_serializing_if = "Option::is_none")]
     checks: Option<Checks>,
 }
+
+/// Where this API describes itself, as references relative to the health URL (RFC 3986),
+/// so they hold behind any stage or base path: `docs` → `…/v1/docs`.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+struct Links {
+    /// The interactive reference (RFC 8631 `service-doc`).
+    docs: &'static str,
+    /// The OpenAPI document (RFC 8631 `service-desc`).
+    openapi: &'static str,
+}
+
+const LINKS: Links = Links { docs: "docs", openapi: "openapi.json" };
+
+/// The same links as a `Link` header (RFC 8288, RFC 8631).
+const LINK_HEADER: &str = r#"<docs>; rel="service-doc", <openapi.json>; rel="service-desc""#;
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 struct Checks {
@@ -74,7 +93,10 @@ pub async fn health(probes: &impl Probe, req: &Request) -> Result<Response<Body>
         Some(_) => return Err(ApiError::BadRequest("The deep parameter must be true or false.".into())),
     };
     let checks = if deep { Some(deep_check(probes).await?) } else { None };
-    http::json(lambda_http::http::StatusCode::OK, &Health { status: "ok", version: env!("CARGO_PKG_VERSION"), checks })
+    let health = Health { status: "ok", version: env!("CARGO_PKG_VERSION"), links: LINKS, checks };
+    let mut response = http::json(lambda_http::http::StatusCode::OK, &health)?;
+    response.headers_mut().insert(LINK, HeaderValue::from_static(LINK_HEADER));
+    Ok(response)
 }
 
 async fn deep_check(probes: &impl Probe) -> Result<Checks, ApiError> {
@@ -139,7 +161,12 @@ mod tests {
     async fn given_the_sample_event_when_called_then_ok_and_version() {
         let response = health(&UP, &sample(None)).await.unwrap();
         assert_eq!(response.status(), 200);
-        assert_eq!(body(&response), serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}));
+        let links = serde_json::json!({"docs": "docs", "openapi": "openapi.json"});
+        assert_eq!(
+            body(&response),
+            serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "links": links})
+        );
+        assert_eq!(response.headers()[LINK], r#"<docs>; rel="service-doc", <openapi.json>; rel="service-desc""#);
     }
 
     #[tokio::test]

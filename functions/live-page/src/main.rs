@@ -11,13 +11,8 @@
 //! computed once per cold start) and `connect-src` the WebSocket API's origin; nothing
 //! else loads, no third-party origin. Every text a frame brings is set as `textContent`.
 
-use aws_lc_rs::digest::{SHA256, digest};
-use base64::{Engine, engine::general_purpose::STANDARD};
-use lambda_http::{
-    Body, Response,
-    http::{HeaderValue, header},
-};
-use shared::{ApiError, app::App, http};
+use lambda_http::http::HeaderValue;
+use shared::{ApiError, app::App, http, page};
 
 const HTML: &str = include_str!("page.html");
 const STYLE: &str = include_str!("page.css");
@@ -32,21 +27,14 @@ struct Page {
 impl Page {
     /// The page for the WebSocket API at `socket_url` (`wss://host/stage`).
     fn new(socket_url: &str) -> Result<Self, ApiError> {
-        let html =
-            HTML.replace("{socket_url}", &attribute(socket_url)).replace("{style}", STYLE).replace("{script}", SCRIPT);
+        let (html, style, script) = page::with_inline(HTML, STYLE, SCRIPT);
+        let html = html.replace("{socket_url}", &attribute(socket_url));
         let csp = format!(
-            "default-src 'none'; style-src '{}'; script-src '{}'; connect-src {}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-            hash(STYLE),
-            hash(SCRIPT),
+            "default-src 'none'; style-src {style}; script-src {script}; connect-src {}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
             origin(socket_url),
         );
         Ok(Self { html, csp: HeaderValue::from_str(&csp).map_err(ApiError::internal)? })
     }
-}
-
-/// The CSP source of an inline element whose content is `text`.
-fn hash(text: &str) -> String {
-    format!("sha256-{}", STANDARD.encode(digest(&SHA256, text.as_bytes())))
 }
 
 /// `scheme://host[:port]` of `url`.
@@ -66,12 +54,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let page = Page::new(&app.config.live.socket_url)?;
     http::serve_with(app.cors(), page, |page, req| async move {
         http::path_id(&req, "id")?;
-        let mut response = Response::new(Body::Text(page.html.clone()));
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-        headers.insert(header::CONTENT_SECURITY_POLICY, page.csp.clone());
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
-        Ok(response)
+        page::response(&page.html, "text/html; charset=utf-8", 300, Some(&page.csp))
     })
     .await
 }
@@ -90,8 +73,8 @@ mod tests {
             let start = page.html.find(open).unwrap() + open.len();
             page.html[start..start + page.html[start..].find(close).unwrap()].to_owned()
         };
-        assert!(csp.contains(&hash(&inline("<style>", "</style>"))), "the style's hash");
-        assert!(csp.contains(&hash(&inline("<script>", "</script>"))), "the script's hash");
+        assert!(csp.contains(&page::inline_source(&inline("<style>", "</style>"))), "the style's hash");
+        assert!(csp.contains(&page::inline_source(&inline("<script>", "</script>"))), "the script's hash");
         assert!(
             page.html
                 .contains(r#"<meta name="ballot-live" content="wss://abc.execute-api.eu-west-1.amazonaws.com/v1">"#)
