@@ -69,7 +69,10 @@ wait_for "$BALLOT_CAPTCHA_URL" 60 "CAPTCHA verifier" "$BALLOT_STATE_DIR/captcha.
 BALLOT_STREAM_REPEAT=1 BALLOT_STREAM_ROLLOVER_AT=5000 functions_up "$(free_port)" "$(free_port)" "$(free_port)" --ignore-changes
 
 echo "==> unit, integration and e2e tests"
-cargo nextest run --workspace --no-fail-fast -E 'not (binary(outage) | binary(rotation) | binary(logs) | binary(faults) | binary(killed) | binary(restore))'
+cargo nextest run --workspace --no-fail-fast -E 'not (binary(outage) | binary(rotation) | binary(logs) | binary(faults) | binary(killed) | binary(restore) | binary(contract))'
+
+echo "==> the API as a contract: Schemathesis over every operation (alone: it makes thousands of polls and accounts)"
+cargo nextest run --workspace --no-capture -E 'binary(contract)'
 
 echo "==> signing key rotation (alone: it changes the key every other test signs with)"
 cargo nextest run --workspace -E 'binary(rotation)'

@@ -164,6 +164,11 @@ async fn given_a_poll_when_patched_then_if_match_guards_it_and_votes_freeze_it()
     let (status, _, _) =
         exchange(patch(json!({"question": "Dinner?"}), Some("\"7\"")), "PATCH", "/v1/polls/{id}").await;
     assert_eq!(status, 412);
+    for malformed in ["", "\"seven\""] {
+        let (status, _, problem) =
+            exchange(patch(json!({"question": "Dinner?"}), Some(malformed)), "PATCH", "/v1/polls/{id}").await;
+        assert_eq!((status, problem["type"].as_str()), (400, Some("urn:ballot:problem:bad-request")), "{malformed:?}");
+    }
     let (status, headers, changed) = exchange(
         patch(json!({"question": "Dinner?", "options": [{"text": "Tapas"}, {"text": "Ramen"}]}), Some("\"1\"")),
         "PATCH",

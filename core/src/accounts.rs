@@ -132,7 +132,9 @@ fn no_control_characters(text: &str) -> Result<(), ValidationError> {
 #[validate(schema(function = "some_change"))]
 pub struct AccountChange {
     #[validate(custom(function = "account_roles"))]
+    #[serde(default, deserialize_with = "crate::fields::present")]
     pub roles: Option<Vec<Role>>,
+    #[serde(default, deserialize_with = "crate::fields::present")]
     pub disabled: Option<bool>,
 }
 

@@ -17,6 +17,7 @@ pub mod closing;
 pub mod counting;
 pub mod error;
 pub mod events;
+pub mod fields;
 pub mod idempotency;
 pub mod ids;
 pub mod live;

@@ -8,13 +8,14 @@
 //! - `1 <= min_choices <= max_choices <= options.len()`, and `single` means 1 and 1;
 //! - a poll past `closes_at` is closed, whatever its stored status ([`Poll::effective`]).
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::{
     Error, FieldError,
     access::{Principal, Role, TokenKind},
     ballots::Voter,
+    fields,
 };
 
 pub const QUESTION_MAX: usize = 300;
@@ -138,16 +139,16 @@ pub struct Settings {
     pub options: Vec<OptionText>,
     #[serde(default)]
     pub kind: Kind,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "fields::whole_number")]
     pub min_choices: Option<usize>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "fields::whole_number")]
     pub max_choices: Option<usize>,
     #[serde(default)]
     pub visibility: Visibility,
     /// Who may vote; `allow_guests` is its older spelling ([`Settings::voters`]).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "fields::present")]
     pub voters: Option<Voters>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "fields::present")]
     pub allow_guests: Option<bool>,
     #[serde(default)]
     pub results_visibility: ResultsVisibility,
@@ -163,28 +164,34 @@ pub struct OptionText {
     pub text: String,
 }
 
-/// The body of `PATCH /v1/polls/{id}`: any settable field; `closes_at: null` removes it.
+/// The body of `PATCH /v1/polls/{id}`: any settable field; `closes_at: null` removes it
+/// (no other field may be `null`).
 /// Its rules run in `Poll::apply`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, validator::Validate)]
 #[serde(deny_unknown_fields)]
 pub struct Change {
+    #[serde(default, deserialize_with = "fields::present")]
     pub question: Option<String>,
+    #[serde(default, deserialize_with = "fields::present")]
     pub options: Option<Vec<OptionText>>,
+    #[serde(default, deserialize_with = "fields::present")]
     pub kind: Option<Kind>,
+    #[serde(default, deserialize_with = "fields::whole_number")]
     pub min_choices: Option<usize>,
+    #[serde(default, deserialize_with = "fields::whole_number")]
     pub max_choices: Option<usize>,
+    #[serde(default, deserialize_with = "fields::present")]
     pub visibility: Option<Visibility>,
+    #[serde(default, deserialize_with = "fields::present")]
     pub voters: Option<Voters>,
+    #[serde(default, deserialize_with = "fields::present")]
     pub allow_guests: Option<bool>,
+    #[serde(default, deserialize_with = "fields::present")]
     pub results_visibility: Option<ResultsVisibility>,
+    #[serde(default, deserialize_with = "fields::present")]
     pub allow_vote_change: Option<bool>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "fields::present")]
     pub closes_at: Option<Option<String>>,
-}
-
-/// `Some(value)` for a field that is present, even as `null`; absent stays `None`.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(de: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(de).map(Some)
 }
 
 /// Valid settings, normalised.
@@ -692,6 +699,27 @@ mod tests {
             Error::Validation(errors) => errors.into_iter().map(|e| e.pointer).collect(),
             other => panic!("expected validation errors, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn given_choice_limits_as_json_numbers_then_whole_ones_are_read_and_others_refused() {
+        let limits = |min: &str| serde_json::from_str::<Change>(&format!(r#"{{"min_choices": {min}}}"#));
+        assert_eq!(limits("2").unwrap().min_choices, Some(2));
+        assert_eq!(limits("2.0").unwrap().min_choices, Some(2), "JSON Schema's integer allows 2.0");
+        for refused in ["2.5", "-1", "-1.0", "1e300", "\"2\"", "null"] {
+            assert!(limits(refused).is_err(), "{refused}");
+        }
+        assert_eq!(serde_json::from_str::<Change>("{}").unwrap().min_choices, None);
+    }
+
+    #[test]
+    fn given_null_fields_in_a_change_then_only_closes_at_takes_it() {
+        let change = serde_json::from_str::<Change>(r#"{"closes_at": null}"#).unwrap();
+        assert_eq!(change.closes_at, Some(None), "null removes the closing time");
+        for field in ["question", "options", "kind", "visibility", "voters", "allow_guests", "allow_vote_change"] {
+            assert!(serde_json::from_str::<Change>(&format!(r#"{{"{field}": null}}"#)).is_err(), "{field}");
+        }
+        assert!(serde_json::from_str::<Settings>(r#"{"question": "q", "options": [], "voters": null}"#).is_err());
     }
 
     #[test]

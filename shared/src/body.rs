@@ -60,6 +60,14 @@ pub fn parse<T: DeserializeOwned + Validate>(
             "a JSON body is required",
         )])));
     }
+    // Every body of this API is an object; serde would also read a struct from an array.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+        return Err(ApiError::Domain(ballot_core::Error::Validation(vec![FieldError::new(
+            "#",
+            "must be a JSON object",
+        )])));
+    }
     let value: T = deserialize(body)?;
     value.validate().map_err(|errors| ApiError::Domain(ballot_core::Error::Validation(field_errors(&errors))))?;
     Ok(value)
@@ -294,6 +302,16 @@ mod tests {
     fn given_an_array_instead_of_object_when_parsed_then_no_rust_type_leaks() {
         let error = single_error(parse_poll("[1]"));
         assert!(!error.detail.contains("NewPoll"), "{}", error.detail);
+        // serde would read a struct from an array of its fields, and `{}` types from `[]`.
+        for not_an_object in [r#" ["a", [{"text": "x"}, {"text": "y"}]]"#, "[]", "\"x\"", "7", "null"] {
+            let error = single_error(parse_poll(not_an_object));
+            assert_eq!(
+                (error.pointer.as_str(), error.detail.as_str()),
+                ("#", "must be a JSON object"),
+                "{not_an_object}"
+            );
+        }
+        assert!(matches!(parse_poll("[1,,]"), Err(ApiError::MalformedJson(_))), "malformed stays malformed");
         assert_eq!(
             readable("invalid type: string \"x\", expected enum Kind"),
             "invalid type: string \"x\", expected a JSON value of another shape"

@@ -253,14 +253,23 @@ pub fn path_id(req: &Request, name: &str) -> Result<String, ApiError> {
 }
 
 /// The version an `If-Match` header names (`"3"`, `W/"3"` or `3`): 428 without one,
-/// 412 when it is not a version.
+/// 400 when it is not an ETag of that form (empty included). Whether it is the current
+/// version (else 412) is the use case's to say.
 pub fn if_match_version(req: &Request) -> Result<u64, ApiError> {
     let raw = req.headers().get(header::IF_MATCH).ok_or(ApiError::PreconditionRequired)?;
-    let raw = raw.to_str().map_err(|_| ApiError::Domain(ballot_core::Error::PreconditionFailed))?.trim();
-    raw.trim_start_matches("W/")
-        .trim_matches('"')
-        .parse()
-        .map_err(|_| ApiError::Domain(ballot_core::Error::PreconditionFailed))
+    let malformed =
+        || ApiError::BadRequest("If-Match must be the ETag of a version, as GET gave it (such as \"3\").".into());
+    let raw = raw.to_str().map_err(|_| malformed())?.trim();
+    let quoted = |tag: &str| tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).map(str::to_owned);
+    let digits = match raw.strip_prefix("W/") {
+        Some(weak) => quoted(weak),
+        None => quoted(raw).or_else(|| Some(raw.to_owned())),
+    }
+    .unwrap_or_default();
+    if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(malformed());
+    }
+    digits.parse().map_err(|_| malformed())
 }
 
 /// The strong ETag of a version number.
@@ -332,6 +341,24 @@ mod tests {
         assert_eq!(h["cache-control"], "no-store");
         assert_eq!(h["x-request-id"], "req-9");
         assert!(h.get("access-control-allow-origin").is_none());
+    }
+
+    #[test]
+    fn given_if_match_headers_then_versions_428_or_400() {
+        let with = |value: Option<&str>| {
+            let mut req = Request::default();
+            if let Some(value) = value {
+                req.headers_mut().insert(header::IF_MATCH, HeaderValue::from_str(value).unwrap());
+            }
+            if_match_version(&req).map_err(|e| e.status().as_u16())
+        };
+        for (value, version) in [("\"3\"", 3), ("W/\"3\"", 3), ("3", 3), (" \"12\" ", 12)] {
+            assert_eq!(with(Some(value)), Ok(version), "{value}");
+        }
+        assert_eq!(with(None), Err(428));
+        for malformed in ["", "\"\"", "W/3", "\"3", "x", "\"-1\"", "*", "\"3\", \"4\"", "99999999999999999999"] {
+            assert_eq!(with(Some(malformed)), Err(400), "{malformed:?}");
+        }
     }
 
     #[test]

@@ -299,7 +299,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -357,7 +360,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -379,7 +385,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -402,7 +411,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -422,7 +434,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -445,7 +460,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -465,7 +483,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -488,7 +509,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -511,7 +535,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -534,7 +561,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -554,7 +584,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -575,7 +608,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
                 /** @description The webhook's id. */
                 webhook_id: string;
@@ -605,7 +641,10 @@ export interface components {
         /** @enum {string} */
         EventType: "vote.cast" | "vote.changed" | "poll.closed" | "poll.deleted";
         NewWebhook: {
-            /** @description https (http only where the deployment allows it for development), no user-info, no fragment. */
+            /**
+             * Format: uri
+             * @description An absolute https URL (http only where the deployment allows it for development), no user-info, no fragment, whose host is a public address or a name that resolves only to public addresses (else 400 `validation-failed` naming `#/url`).
+             */
             url: string;
             events: components["schemas"]["EventType"][];
         };
@@ -880,7 +919,7 @@ export interface components {
             next_cursor: string | null;
         };
         VoteRequest: {
-            /** @description Distinct option ids of the poll, between min_choices and max_choices of them. */
+            /** @description Distinct option ids of the poll, between its min_choices and max_choices of them (else 400 `validation-failed` naming `#/option_ids`). */
             option_ids: string[];
         };
         /** @description A voter's picks in a poll. */
@@ -1035,7 +1074,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Rate limited (`throttled`). */
+        /** @description Rate limited (`throttled`). The web ACL's per-address rules answer the same problem as `application/json`, the one JSON type AWS WAF can send, without a request_id. */
         TooManyRequests: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
@@ -1043,6 +1082,7 @@ export interface components {
             };
             content: {
                 "application/problem+json": components["schemas"]["Problem"];
+                "application/json": components["schemas"]["Problem"];
             };
         };
         /** @description The server failed (`internal`); the detail never names the cause. */
@@ -1065,19 +1105,28 @@ export interface components {
         };
     };
     parameters: {
-        /** @description The resource's id. */
+        /**
+         * @description The resource's id (any other shape reads as an unknown id, 404).
+         * @example kHnthCzRW1RbSgkn19B1AA
+         */
         Id: string;
         /** @description Page size. */
         Limit: number;
-        /** @description The opaque next_cursor of the previous page (valid for an hour, for the same listing). */
+        /** @description The next_cursor of the previous page, as given: signed, valid for an hour and for the same listing only. One that is edited, expired or from another listing is refused (400 `validation-failed` naming the cursor parameter): start from the first page. */
         Cursor: string;
-        /** @description 1 to 255 visible ASCII characters. A retry with the same key and body within 24 hours replays the first response; the same key with another body is 422, and while the first request is in progress 409. */
+        /**
+         * @description 1 to 255 visible ASCII characters. A retry with the same key and body within 24 hours replays the first response; the same key with another body is 422, and while the first request is in progress 409.
+         * @example 3f1c0d9e-8a52-4c1e-9a57-0b6e2b1f4d21
+         */
         IdempotencyKey: string;
         /** @description The token of a solved CAPTCHA (Turnstile-compatible), wanted when the deployment's CaptchaVerifyUrl is set; each token works once. Without one the verifier accepts, the answer is 403 `captcha-failed`. */
         CaptchaToken: string;
-        /** @description The ETag of the version being changed (from GET /v1/polls/{id}). */
+        /**
+         * @description The ETag of the version being changed, as GET /v1/polls/{id} gave it (`"3"`; `W/"3"` and `3` are read the same). Missing: 428 `precondition-required`; not an ETag of this form: 400 `bad-request`; another version than the current one: 412 `precondition-failed`.
+         * @example "3"
+         */
         IfMatch: string;
-        /** @description ETags of results the client has; when one matches the answer is 304. */
+        /** @description ETags of results the client has, comma-separated (or `*`); when one matches the answer is 304. Anything else, empty included, matches nothing. */
         IfNoneMatch: string;
     };
     requestBodies: never;
@@ -1508,7 +1557,7 @@ export interface operations {
             query?: {
                 /** @description Page size. */
                 limit?: components["parameters"]["Limit"];
-                /** @description The opaque next_cursor of the previous page (valid for an hour, for the same listing). */
+                /** @description The next_cursor of the previous page, as given: signed, valid for an hour and for the same listing only. One that is edited, expired or from another listing is refused (400 `validation-failed` naming the cursor parameter): start from the first page. */
                 cursor?: components["parameters"]["Cursor"];
             };
             header?: never;
@@ -1538,7 +1587,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -1574,7 +1626,7 @@ export interface operations {
             query?: {
                 /** @description Page size. */
                 limit?: components["parameters"]["Limit"];
-                /** @description The opaque next_cursor of the previous page (valid for an hour, for the same listing). */
+                /** @description The next_cursor of the previous page, as given: signed, valid for an hour and for the same listing only. One that is edited, expired or from another listing is refused (400 `validation-failed` naming the cursor parameter): start from the first page. */
                 cursor?: components["parameters"]["Cursor"];
             };
             header?: never;
@@ -1603,7 +1655,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1 to 255 visible ASCII characters. A retry with the same key and body within 24 hours replays the first response; the same key with another body is 422, and while the first request is in progress 409. */
+                /**
+                 * @description 1 to 255 visible ASCII characters. A retry with the same key and body within 24 hours replays the first response; the same key with another body is 422, and while the first request is in progress 409.
+                 * @example 3f1c0d9e-8a52-4c1e-9a57-0b6e2b1f4d21
+                 */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -1642,7 +1697,7 @@ export interface operations {
             query?: {
                 /** @description Page size. */
                 limit?: components["parameters"]["Limit"];
-                /** @description The opaque next_cursor of the previous page (valid for an hour, for the same listing). */
+                /** @description The next_cursor of the previous page, as given: signed, valid for an hour and for the same listing only. One that is edited, expired or from another listing is refused (400 `validation-failed` naming the cursor parameter): start from the first page. */
                 cursor?: components["parameters"]["Cursor"];
             };
             header?: never;
@@ -1672,7 +1727,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -1701,7 +1759,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -1726,11 +1787,17 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The ETag of the version being changed (from GET /v1/polls/{id}). */
+                /**
+                 * @description The ETag of the version being changed, as GET /v1/polls/{id} gave it (`"3"`; `W/"3"` and `3` are read the same). Missing: 428 `precondition-required`; not an ETag of this form: 400 `bad-request`; another version than the current one: 412 `precondition-failed`.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
             };
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -1768,11 +1835,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1 to 255 visible ASCII characters. A retry with the same key and body within 24 hours replays the first response; the same key with another body is 422, and while the first request is in progress 409. */
+                /**
+                 * @description 1 to 255 visible ASCII characters. A retry with the same key and body within 24 hours replays the first response; the same key with another body is 422, and while the first request is in progress 409.
+                 * @example 3f1c0d9e-8a52-4c1e-9a57-0b6e2b1f4d21
+                 */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -1810,11 +1883,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1 to 255 visible ASCII characters. A retry with the same key and body within 24 hours replays the first response; the same key with another body is 422, and while the first request is in progress 409. */
+                /**
+                 * @description 1 to 255 visible ASCII characters. A retry with the same key and body within 24 hours replays the first response; the same key with another body is 422, and while the first request is in progress 409.
+                 * @example 3f1c0d9e-8a52-4c1e-9a57-0b6e2b1f4d21
+                 */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -1852,11 +1931,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1 to 255 visible ASCII characters. A retry with the same key and body within 24 hours replays the first response; the same key with another body is 422, and while the first request is in progress 409. */
+                /**
+                 * @description 1 to 255 visible ASCII characters. A retry with the same key and body within 24 hours replays the first response; the same key with another body is 422, and while the first request is in progress 409.
+                 * @example 3f1c0d9e-8a52-4c1e-9a57-0b6e2b1f4d21
+                 */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -1902,7 +1987,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -1929,11 +2017,14 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description ETags of results the client has; when one matches the answer is 304. */
+                /** @description ETags of results the client has, comma-separated (or `*`); when one matches the answer is 304. Anything else, empty included, matches nothing. */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
             };
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -1979,11 +2070,14 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description ETags of results the client has; when one matches the answer is 304. */
+                /** @description ETags of results the client has, comma-separated (or `*`); when one matches the answer is 304. Anything else, empty included, matches nothing. */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
             };
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -2020,7 +2114,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -2048,7 +2145,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -2076,7 +2176,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -2103,11 +2206,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1 to 255 visible ASCII characters. A retry with the same key and body within 24 hours replays the first response; the same key with another body is 422, and while the first request is in progress 409. */
+                /**
+                 * @description 1 to 255 visible ASCII characters. A retry with the same key and body within 24 hours replays the first response; the same key with another body is 422, and while the first request is in progress 409.
+                 * @example 3f1c0d9e-8a52-4c1e-9a57-0b6e2b1f4d21
+                 */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
             };
             cookie?: never;
@@ -2145,7 +2254,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The resource's id. */
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
                 id: components["parameters"]["Id"];
                 /** @description The webhook's id. */
                 webhook_id: string;

@@ -48,7 +48,9 @@ static DUMMY: LazyLock<String> =
 /// elsewhere) a dummy hash is verified instead so the answer takes as long, and is `false`.
 pub async fn verify_or_waste(password: String, phc: Option<String>) -> Result<bool, Error> {
     tokio::task::spawn_blocking(move || {
-        let (phc, real) = match phc {
+        // An account without a usable hash (a federated one has none) has no password:
+        // refused like an unknown account, after the same work.
+        let (phc, real) = match phc.filter(|phc| PasswordHash::new(phc).is_ok()) {
             Some(phc) => (phc, true),
             None => (DUMMY.clone(), false),
         };
@@ -84,5 +86,12 @@ mod tests {
         assert!(verify_or_waste("correct horse battery staple".into(), Some(phc.clone())).await.unwrap());
         assert!(!verify_or_waste("correct horse battery stapl".into(), Some(phc)).await.unwrap());
         assert!(!verify_or_waste("not a password anyone has".into(), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn given_an_account_without_a_usable_hash_when_verified_then_refused_not_failed() {
+        for stored in ["", "not-a-hash"] {
+            assert!(!verify_or_waste("".into(), Some(stored.into())).await.unwrap(), "{stored:?}");
+        }
     }
 }
