@@ -79,3 +79,35 @@ async fn given_public_and_account_routes_when_called_then_answers_match_the_docu
     assert_eq!(bad.status(), 400);
     assert_conforms("POST", "/v1/auth/login", 400, &bad.json::<Value>().await.unwrap());
 }
+
+/// The component a media type's schema names, if it names one.
+fn named_schema(media: &Value) -> Option<&str> {
+    media["schema"]["$ref"].as_str().map(|r| r.trim_start_matches("#/components/schemas/"))
+}
+
+#[test]
+fn given_the_document_then_every_json_request_and_answer_has_examples_that_match_it() {
+    let document = openapi();
+    let schemas = document["components"]["schemas"].as_object().unwrap();
+    let mut checked = 0;
+    for (name, schema) in schemas {
+        for example in schema["examples"].as_array().into_iter().flatten() {
+            ballot_tests::assert_matches_schema(&format!("#/components/schemas/{name}"), example);
+            checked += 1;
+        }
+    }
+    let methods = ["get", "put", "post", "delete", "patch"];
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap().iter().filter(|(k, _)| methods.contains(&k.as_str())) {
+            let request = named_schema(&operation["requestBody"]["content"]["application/json"]);
+            let answers =
+                operation["responses"].as_object().unwrap().iter().filter(|(status, _)| status.starts_with('2'));
+            let answers = answers.filter_map(|(_, answer)| named_schema(&answer["content"]["application/json"]));
+            for name in request.into_iter().chain(answers).filter(|name| *name != "Empty") {
+                let examples = schemas[name]["examples"].as_array().map_or(0, Vec::len);
+                assert!(examples > 0, "{method} {path}: {name} has no example");
+            }
+        }
+    }
+    assert!(checked >= 30, "{checked} examples");
+}

@@ -273,6 +273,13 @@ pub fn assert_conforms(method: &str, path: &str, status: u16, body: &serde_json:
     assert_valid(&schema, body, &format!("{method} {path} {status}"), "infra/openapi.yaml");
 }
 
+/// Asserts that `instance` matches the schema at `reference` in `infra/openapi.yaml`
+/// (`#/components/schemas/Poll`).
+pub fn assert_matches_schema(reference: &str, instance: &serde_json::Value) {
+    let schema = serde_json::json!({"$ref": reference, "components": openapi()["components"].clone()});
+    assert_valid(&schema, instance, reference, "infra/openapi.yaml");
+}
+
 /// Asserts that `instance` validates against `schema` (JSON Schema 2020-12, formats
 /// checked); `what` and `document` name them in the failure.
 fn assert_valid(schema: &serde_json::Value, instance: &serde_json::Value, what: &str, document: &str) {

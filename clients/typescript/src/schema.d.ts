@@ -640,6 +640,15 @@ export interface components {
         Voters: "guests" | "accounts" | "verified";
         /** @enum {string} */
         EventType: "vote.cast" | "vote.changed" | "poll.closed" | "poll.deleted";
+        /**
+         * @example {
+         *       "url": "https://hooks.example.com/ballot",
+         *       "events": [
+         *         "vote.cast",
+         *         "poll.closed"
+         *       ]
+         *     }
+         */
         NewWebhook: {
             /**
              * Format: uri
@@ -648,6 +657,18 @@ export interface components {
             url: string;
             events: components["schemas"]["EventType"][];
         };
+        /**
+         * @example {
+         *       "id": "YnR_Ezh-Bv_axyn-1NIhsA",
+         *       "url": "https://hooks.example.com/ballot",
+         *       "events": [
+         *         "vote.cast",
+         *         "poll.closed"
+         *       ],
+         *       "created_at": "2026-12-07T12:00:00Z",
+         *       "secret": "whsec_8cWSTmANbpj79QMK9el1OLRrYNtMSnpT0vPiyjAyaBk="
+         *     }
+         */
         CreatedWebhook: {
             id: string;
             url: string;
@@ -657,6 +678,19 @@ export interface components {
             /** Format: date-time */
             created_at: string;
         };
+        /**
+         * @example {
+         *       "id": "YnR_Ezh-Bv_axyn-1NIhsA",
+         *       "url": "https://hooks.example.com/ballot",
+         *       "events": [
+         *         "vote.cast",
+         *         "poll.closed"
+         *       ],
+         *       "created_at": "2026-12-07T12:00:00Z",
+         *       "disabled_at": null,
+         *       "last_error": null
+         *     }
+         */
         Webhook: {
             id: string;
             url: string;
@@ -667,10 +701,42 @@ export interface components {
             disabled_at: string | null;
             last_error: string | null;
         };
+        /**
+         * @example {
+         *       "webhooks": [
+         *         {
+         *           "id": "YnR_Ezh-Bv_axyn-1NIhsA",
+         *           "url": "https://hooks.example.com/ballot",
+         *           "events": [
+         *             "vote.cast",
+         *             "poll.closed"
+         *           ],
+         *           "created_at": "2026-12-07T12:00:00Z",
+         *           "disabled_at": null,
+         *           "last_error": null
+         *         }
+         *       ]
+         *     }
+         */
         WebhookList: {
             webhooks: components["schemas"]["Webhook"][];
         };
-        /** @description An RFC 9457 problem details document. */
+        /**
+         * @description An RFC 9457 problem details document.
+         * @example {
+         *       "type": "urn:ballot:problem:validation-failed",
+         *       "title": "Bad Request",
+         *       "status": 400,
+         *       "detail": "The request has invalid fields; see errors.",
+         *       "errors": [
+         *         {
+         *           "pointer": "#/options/1/text",
+         *           "detail": "duplicates an earlier option"
+         *         }
+         *       ],
+         *       "request_id": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+         *     }
+         */
         Problem: {
             /** @description `urn:ballot:problem:<slug>`; the slug is stable API surface. */
             type: string;
@@ -694,6 +760,16 @@ export interface components {
         };
         /** @description An empty JSON object. */
         Empty: Record<string, never>;
+        /**
+         * @example {
+         *       "status": "ok",
+         *       "version": "0.1.0",
+         *       "links": {
+         *         "docs": "docs",
+         *         "openapi": "openapi.json"
+         *       }
+         *     }
+         */
         Health: {
             /** @description `ok`. */
             status: string;
@@ -719,6 +795,20 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * @example {
+         *       "keys": [
+         *         {
+         *           "kty": "OKP",
+         *           "crv": "Ed25519",
+         *           "alg": "EdDSA",
+         *           "use": "sig",
+         *           "kid": "k1",
+         *           "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+         *         }
+         *       ]
+         *     }
+         */
         JwkSet: {
             keys: ({
                 kty?: string;
@@ -731,6 +821,13 @@ export interface components {
                 [key: string]: unknown;
             })[];
         };
+        /**
+         * @example {
+         *       "email": "ada@example.com",
+         *       "password": "a long sample passphrase",
+         *       "display_name": "Ada"
+         *     }
+         */
         RegisterRequest: {
             /**
              * Format: email
@@ -742,38 +839,98 @@ export interface components {
             /** @description Not blank, no control characters. */
             display_name: string;
         };
+        /**
+         * @example {
+         *       "user": {
+         *         "id": "2w6xM3_pjq6u0YUNY7DxIQ",
+         *         "email": "ada@example.com",
+         *         "display_name": "Ada",
+         *         "roles": [
+         *           "editor"
+         *         ],
+         *         "created_at": "2026-12-07T12:00:00Z",
+         *         "disabled": false,
+         *         "email_verified": true
+         *       }
+         *     }
+         */
         Registration: {
             user: components["schemas"]["User"];
         };
+        /**
+         * @example {
+         *       "token": "Hx0c2S4kq3Vq7yQm1o0d9mJvPZ9c8x7aW2b1n3m4k5l"
+         *     }
+         */
         LinkToken: {
             /** @description The `#token=` fragment of the mailed link. */
             token: string;
         };
+        /**
+         * @example {
+         *       "email": "ada@example.com"
+         *     }
+         */
         ResetRequest: {
             /** Format: email */
             email: string;
         };
+        /**
+         * @example {
+         *       "token": "Hx0c2S4kq3Vq7yQm1o0d9mJvPZ9c8x7aW2b1n3m4k5l",
+         *       "password": "another long passphrase"
+         *     }
+         */
         NewPassword: {
             /** @description The `#token=` fragment of the mailed link. */
             token: string;
             /** @description The same policy as at registration. */
             password: string;
         };
+        /**
+         * @example {
+         *       "message": "Check your inbox: we sent a link to verify the address."
+         *     }
+         */
         Message: {
             message: string;
         };
+        /**
+         * @example {
+         *       "email": "ada@example.com",
+         *       "password": "a long sample passphrase"
+         *     }
+         */
         LoginRequest: {
             email: string;
             password: string;
         };
+        /**
+         * @example {
+         *       "id_token": "eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwidHlwIjoiYXQrand0In0.eyJzdWIiOiIydzZ4TTNfcGpxNnUwWVVOWTdEeElRIn0.c2lnbmF0dXJl"
+         *     }
+         */
         FederatedSignInRequest: {
             /** @description An ID token (a JWT, RS256 or ES256) of an issuer in the deployment's TrustedIssuers. */
             id_token: string;
         };
+        /**
+         * @example {
+         *       "refresh_token": "rt_Qm9yZ2VzIGFuZCBtb3JlIHJhbmRvbSBieXRlcw"
+         *     }
+         */
         RefreshRequest: {
             refresh_token: string;
         };
-        /** @description What login and refresh answer. */
+        /**
+         * @description What login and refresh answer.
+         * @example {
+         *       "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwidHlwIjoiYXQrand0In0.eyJzdWIiOiIydzZ4TTNfcGpxNnUwWVVOWTdEeElRIn0.c2lnbmF0dXJl",
+         *       "refresh_token": "rt_Qm9yZ2VzIGFuZCBtb3JlIHJhbmRvbSBieXRlcw",
+         *       "token_type": "Bearer",
+         *       "expires_in": 900
+         *     }
+         */
         Tokens: {
             /** @description A JWT for the Authorization header. */
             access_token: string;
@@ -784,7 +941,14 @@ export interface components {
             /** @description Seconds until the access token expires. */
             expires_in: number;
         };
-        /** @description A guest access token; guests get no refresh token. */
+        /**
+         * @description A guest access token; guests get no refresh token.
+         * @example {
+         *       "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwidHlwIjoiYXQrand0In0.eyJzdWIiOiIydzZ4TTNfcGpxNnUwWVVOWTdEeElRIn0.c2lnbmF0dXJl",
+         *       "token_type": "Bearer",
+         *       "expires_in": 3600
+         *     }
+         */
         GuestToken: {
             access_token: string;
             /** @description `Bearer`. */
@@ -794,7 +958,20 @@ export interface components {
         };
         /** @enum {string} */
         Role: "admin" | "editor" | "viewer" | "guest";
-        /** @description An account. */
+        /**
+         * @description An account.
+         * @example {
+         *       "id": "2w6xM3_pjq6u0YUNY7DxIQ",
+         *       "email": "ada@example.com",
+         *       "display_name": "Ada",
+         *       "roles": [
+         *         "editor"
+         *       ],
+         *       "created_at": "2026-12-07T12:00:00Z",
+         *       "disabled": false,
+         *       "email_verified": true
+         *     }
+         */
         User: {
             id: string;
             email: string;
@@ -806,17 +983,51 @@ export interface components {
             /** @description The owner showed they read this address's mail (a verification or reset link), or a federated issuer vouched for it. */
             email_verified?: boolean;
         };
-        /** @description A guest caller, who has no account. */
+        /**
+         * @description A guest caller, who has no account.
+         * @example {
+         *       "id": "guest-9QdL2v0n3cG8t1Yk4mZx7w",
+         *       "roles": [
+         *         "guest"
+         *       ]
+         *     }
+         */
         GuestIdentity: {
             id: string;
             roles: components["schemas"]["Role"][];
         };
-        /** @description At least one of roles and disabled. */
+        /**
+         * @description At least one of roles and disabled.
+         * @example {
+         *       "roles": [
+         *         "editor"
+         *       ],
+         *       "disabled": false
+         *     }
+         */
         UserChange: {
             /** @description 1 to 3 distinct roles; guest is for anonymous tokens only. */
             roles?: ("admin" | "editor" | "viewer")[];
             disabled?: boolean;
         };
+        /**
+         * @example {
+         *       "users": [
+         *         {
+         *           "id": "2w6xM3_pjq6u0YUNY7DxIQ",
+         *           "email": "ada@example.com",
+         *           "display_name": "Ada",
+         *           "roles": [
+         *             "editor"
+         *           ],
+         *           "created_at": "2026-12-07T12:00:00Z",
+         *           "disabled": false,
+         *           "email_verified": true
+         *         }
+         *       ],
+         *       "next_cursor": null
+         *     }
+         */
         UserPage: {
             users: components["schemas"]["User"][];
             /** @description The cursor of the next page; null on the last page. */
@@ -840,7 +1051,37 @@ export interface components {
         ResultsVisibility: "always" | "after_vote" | "after_close" | "owner";
         /** @enum {string} */
         PollStatus: "open" | "closed";
-        /** @description A poll. It reads as closed once closes_at has passed. */
+        /**
+         * @description A poll. It reads as closed once closes_at has passed.
+         * @example {
+         *       "id": "kHnthCzRW1RbSgkn19B1AA",
+         *       "question": "Where shall we have lunch?",
+         *       "options": [
+         *         {
+         *           "id": "nQDxULiV",
+         *           "text": "Pizza"
+         *         },
+         *         {
+         *           "id": "jMiaTZaK",
+         *           "text": "Soup"
+         *         }
+         *       ],
+         *       "kind": "single",
+         *       "min_choices": 1,
+         *       "max_choices": 1,
+         *       "visibility": "unlisted",
+         *       "voters": "accounts",
+         *       "allow_guests": false,
+         *       "results_visibility": "always",
+         *       "allow_vote_change": true,
+         *       "closes_at": null,
+         *       "status": "open",
+         *       "owner_id": "2w6xM3_pjq6u0YUNY7DxIQ",
+         *       "created_at": "2026-12-07T12:00:00Z",
+         *       "updated_at": "2026-12-07T12:00:00Z",
+         *       "version": 1
+         *     }
+         */
         Poll: {
             id: string;
             question: string;
@@ -872,7 +1113,25 @@ export interface components {
         OptionText: {
             text: string;
         };
-        /** @description A new poll. Texts are normalised to Unicode NFC and trimmed, must not be empty or contain control characters, and are measured in characters after that. Options must be unique after normalisation, compared case-insensitively. A single-choice poll takes exactly 1 choice (min_choices and max_choices default to 1); a multiple-choice poll takes min_choices (default 1) to max_choices (default: all options), with min_choices ≤ max_choices ≤ the number of options. */
+        /**
+         * @description A new poll. Texts are normalised to Unicode NFC and trimmed, must not be empty or contain control characters, and are measured in characters after that. Options must be unique after normalisation, compared case-insensitively. A single-choice poll takes exactly 1 choice (min_choices and max_choices default to 1); a multiple-choice poll takes min_choices (default 1) to max_choices (default: all options), with min_choices ≤ max_choices ≤ the number of options.
+         * @example {
+         *       "question": "Where shall we have lunch?",
+         *       "options": [
+         *         {
+         *           "text": "Pizza"
+         *         },
+         *         {
+         *           "text": "Soup"
+         *         }
+         *       ],
+         *       "kind": "single",
+         *       "visibility": "unlisted",
+         *       "voters": "accounts",
+         *       "results_visibility": "always",
+         *       "allow_vote_change": true
+         *     }
+         */
         PollCreate: {
             question: string;
             options: components["schemas"]["OptionText"][];
@@ -895,7 +1154,12 @@ export interface components {
              */
             closes_at?: string | null;
         };
-        /** @description The fields to change, at least one; the rules of PollCreate apply to the merged result. Changing kind resets the choice limits to that kind's defaults unless they are given; new options of a multiple-choice poll reset max_choices to all options unless given. Once the first ballot is cast the question, options, kind and choice limits are frozen, voters can only narrow (guests, then accounts, then verified), and results_visibility cannot become looser (409). closes_at null removes the closing time; closes_at cannot change once it has passed (409). */
+        /**
+         * @description The fields to change, at least one; the rules of PollCreate apply to the merged result. Changing kind resets the choice limits to that kind's defaults unless they are given; new options of a multiple-choice poll reset max_choices to all options unless given. Once the first ballot is cast the question, options, kind and choice limits are frozen, voters can only narrow (guests, then accounts, then verified), and results_visibility cannot become looser (409). closes_at null removes the closing time; closes_at cannot change once it has passed (409).
+         * @example {
+         *       "question": "Where shall we have dinner?"
+         *     }
+         */
         PollChange: {
             question?: string;
             options?: components["schemas"]["OptionText"][];
@@ -913,16 +1177,67 @@ export interface components {
              */
             closes_at?: string | null;
         };
+        /**
+         * @example {
+         *       "polls": [
+         *         {
+         *           "id": "kHnthCzRW1RbSgkn19B1AA",
+         *           "question": "Where shall we have lunch?",
+         *           "options": [
+         *             {
+         *               "id": "nQDxULiV",
+         *               "text": "Pizza"
+         *             },
+         *             {
+         *               "id": "jMiaTZaK",
+         *               "text": "Soup"
+         *             }
+         *           ],
+         *           "kind": "single",
+         *           "min_choices": 1,
+         *           "max_choices": 1,
+         *           "visibility": "unlisted",
+         *           "voters": "accounts",
+         *           "allow_guests": false,
+         *           "results_visibility": "always",
+         *           "allow_vote_change": true,
+         *           "closes_at": null,
+         *           "status": "open",
+         *           "owner_id": "2w6xM3_pjq6u0YUNY7DxIQ",
+         *           "created_at": "2026-12-07T12:00:00Z",
+         *           "updated_at": "2026-12-07T12:00:00Z",
+         *           "version": 1
+         *         }
+         *       ],
+         *       "next_cursor": null
+         *     }
+         */
         PollPage: {
             polls: components["schemas"]["Poll"][];
             /** @description The cursor of the next page; null on the last page. */
             next_cursor: string | null;
         };
+        /**
+         * @example {
+         *       "option_ids": [
+         *         "nQDxULiV"
+         *       ]
+         *     }
+         */
         VoteRequest: {
             /** @description Distinct option ids of the poll, between its min_choices and max_choices of them (else 400 `validation-failed` naming `#/option_ids`). */
             option_ids: string[];
         };
-        /** @description A voter's picks in a poll. */
+        /**
+         * @description A voter's picks in a poll.
+         * @example {
+         *       "poll_id": "kHnthCzRW1RbSgkn19B1AA",
+         *       "option_ids": [
+         *         "nQDxULiV"
+         *       ],
+         *       "cast_at": "2026-12-07T12:05:00Z"
+         *     }
+         */
         Ballot: {
             poll_id: string;
             /** @description In the poll's option order. */
@@ -940,6 +1255,29 @@ export interface components {
             /** @description Share of ballots that picked this option, with 2 decimals (in a multiple-choice poll they may add up to more than 100). */
             percent: number;
         };
+        /**
+         * @example {
+         *       "poll_id": "kHnthCzRW1RbSgkn19B1AA",
+         *       "question": "Where shall we have lunch?",
+         *       "status": "open",
+         *       "total_ballots": 4,
+         *       "options": [
+         *         {
+         *           "id": "nQDxULiV",
+         *           "text": "Pizza",
+         *           "votes": 3,
+         *           "percent": 75
+         *         },
+         *         {
+         *           "id": "jMiaTZaK",
+         *           "text": "Soup",
+         *           "votes": 1,
+         *           "percent": 25
+         *         }
+         *       ],
+         *       "as_of": "2026-12-07T12:06:00Z"
+         *     }
+         */
         Results: {
             poll_id: string;
             /** @description The poll's question, so a results view needs nothing else. */
@@ -959,6 +1297,18 @@ export interface components {
             votes_cast: number;
             votes_changed: number;
         };
+        /**
+         * @example {
+         *       "poll_id": "kHnthCzRW1RbSgkn19B1AA",
+         *       "hours": [
+         *         {
+         *           "hour": "2026-12-07T12:00:00Z",
+         *           "votes_cast": 4,
+         *           "votes_changed": 1
+         *         }
+         *       ]
+         *     }
+         */
         Stats: {
             poll_id: string;
             hours: components["schemas"]["HourStats"][];
