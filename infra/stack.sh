@@ -196,7 +196,7 @@ stack_guard_watch() {
 functions_up() {
   local invoke_port=$1 gateway_port=$2 ws_port=$3; shift 3
   local overrides=(AllowedOrigin="$BALLOT_ALLOWED_ORIGIN" LimitWindowSeconds="$BALLOT_LIMIT_WINDOW"
-    LoginLimitPerAccount="$BALLOT_LOGIN_LIMIT_PER_ACCOUNT"
+    LoginLimitPerAccount="$BALLOT_LOGIN_LIMIT_PER_ACCOUNT" ApiKeyRequestsPerMinute="$BALLOT_API_KEY_LIMIT"
     WafWindowSeconds="$BALLOT_WAF_WINDOW" RequestsPerAddress="$BALLOT_WAF_LIMIT"
     SecretsTtlSeconds="$BALLOT_SECRETS_TTL" TrustedIssuers="$BALLOT_TRUSTED_ISSUERS" AllowHttpWebhooks=true
     WebhookRetryDelays="$BALLOT_WEBHOOK_RETRY_DELAYS" WebhookAllowedAddresses=127.0.0.1
@@ -292,6 +292,8 @@ export BALLOT_ALLOWED_ORIGIN="${BALLOT_ALLOWED_ORIGIN:-http://localhost:5173}"
 # Rate-limit windows (failed logins, guest tokens); the template's default is 900 s.
 export BALLOT_LIMIT_WINDOW="${BALLOT_LIMIT_WINDOW:-900}"
 export BALLOT_LOGIN_LIMIT_PER_ACCOUNT="${BALLOT_LOGIN_LIMIT_PER_ACCOUNT:-100}"
+# Requests per API key per minute; the template's default is 600.
+export BALLOT_API_KEY_LIMIT="${BALLOT_API_KEY_LIMIT:-600}"
 # The web ACL's window and whole-API limit per address (the gateway plays its rate rules).
 export BALLOT_WAF_WINDOW="${BALLOT_WAF_WINDOW:-300}"
 export BALLOT_WAF_LIMIT="${BALLOT_WAF_LIMIT:-3000}"

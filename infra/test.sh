@@ -45,6 +45,7 @@ echo "==> local stack (logs in $BALLOT_STATE_DIR)"
 unset AWS_ENDPOINT_URL  # tests always get a stack of their own, on free ports
 export BALLOT_LIMIT_WINDOW=6  # short rate-limit windows, so tests can wait one out
 export BALLOT_LOGIN_LIMIT_PER_ACCOUNT=20  # a ceiling a paced spray fills within one window
+export BALLOT_API_KEY_LIMIT=60  # requests per API key per minute: a test fills one key's minute
 export BALLOT_WAF_WINDOW=6     # the web ACL's rate rules count 6 s windows (tests wait one out)
 export BALLOT_SECRETS_TTL=1   # key rotations are seen at once
 export BALLOT_WEBHOOK_RETRY_DELAYS=1,1,1,1,1  # a failing webhook's 6 attempts take seconds

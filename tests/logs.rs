@@ -1,5 +1,5 @@
-//! No log line of the run holds a password, a password hash, a token, a mailed link's
-//! token, a CAPTCHA token or the CAPTCHA secret. `make test` runs
+//! No log line of the run holds a password, a password hash, a token, an API key, a mailed
+//! link's token, a CAPTCHA token or the CAPTCHA secret. `make test` runs
 //! this after every other test against the stack, over the logs of every process
 //! (`$BALLOT_STATE_DIR/*.log`: the functions under `cargo lambda watch`, the gateway).
 
@@ -38,6 +38,8 @@ async fn given_the_whole_test_run_when_its_logs_are_read_then_no_secret_is_in_th
         assert!(line.is_none(), "{} logs a CAPTCHA token or secret: {}", path.display(), line.unwrap_or_default());
         let line = text.lines().find(|l| has_jwt(l));
         assert!(line.is_none(), "{} logs a JWT: {}", path.display(), line.unwrap_or_default());
+        let line = text.lines().find(|l| has_api_key(l));
+        assert!(line.is_none(), "{} logs an API key: {}", path.display(), line.unwrap_or_default());
     }
     assert!(read > 10_000, "the logs of the run are there ({read} bytes)");
 }
@@ -48,6 +50,17 @@ fn has_captcha_token(line: &str) -> bool {
     line.match_indices("local.").any(|(at, word)| {
         let rest = &line.as_bytes()[at + word.len()..];
         rest.iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'-' || **b == b'_').count() >= 20
+    })
+}
+
+/// Whether `line` holds an API key: `bk_` and then the key's owner, id and secret (two
+/// dots, 43 or more base64url characters after the last).
+fn has_api_key(line: &str) -> bool {
+    let key_char = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_' || *b == b'.';
+    line.match_indices(ballot_core::api_keys::PREFIX).any(|(at, prefix)| {
+        let word: Vec<u8> = line.as_bytes()[at + prefix.len()..].iter().take_while(|b| key_char(b)).copied().collect();
+        let parts: Vec<&[u8]> = word.split(|b| *b == b'.').collect();
+        parts.len() >= 3 && parts[2].len() >= 43
     })
 }
 
@@ -75,4 +88,9 @@ fn given_lines_when_scanned_then_only_real_jwts_are_found() {
     assert!(!has_jwt("eyJ alone"));
     assert!(has_captcha_token(r#"{"captcha":"local.AbCdEfGhIjKlMnOpQrStUvWx"}"#));
     assert!(!has_captcha_token("listening on local.host:3000"));
+    let key =
+        format!("bk_Ed1tor0aKd3eW7rT2yV5gQ.Ak3Lm8Qr2Tz6Vx9Yb1Wh5K.{}", "8cWSTmANbpj79QMK9el1OLRrYNtMSnpT0vPiyjAyaBk");
+    assert!(has_api_key(&format!(r#"{{"authorization":"Bearer {key}"}}"#)));
+    assert!(!has_api_key(r#"{"message":"api key refused","key":"Ak3Lm8Qr2Tz6Vx9Yb1Wh5K"}"#));
+    assert!(!has_api_key("bk_ alone"));
 }

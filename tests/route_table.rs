@@ -51,3 +51,30 @@ fn given_each_role_when_its_policy_is_evaluated_on_every_route_then_it_matches_t
         }
     }
 }
+
+/// The same for API keys: for each owner role and each set of scopes, the key's policy,
+/// built on one route and cached for all, allows exactly the routes `allows_key` names.
+#[test]
+fn given_each_key_when_its_policy_is_evaluated_on_every_route_then_it_matches_the_table() {
+    use ballot_core::access::{Scope, key_policy};
+    for role in Role::ALL {
+        for mask in 0..16u8 {
+            let scopes: Vec<Scope> =
+                Scope::ALL.into_iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, s)| s).collect();
+            for (i, rule) in ROUTES.iter().enumerate().filter(|(_, r)| r.access != Access::Public) {
+                let built_on = &ROUTES[(i + 1) % ROUTES.len()];
+                let arn =
+                    |r: &ballot_core::access::RouteRule| format!("{PREFIX}/{}{}", r.method, concrete_path(r.path));
+                let policy = key_policy(&arn(built_on), &[role], &scopes);
+                let expected = if rule.allows_key(&[role], &scopes) { Decision::Allow } else { Decision::Deny };
+                assert_eq!(
+                    evaluate(&policy, &arn(rule)),
+                    Ok(expected),
+                    "{role:?} {scopes:?} on {} {}",
+                    rule.method,
+                    rule.path
+                );
+            }
+        }
+    }
+}

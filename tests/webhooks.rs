@@ -2,7 +2,7 @@
 //! most 5 per poll under concurrency, the secret shown once and stored only sealed.
 
 use ballot_core::access::Role;
-use ballot_tests::{assert_conforms, assert_problem, call, local_store, token_for_account};
+use ballot_tests::{assert_conforms, assert_problem, call, partition_items, token_for_account};
 use futures::future::join_all;
 use serde_json::{Value, json};
 
@@ -53,18 +53,7 @@ async fn given_an_owner_when_webhooks_are_registered_then_five_at_most_and_the_s
     assert!(!listed.to_string().contains("whsec_"), "secrets are shown only at creation");
 
     // Stored sealed: no item of the poll holds a secret in the clear.
-    let store = local_store().await;
-    let items = store
-        .db
-        .query()
-        .table_name(&store.table)
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("POLL#{id}#WEBHOOKS")))
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap();
+    let items = partition_items(&format!("POLL#{id}#WEBHOOKS")).await;
     assert_eq!(items.len(), 5);
     for secret in created.iter().map(|b| b["secret"].as_str().unwrap()) {
         assert!(!format!("{items:?}").contains(secret.trim_start_matches("whsec_")));

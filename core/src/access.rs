@@ -43,16 +43,20 @@ pub enum TokenKind {
     Guest,
     /// Another issuer's ID token (federated sign-in); ballot never issues these.
     Federated,
+    /// An API key (`bk_…`, [`crate::api_keys`]); never a JWT's kind.
+    #[serde(rename = "api_key")]
+    ApiKey,
 }
 
 impl TokenKind {
-    pub const ALL: [TokenKind; 3] = [TokenKind::Access, TokenKind::Guest, TokenKind::Federated];
+    pub const ALL: [TokenKind; 4] = [TokenKind::Access, TokenKind::Guest, TokenKind::Federated, TokenKind::ApiKey];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Access => "access",
             Self::Guest => "guest",
             Self::Federated => "federated",
+            Self::ApiKey => "api_key",
         }
     }
 
@@ -60,10 +64,11 @@ impl TokenKind {
         Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
-    /// Lifetime in seconds.
+    /// Lifetime in seconds (an API key's is its own `expires_at`; this bounds what one
+    /// authorizer answer vouches for).
     pub fn ttl_secs(self) -> u64 {
         match self {
-            Self::Access | Self::Federated => 15 * 60,
+            Self::Access | Self::Federated | Self::ApiKey => 15 * 60,
             Self::Guest => 60 * 60,
         }
     }
@@ -100,6 +105,40 @@ impl Role {
     }
 }
 
+/// What an API key ([`crate::api_keys`]) may do: each scope names routes of [`ROUTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Scope {
+    /// Read polls: list the owner's polls and public polls, read one.
+    #[serde(rename = "polls:read")]
+    PollsRead,
+    /// Create, change, close, reopen and delete polls and manage their webhooks.
+    #[serde(rename = "polls:write")]
+    PollsWrite,
+    /// Cast the owner's ballot and read it back.
+    #[serde(rename = "votes:write")]
+    VotesWrite,
+    /// Read results and statistics.
+    #[serde(rename = "results:read")]
+    ResultsRead,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [Scope::PollsRead, Scope::PollsWrite, Scope::VotesWrite, Scope::ResultsRead];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PollsRead => "polls:read",
+            Self::PollsWrite => "polls:write",
+            Self::VotesWrite => "votes:write",
+            Self::ResultsRead => "results:read",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -116,6 +155,9 @@ pub struct RouteRule {
     /// Path template as in `template.yaml`, e.g. `/v1/polls/{id}`.
     pub path: &'static str,
     pub access: Access,
+    /// The API-key scope that reaches this route (within the owner's roles); `None`: no
+    /// key does (sign-in, accounts, admin, the key routes themselves).
+    pub scope: Option<Scope>,
 }
 
 const EVERY_ROLE: &[Role] = &[Role::Editor, Role::Viewer, Role::Guest];
@@ -126,40 +168,108 @@ const ADMIN_ONLY: &[Role] = &[];
 
 /// Every route of the API.
 pub const ROUTES: &[RouteRule] = &[
-    RouteRule { method: "GET", path: "/v1/health", access: Access::Public },
-    RouteRule { method: "GET", path: "/.well-known/jwks.json", access: Access::Public },
-    RouteRule { method: "POST", path: "/v1/auth/register", access: Access::Public },
-    RouteRule { method: "POST", path: "/v1/auth/verify-email", access: Access::Public },
-    RouteRule { method: "POST", path: "/v1/auth/password-reset", access: Access::Public },
-    RouteRule { method: "POST", path: "/v1/auth/password-reset/confirm", access: Access::Public },
-    RouteRule { method: "POST", path: "/v1/auth/login", access: Access::Public },
-    RouteRule { method: "POST", path: "/v1/auth/federated", access: Access::Public },
-    RouteRule { method: "POST", path: "/v1/auth/refresh", access: Access::Public },
-    RouteRule { method: "POST", path: "/v1/auth/logout", access: Access::Public },
-    RouteRule { method: "POST", path: "/v1/auth/guest", access: Access::Public },
-    RouteRule { method: "GET", path: "/v1/me", access: Access::Roles(EVERY_ROLE) },
-    RouteRule { method: "GET", path: "/v1/admin/users", access: Access::Roles(ADMIN_ONLY) },
-    RouteRule { method: "PATCH", path: "/v1/admin/users/{id}", access: Access::Roles(ADMIN_ONLY) },
-    RouteRule { method: "GET", path: "/v1/openapi.json", access: Access::Public },
-    RouteRule { method: "GET", path: "/v1/docs", access: Access::Public },
-    RouteRule { method: "GET", path: "/v1/docs/{file}", access: Access::Public },
-    RouteRule { method: "POST", path: "/v1/polls", access: Access::Roles(EDITORS) },
-    RouteRule { method: "GET", path: "/v1/polls", access: Access::Roles(EDITORS) },
-    RouteRule { method: "GET", path: "/v1/polls/public", access: Access::Roles(EVERY_ROLE) },
-    RouteRule { method: "GET", path: "/v1/polls/{id}", access: Access::Roles(EVERY_ROLE) },
-    RouteRule { method: "PATCH", path: "/v1/polls/{id}", access: Access::Roles(EDITORS) },
-    RouteRule { method: "DELETE", path: "/v1/polls/{id}", access: Access::Roles(EDITORS) },
-    RouteRule { method: "POST", path: "/v1/polls/{id}/close", access: Access::Roles(EDITORS) },
-    RouteRule { method: "POST", path: "/v1/polls/{id}/reopen", access: Access::Roles(EDITORS) },
-    RouteRule { method: "POST", path: "/v1/polls/{id}/votes", access: Access::Roles(EVERY_ROLE) },
-    RouteRule { method: "GET", path: "/v1/polls/{id}/votes/me", access: Access::Roles(EVERY_ROLE) },
-    RouteRule { method: "GET", path: "/v1/polls/{id}/results", access: Access::Roles(EVERY_ROLE) },
-    RouteRule { method: "GET", path: "/v1/polls/{id}/results.svg", access: Access::Public },
-    RouteRule { method: "GET", path: "/v1/polls/{id}/live", access: Access::Public },
-    RouteRule { method: "GET", path: "/v1/polls/{id}/stats", access: Access::Roles(EDITORS) },
-    RouteRule { method: "POST", path: "/v1/polls/{id}/webhooks", access: Access::Roles(EDITORS) },
-    RouteRule { method: "GET", path: "/v1/polls/{id}/webhooks", access: Access::Roles(EDITORS) },
-    RouteRule { method: "DELETE", path: "/v1/polls/{id}/webhooks/{webhook_id}", access: Access::Roles(EDITORS) },
+    RouteRule { method: "GET", path: "/v1/health", access: Access::Public, scope: None },
+    RouteRule { method: "GET", path: "/.well-known/jwks.json", access: Access::Public, scope: None },
+    RouteRule { method: "POST", path: "/v1/auth/register", access: Access::Public, scope: None },
+    RouteRule { method: "POST", path: "/v1/auth/verify-email", access: Access::Public, scope: None },
+    RouteRule { method: "POST", path: "/v1/auth/password-reset", access: Access::Public, scope: None },
+    RouteRule { method: "POST", path: "/v1/auth/password-reset/confirm", access: Access::Public, scope: None },
+    RouteRule { method: "POST", path: "/v1/auth/login", access: Access::Public, scope: None },
+    RouteRule { method: "POST", path: "/v1/auth/federated", access: Access::Public, scope: None },
+    RouteRule { method: "POST", path: "/v1/auth/refresh", access: Access::Public, scope: None },
+    RouteRule { method: "POST", path: "/v1/auth/logout", access: Access::Public, scope: None },
+    RouteRule { method: "POST", path: "/v1/auth/guest", access: Access::Public, scope: None },
+    RouteRule { method: "GET", path: "/v1/me", access: Access::Roles(EVERY_ROLE), scope: None },
+    RouteRule { method: "POST", path: "/v1/api-keys", access: Access::Roles(EDITORS), scope: None },
+    RouteRule { method: "GET", path: "/v1/api-keys", access: Access::Roles(EDITORS), scope: None },
+    RouteRule { method: "DELETE", path: "/v1/api-keys/{id}", access: Access::Roles(EDITORS), scope: None },
+    RouteRule { method: "GET", path: "/v1/admin/users", access: Access::Roles(ADMIN_ONLY), scope: None },
+    RouteRule { method: "PATCH", path: "/v1/admin/users/{id}", access: Access::Roles(ADMIN_ONLY), scope: None },
+    RouteRule { method: "GET", path: "/v1/openapi.json", access: Access::Public, scope: None },
+    RouteRule { method: "GET", path: "/v1/docs", access: Access::Public, scope: None },
+    RouteRule { method: "GET", path: "/v1/docs/{file}", access: Access::Public, scope: None },
+    RouteRule { method: "POST", path: "/v1/polls", access: Access::Roles(EDITORS), scope: Some(Scope::PollsWrite) },
+    RouteRule { method: "GET", path: "/v1/polls", access: Access::Roles(EDITORS), scope: Some(Scope::PollsRead) },
+    RouteRule {
+        method: "GET",
+        path: "/v1/polls/public",
+        access: Access::Roles(EVERY_ROLE),
+        scope: Some(Scope::PollsRead),
+    },
+    RouteRule {
+        method: "GET",
+        path: "/v1/polls/{id}",
+        access: Access::Roles(EVERY_ROLE),
+        scope: Some(Scope::PollsRead),
+    },
+    RouteRule {
+        method: "PATCH",
+        path: "/v1/polls/{id}",
+        access: Access::Roles(EDITORS),
+        scope: Some(Scope::PollsWrite),
+    },
+    RouteRule {
+        method: "DELETE",
+        path: "/v1/polls/{id}",
+        access: Access::Roles(EDITORS),
+        scope: Some(Scope::PollsWrite),
+    },
+    RouteRule {
+        method: "POST",
+        path: "/v1/polls/{id}/close",
+        access: Access::Roles(EDITORS),
+        scope: Some(Scope::PollsWrite),
+    },
+    RouteRule {
+        method: "POST",
+        path: "/v1/polls/{id}/reopen",
+        access: Access::Roles(EDITORS),
+        scope: Some(Scope::PollsWrite),
+    },
+    RouteRule {
+        method: "POST",
+        path: "/v1/polls/{id}/votes",
+        access: Access::Roles(EVERY_ROLE),
+        scope: Some(Scope::VotesWrite),
+    },
+    RouteRule {
+        method: "GET",
+        path: "/v1/polls/{id}/votes/me",
+        access: Access::Roles(EVERY_ROLE),
+        scope: Some(Scope::VotesWrite),
+    },
+    RouteRule {
+        method: "GET",
+        path: "/v1/polls/{id}/results",
+        access: Access::Roles(EVERY_ROLE),
+        scope: Some(Scope::ResultsRead),
+    },
+    RouteRule { method: "GET", path: "/v1/polls/{id}/results.svg", access: Access::Public, scope: None },
+    RouteRule { method: "GET", path: "/v1/polls/{id}/live", access: Access::Public, scope: None },
+    RouteRule {
+        method: "GET",
+        path: "/v1/polls/{id}/stats",
+        access: Access::Roles(EDITORS),
+        scope: Some(Scope::ResultsRead),
+    },
+    RouteRule {
+        method: "POST",
+        path: "/v1/polls/{id}/webhooks",
+        access: Access::Roles(EDITORS),
+        scope: Some(Scope::PollsWrite),
+    },
+    RouteRule {
+        method: "GET",
+        path: "/v1/polls/{id}/webhooks",
+        access: Access::Roles(EDITORS),
+        scope: Some(Scope::PollsWrite),
+    },
+    RouteRule {
+        method: "DELETE",
+        path: "/v1/polls/{id}/webhooks/{webhook_id}",
+        access: Access::Roles(EDITORS),
+        scope: Some(Scope::PollsWrite),
+    },
 ];
 
 /// The rule for a route, if the table has it.
@@ -176,6 +286,13 @@ impl RouteRule {
         }
     }
 
+    /// A resource part of a request to this route: `GET/v1/polls/x` for `GET /v1/polls/{id}`.
+    fn example_resource(&self) -> String {
+        let path: Vec<&str> =
+            self.path.split('/').map(|segment| if segment.starts_with('{') { "x" } else { segment }).collect();
+        format!("{}{}", self.method, path.join("/"))
+    }
+
     /// The resource part of the method ARN: `GET/v1/polls/*` for `GET /v1/polls/{id}`.
     fn arn_resource(&self) -> String {
         let path: Vec<&str> =
@@ -184,7 +301,7 @@ impl RouteRule {
     }
 }
 
-/// The IAM policy document an authorizer returns for `roles`.
+/// The IAM policy document an authorizer returns for a token with `roles`.
 ///
 /// `method_arn` is the ARN of the request being authorized; its API and stage prefix is
 /// reused. Allows list every route the roles may call. A `*` in an ARN also matches `/`,
@@ -192,12 +309,36 @@ impl RouteRule {
 /// token-route the roles may *not* call whose ARN an allow covers gets an explicit deny,
 /// which wins. The policy is cached per token for every route, so it must be exact.
 pub fn policy(method_arn: &str, roles: &[Role]) -> serde_json::Value {
+    policy_where(method_arn, |rule| rule.allows(roles))
+}
+
+/// The policy of an API key: the routes its owner's `roles` allow *and* one of its
+/// `scopes` reaches; never more than the owner may, never a route no scope names.
+pub fn key_policy(method_arn: &str, roles: &[Role], scopes: &[Scope]) -> serde_json::Value {
+    policy_where(method_arn, |rule| rule.allows_key(roles, scopes))
+}
+
+impl RouteRule {
+    /// Whether an API key with `scopes` of an owner with `roles` may call this route.
+    pub fn allows_key(&self, roles: &[Role], scopes: &[Scope]) -> bool {
+        self.allows(roles) && self.scope.is_some_and(|scope| scopes.contains(&scope))
+    }
+}
+
+fn policy_where(method_arn: &str, allows: impl Fn(&RouteRule) -> bool) -> serde_json::Value {
     let prefix: Vec<&str> = method_arn.splitn(3, '/').take(2).collect();
     let prefix = prefix.join("/");
     let arn = |rule: &RouteRule| format!("{prefix}/{}", rule.arn_resource());
-    let allowed: Vec<String> = ROUTES.iter().filter(|r| r.allows(roles)).map(arn).collect();
-    let needs_token = |r: &&RouteRule| r.access != Access::Public;
-    let denied: Vec<String> = ROUTES.iter().filter(needs_token).filter(|r| !r.allows(roles)).map(arn).collect();
+    let allowed_rules: Vec<&RouteRule> = ROUTES.iter().filter(|r| allows(r)).collect();
+    // A deny only where an allow reaches: a deny of `GET/v1/polls/*` would also refuse an
+    // allowed `GET/v1/polls/*/results`, since `*` matches `/` too.
+    let covered = |rule: &RouteRule| {
+        let example = rule.example_resource();
+        allowed_rules.iter().any(|allowed| glob_matches(&allowed.arn_resource(), &example))
+    };
+    let denied: Vec<String> =
+        ROUTES.iter().filter(|r| r.access != Access::Public && !allows(r) && covered(r)).map(arn).collect();
+    let allowed: Vec<String> = allowed_rules.into_iter().map(arn).collect();
     let mut statements = Vec::new();
     if !allowed.is_empty() {
         statements.push(serde_json::json!({"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": allowed}));
@@ -206,6 +347,31 @@ pub fn policy(method_arn: &str, roles: &[Role]) -> serde_json::Value {
         statements.push(serde_json::json!({"Effect": "Deny", "Action": "execute-api:Invoke", "Resource": denied}));
     }
     serde_json::json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// Whether `text` matches an IAM resource `pattern`, where `*` matches any run of
+/// characters (`/` included) and `?` any one character.
+fn glob_matches(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // Classic two-pointer wildcard matching with one backtrack point.
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(at) = star {
+            pi = at + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// Ownership: only a resource's owner or an admin may change it. Every handler that
@@ -251,6 +417,34 @@ mod tests {
         assert!(!rule("GET", "/v1/health").unwrap().allows(&[Role::Admin]));
         assert!(rule("GET", "/v1/me").unwrap().allows(&[Role::Admin]));
         assert!(rule("DELETE", "/v1/me").is_none());
+    }
+
+    #[test]
+    fn given_iam_patterns_when_matched_then_star_spans_slashes() {
+        assert!(glob_matches("GET/v1/polls/*", "GET/v1/polls/x/stats"));
+        assert!(glob_matches("GET/v1/polls/*/results", "GET/v1/polls/x/results"));
+        assert!(!glob_matches("GET/v1/polls/*/results", "GET/v1/polls/x"));
+        assert!(!glob_matches("GET/v1/polls/*", "POST/v1/polls/x"));
+        assert!(glob_matches("GET/v1/me", "GET/v1/me") && !glob_matches("GET/v1/me", "GET/v1/mee"));
+        assert!(glob_matches("GET/v1/p?lls", "GET/v1/polls"));
+    }
+
+    #[test]
+    fn given_any_key_when_its_routes_are_listed_then_never_beyond_its_owners_roles_or_its_scopes() {
+        let role_sets = [vec![Role::Admin], vec![Role::Editor], vec![Role::Viewer], vec![Role::Guest], vec![]];
+        for roles in &role_sets {
+            for mask in 0..16u8 {
+                let scopes: Vec<Scope> =
+                    Scope::ALL.into_iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, s)| s).collect();
+                for rule in ROUTES.iter().filter(|r| r.allows_key(roles, &scopes)) {
+                    assert!(
+                        rule.allows(roles) && scopes.contains(&rule.scope.unwrap()),
+                        "{rule:?} {roles:?} {scopes:?}"
+                    );
+                    assert!(!rule.path.starts_with("/v1/api-keys") && !rule.path.starts_with("/v1/admin"));
+                }
+            }
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod api_keys;
 pub mod ballots;
 pub mod clock;
 pub mod closing;

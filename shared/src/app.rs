@@ -131,4 +131,13 @@ impl App {
     pub fn cors(&self) -> Cors {
         Cors::new(self.config.cors_allowed_origins.clone())
     }
+
+    /// What [`crate::http::serve`] applies around every handler: CORS and the API-key meter.
+    pub fn edge(&self) -> crate::http::Edge {
+        let keys = crate::api_keys::KeyMeter {
+            store: self.store(),
+            per_minute: self.config.limits.api_key_requests_per_minute,
+        };
+        crate::http::Edge { cors: self.cors(), keys }
+    }
 }

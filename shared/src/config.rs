@@ -188,6 +188,9 @@ pub struct Limits {
     pub resets_per_address: u32,
     /// Mails to one address per window (`MAIL_LIMIT_PER_RECIPIENT`, default 3).
     pub mails_per_recipient: u32,
+    /// Requests per API key per minute (`API_KEY_LIMIT_PER_MINUTE`, default 600): each
+    /// key's own limit, on top of the stage's and the method's throttles.
+    pub api_key_requests_per_minute: u32,
 }
 
 impl Config {
@@ -249,6 +252,7 @@ impl Config {
                 registrations_per_address: number(&lookup, "REGISTER_LIMIT_PER_ADDRESS", 10)?,
                 resets_per_address: number(&lookup, "RESET_LIMIT_PER_ADDRESS", 10)?,
                 mails_per_recipient: number(&lookup, "MAIL_LIMIT_PER_RECIPIENT", 3)?,
+                api_key_requests_per_minute: number(&lookup, "API_KEY_LIMIT_PER_MINUTE", 600)?,
             },
             mail: Mail { from: required("MAIL_FROM")?, app_url: required("APP_URL")? },
             captcha: match lookup("CAPTCHA_VERIFY_URL").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {

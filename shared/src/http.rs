@@ -9,6 +9,8 @@
 //! - errors are `application/problem+json` and carry the request id (also in `X-Request-Id`);
 //! - a request whose token expired (the `exp` the authorizer put in its context) gets 401,
 //!   even when API Gateway reuses a cached authorizer decision;
+//! - a request of an API key is metered on the key before the handler runs
+//!   ([`crate::api_keys::KeyMeter`]): 429 over the key's limit, 401 once it is revoked;
 //! - the cause of an internal error goes to the log, never into the response.
 
 use std::{convert::Infallible, future::Future, sync::Arc};
@@ -80,32 +82,45 @@ impl RequestMeta {
     }
 }
 
+/// What every HTTP function applies around its handler: CORS, and the meter of API keys.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    pub cors: Cors,
+    pub keys: crate::api_keys::KeyMeter,
+}
+
 /// Runs an HTTP function: each invocation gets a log span (request id, function, cold
 /// start), errors become problem+json, and every response is finished by [`finish`].
-pub async fn serve<F, Fut>(cors: Cors, handler: F) -> Result<(), lambda_http::Error>
+pub async fn serve<F, Fut>(edge: Edge, handler: F) -> Result<(), lambda_http::Error>
 where
     F: Fn(Request) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Response<Body>, ApiError>> + Send + 'static,
 {
-    let cors = Arc::new(cors);
+    let edge = Arc::new(edge);
     let handler = Arc::new(handler);
     lambda_http::run(service_fn(move |req: Request| {
-        let cors = Arc::clone(&cors);
+        let edge = Arc::clone(&edge);
         let meta = RequestMeta::of(&req);
         let span = telemetry::request_span(&meta.request_id, req.lambda_context_ref());
         // API Gateway may serve a cached authorizer decision after the token expired.
-        let work = (!crate::identity::token_expired(&req)).then(|| handler(req));
+        let expired = crate::identity::token_expired(&req);
+        let handler = Arc::clone(&handler);
         async move {
-            let result = match work {
-                Some(work) => work.instrument(span.clone()).await,
-                None => Err(ApiError::Domain(ballot_core::Error::Unauthenticated)),
+            let work = async {
+                if expired {
+                    return Err(ApiError::Domain(ballot_core::Error::Unauthenticated));
+                }
+                edge.keys.admit(&req).await?;
+                handler(req).await
             };
+            let result = work.instrument(span.clone()).await;
+            let cors = &edge.cors;
             let response = span.in_scope(|| {
                 let response = respond(result, &meta.request_id);
                 tracing::info!(status = response.status().as_u16(), "responded");
                 response
             });
-            Ok::<_, Infallible>(finish(response, &meta, &cors))
+            Ok::<_, Infallible>(finish(response, &meta, cors))
         }
     }))
     .await
@@ -113,14 +128,14 @@ where
 
 /// [`serve`] for a handler that takes the function's dependencies, built once per cold
 /// start and shared by every invocation.
-pub async fn serve_with<D, F, Fut>(cors: Cors, deps: D, handler: F) -> Result<(), lambda_http::Error>
+pub async fn serve_with<D, F, Fut>(edge: Edge, deps: D, handler: F) -> Result<(), lambda_http::Error>
 where
     D: Send + Sync + 'static,
     F: Fn(Arc<D>, Request) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Response<Body>, ApiError>> + Send + 'static,
 {
     let deps = Arc::new(deps);
-    serve(cors, move |req| handler(Arc::clone(&deps), req)).await
+    serve(edge, move |req| handler(Arc::clone(&deps), req)).await
 }
 
 /// Turns a handler result into a response, logging errors at the level they deserve.

@@ -35,6 +35,20 @@ pub fn caller_of(req: &Request) -> Result<Principal, ApiError> {
     Ok(Principal { sub, roles, token_kind, email_verified })
 }
 
+/// The owner and id of the API key that made `req`, when an API key did; a context that
+/// says `api_key` without naming the key is refused, never passed on unmetered.
+pub fn api_key_of(req: &Request) -> Result<Option<(String, String)>, ApiError> {
+    let Some(fields) = authorizer_fields(req) else { return Ok(None) };
+    let text = |name: &str| fields.get(name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+    if text("token_kind") != Some(TokenKind::ApiKey.as_str()) {
+        return Ok(None);
+    }
+    match (text("sub"), text("api_key")) {
+        (Some(owner), Some(key)) => Ok(Some((owner.to_owned(), key.to_owned()))),
+        _ => Err(ballot_core::Error::Unauthenticated.into()),
+    }
+}
+
 /// The authorizer's context of `req`, for REST (v1) and HTTP/function-URL (v2) payloads.
 fn authorizer_fields(req: &Request) -> Option<&std::collections::HashMap<String, Value>> {
     match req.request_context_ref() {

@@ -14,6 +14,7 @@
 //!
 //! Function crates only wire these pieces to a use case of `ballot-core`.
 
+pub mod api_keys;
 pub mod app;
 pub mod auth;
 pub mod aws;

@@ -24,7 +24,7 @@ struct NoFields {}
 /// Serves the route that moves a poll to `target`.
 pub async fn serve(app: &App, scope: &'static str, target: Status) -> Result<(), lambda_http::Error> {
     let deps = app.store();
-    http::serve_with(app.cors(), deps, move |deps, req| async move {
+    http::serve_with(app.edge(), deps, move |deps, req| async move {
         let caller = caller_of(&req)?;
         body::empty_or_json::<NoFields>(&req)?;
         idempotency::once(&deps, scope, &caller.sub, &req, || transition(&deps, &req, target)).await

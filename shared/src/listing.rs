@@ -26,7 +26,7 @@ pub async fn serve_polls(
     listing: impl Fn(&Request) -> Result<Listing, ApiError> + Send + Sync + 'static,
 ) -> Result<(), lambda_http::Error> {
     let deps = Deps { store: app.store(), cursors: app.cursor_keys() };
-    http::serve_with(app.cors(), deps, move |deps, req| {
+    http::serve_with(app.edge(), deps, move |deps, req| {
         let listing = listing(&req);
         async move {
             let listing = listing?;

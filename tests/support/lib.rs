@@ -496,6 +496,23 @@ pub fn call(method: &str, path: &str, token: &str) -> reqwest::RequestBuilder {
     client().request(method, format!("{}{path}", api())).bearer_auth(token)
 }
 
+/// Every item of the local table's partition `pk`, as DynamoDB returns them.
+pub async fn partition_items(
+    pk: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let store = local_store().await;
+    let out = store
+        .db
+        .query()
+        .table_name(&store.table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.to_owned()))
+        .send()
+        .await
+        .expect("a query of the local table");
+    out.items.unwrap_or_default()
+}
+
 /// How many items of the local table have `poll_id` in their key (a full scan).
 pub async fn items_of_poll(store: &shared::store::Store, poll_id: &str) -> usize {
     use aws_sdk_dynamodb::types::{AttributeValue, Select};

@@ -628,6 +628,53 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/api-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your API keys, without secrets (editor or admin). */
+        get: operations["listApiKeys"];
+        put?: never;
+        /**
+         * A new API key for yourself (editor or admin, signed in with a token).
+         * @description The key (`bk_…`, 256 random bits) is in this response only; ballot keeps its SHA-256. It speaks for you, for the routes of its scopes only, and never beyond your roles at the time of each call: `polls:read` (list and read polls), `polls:write` (create, change, close, reopen, delete polls and manage their webhooks), `votes:write` (cast your one ballot and read it back; a key never votes for anyone else), `results:read` (results and statistics). No key reaches the account, admin or key routes. An account holds at most 10 keys (409 beyond); `expires_at` must be in the future (else 400 naming `#/expires_at`). Each key may make a limited number of requests per minute (429). A revoked or expired key is refused (401). No `Idempotency-Key`: a retried creation makes another key.
+         */
+        post: operations["createApiKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/api-keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke one of your API keys (editor or admin).
+         * @description Every function refuses the key at once (401); the authorizer's cached answer for it lasts at most 300 s more, and only lets requests reach functions that refuse it.
+         */
+        delete: operations["deleteApiKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -720,6 +767,101 @@ export interface components {
          */
         WebhookList: {
             webhooks: components["schemas"]["Webhook"][];
+        };
+        /** @enum {string} */
+        Scope: "polls:read" | "polls:write" | "votes:write" | "results:read";
+        /**
+         * @example {
+         *       "name": "CI server",
+         *       "scopes": [
+         *         "polls:read",
+         *         "votes:write"
+         *       ],
+         *       "expires_at": "2027-12-31T00:00:00Z"
+         *     }
+         */
+        NewApiKey: {
+            /** @description Not blank, no control characters. */
+            name: string;
+            scopes: components["schemas"]["Scope"][];
+            /**
+             * Format: date-time
+             * @description When the key stops working; in the future. None, or null, for a key that does not expire.
+             */
+            expires_at?: string | null;
+        };
+        /**
+         * @example {
+         *       "id": "Ak3Lm8Qr2Tz6Vx9Yb1Wh5K",
+         *       "name": "CI server",
+         *       "scopes": [
+         *         "polls:read",
+         *         "votes:write"
+         *       ],
+         *       "created_at": "2026-12-07T12:00:00Z",
+         *       "expires_at": "2027-12-31T00:00:00Z",
+         *       "last_used_at": null
+         *     }
+         */
+        ApiKey: {
+            id: string;
+            name: string;
+            scopes: components["schemas"]["Scope"][];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string | null;
+            /**
+             * Format: date-time
+             * @description When a request last used the key (to the second).
+             */
+            last_used_at: string | null;
+        };
+        /**
+         * @example {
+         *       "id": "Ak3Lm8Qr2Tz6Vx9Yb1Wh5K",
+         *       "name": "CI server",
+         *       "scopes": [
+         *         "polls:read",
+         *         "votes:write"
+         *       ],
+         *       "created_at": "2026-12-07T12:00:00Z",
+         *       "expires_at": null,
+         *       "last_used_at": null,
+         *       "key": "bk_Ed1tor0aKd3eW7rT2yV5gQ.Ak3Lm8Qr2Tz6Vx9Yb1Wh5K.8cWSTmANbpj79QMK9el1OLRrYNtMSnpT0vPiyjAyaBk"
+         *     }
+         */
+        CreatedApiKey: {
+            id: string;
+            name: string;
+            scopes: components["schemas"]["Scope"][];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string | null;
+            last_used_at: null;
+            /** @description The key; shown only in this response. Send it as `Authorization: Bearer <key>`. */
+            key: string;
+        };
+        /**
+         * @example {
+         *       "api_keys": [
+         *         {
+         *           "id": "Ak3Lm8Qr2Tz6Vx9Yb1Wh5K",
+         *           "name": "CI server",
+         *           "scopes": [
+         *             "polls:read",
+         *             "votes:write"
+         *           ],
+         *           "created_at": "2026-12-07T12:00:00Z",
+         *           "expires_at": null,
+         *           "last_used_at": "2026-12-07T12:05:00Z"
+         *         }
+         *       ]
+         *     }
+         */
+        ApiKeyList: {
+            api_keys: components["schemas"]["ApiKey"][];
         };
         /**
          * @description An RFC 9457 problem details document.
@@ -2617,6 +2759,92 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description Removed; nothing more is delivered to it. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listApiKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Your keys, oldest first; expired ones stay until deleted. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewApiKey"];
+            };
+        };
+        responses: {
+            /** @description The key, with its secret (shown only here). */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedApiKey"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The resource's id (any other shape reads as an unknown id, 404).
+                 * @example kHnthCzRW1RbSgkn19B1AA
+                 */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked. */
             204: {
                 headers: {
                     [name: string]: unknown;

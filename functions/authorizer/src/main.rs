@@ -9,6 +9,10 @@
 //!   (`ballot_core::signing_in::federated_account`); an identity not yet exchanged at
 //!   `POST /v1/auth/federated`, which alone creates accounts, is refused.
 //!
+//! - API keys (`bk_…`) are checked by `ballot_core::api_keys::admit_key` (the key's item,
+//!   then its owner's account): the policy lists the routes of the key's scopes within the
+//!   owner's roles now (`ballot_core::access::key_policy`).
+//!
 //! The authorizer parses untrusted tokens, so it only reads: its policy grants no write.
 //!
 //! Every refusal is `Unauthorized` (401); a dependency failure is a 500, never a 401.
@@ -19,7 +23,7 @@
 
 use std::sync::Arc;
 
-use ballot_core::signing_in;
+use ballot_core::{api_keys, clock::Clock, signing_in};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use shared::{
@@ -28,8 +32,9 @@ use shared::{
         authorizer,
         federation::{Federation, Refusal, parse_issuers},
         token::TokenKind,
-        verifier::{Refused, Verified, Verifier},
+        verifier::{KeyGrant, Refused, Verified, Verifier},
     },
+    clock::System,
     telemetry,
 };
 use tracing::Instrument;
@@ -55,7 +60,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 async fn authorize(deps: &Deps, event: &Value) -> Result<Value, Diagnostic> {
     let token = authorizer::bearer(event).map_err(unauthorized)?;
-    let who = if Federation::handles(token) {
+    let who = if api_keys::is_key(token) {
+        let store = &deps.verifier.store;
+        let admitted = api_keys::admit_key(store, store, &System, token).await.map_err(refused)?;
+        Verified {
+            sub: admitted.owner.id,
+            roles: admitted.owner.roles,
+            kind: TokenKind::ApiKey,
+            // Bounds what a cached answer vouches for; `serve` refuses past it.
+            exp: admitted.expires.unwrap_or_else(|| System.epoch_secs() + TokenKind::ApiKey.ttl_secs()),
+            email_verified: admitted.owner.email_verified,
+            key: Some(KeyGrant { id: admitted.key_id, scopes: admitted.scopes }),
+        }
+    } else if Federation::handles(token) {
         let identity = deps.federation.verify(token).await.map_err(|refusal| match refusal {
             Refusal::Token(reason) => {
                 tracing::info!(%reason, "federated token refused");
@@ -72,6 +89,7 @@ async fn authorize(deps: &Deps, event: &Value) -> Result<Value, Diagnostic> {
             kind: TokenKind::Federated,
             exp: identity.exp,
             email_verified: account.email_verified,
+            key: None,
         }
     } else {
         deps.verifier.verify(token).await.map_err(|refusal| match refusal {

@@ -45,7 +45,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
     let store = app.store();
     let deps = Deps { polls: PollCache::new(store.clone()), store };
-    http::serve_with(app.cors(), deps, |deps, req| async move {
+    http::serve_with(app.edge(), deps, |deps, req| async move {
         let caller = caller_of(&req)?;
         idempotency::once(&deps.store, "cast-vote", &caller.sub, &req, || cast(&deps, &caller, &req)).await
     })

@@ -19,7 +19,7 @@ struct Deps {
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
     let deps = Deps { store: app.store(), schedules: app.schedules() };
-    http::serve_with(app.cors(), deps, |deps, req| async move {
+    http::serve_with(app.edge(), deps, |deps, req| async move {
         let caller = caller_of(&req)?;
         idempotency::once(&deps.store, "create-poll", &caller.sub, &req, || create(&deps, &caller, &req)).await
     })

@@ -26,7 +26,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
     let webhooks = SealedWebhooks { store: app.store(), key: app.webhook_key() };
     let deps = Deps { store: app.store(), webhooks, allow_http: app.config.webhooks.allow_http };
-    http::serve_with(app.cors(), deps, |deps, req| async move {
+    http::serve_with(app.edge(), deps, |deps, req| async move {
         let caller = caller_of(&req)?;
         idempotency::once(&deps.store, "create-webhook", &caller.sub, &req, || create(&deps, &req)).await
     })

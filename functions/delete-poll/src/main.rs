@@ -9,7 +9,7 @@ use shared::{app::App, clock::System, http, identity::caller_of};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    http::serve_with(app.cors(), app.store(), |store, req| async move {
+    http::serve_with(app.edge(), app.store(), |store, req| async move {
         let (caller, id) = (caller_of(&req)?, http::path_id(&req, "id")?);
         let poll = delete_poll(&*store, &System, &id, &caller).await?;
         tracing::info!(poll = %poll.id, "poll deleted");

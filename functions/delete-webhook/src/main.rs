@@ -6,7 +6,7 @@ use shared::{ApiError, app::App, http, manage::owned_poll};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    http::serve_with(app.cors(), app.store(), |store, req| async move {
+    http::serve_with(app.edge(), app.store(), |store, req| async move {
         let poll = owned_poll(&store, &req).await?;
         let webhook_id = http::path_id(&req, "webhook_id")?;
         if !store.delete_webhook(&poll.id, &webhook_id).await? {

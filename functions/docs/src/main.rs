@@ -55,5 +55,5 @@ impl Reference {
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    http::serve_with(app.cors(), Reference::new()?, |reference, req| async move { reference.serve(&req) }).await
+    http::serve_with(app.edge(), Reference::new()?, |reference, req| async move { reference.serve(&req) }).await
 }

@@ -38,7 +38,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
     let issuers = parse_issuers(&std::env::var("OIDC_ISSUERS").unwrap_or_default())?;
     let deps = Deps { store: app.store(), issuer: app.issuer(), federation: Federation::new(issuers) };
-    http::serve_with(app.cors(), deps, |deps, req| async move { exchange(&deps, &req).await }).await
+    http::serve_with(app.edge(), deps, |deps, req| async move { exchange(&deps, &req).await }).await
 }
 
 async fn exchange(deps: &Deps, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {

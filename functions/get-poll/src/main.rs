@@ -9,7 +9,7 @@ use shared::{app::App, http, identity::caller_of, manage::poll_response};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    http::serve_with(app.cors(), app.store(), |store, req| async move {
+    http::serve_with(app.edge(), app.store(), |store, req| async move {
         let id = http::path_id(&req, "id")?;
         let caller = caller_of(&req)?;
         let stored = store.poll(&id, true).await?.ok_or(ballot_core::Error::NotFound)?;

@@ -31,7 +31,7 @@ struct Deps {
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
     let deps = Deps { issuer: app.issuer(), limits: app.rate_limits(), captcha: app.captcha() };
-    http::serve_with(app.cors(), deps, |deps, req| async move { guest(&deps, &req).await }).await
+    http::serve_with(app.edge(), deps, |deps, req| async move { guest(&deps, &req).await }).await
 }
 
 async fn guest(deps: &Deps, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {

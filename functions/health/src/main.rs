@@ -8,5 +8,5 @@ mod handler;
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
     let probes = handler::Probes::new(&app.aws, &app.config);
-    http::serve_with(app.cors(), probes, |probes, req| async move { handler::health(&*probes, &req).await }).await
+    http::serve_with(app.edge(), probes, |probes, req| async move { handler::health(&*probes, &req).await }).await
 }

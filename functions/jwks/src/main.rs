@@ -13,7 +13,7 @@ const CACHE_CONTROL_VALUE: &str = "public, max-age=300";
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    http::serve_with(app.cors(), app.verification_keys(), |keys, _req| async move { jwks(&keys.get().await?.jwks()) })
+    http::serve_with(app.edge(), app.verification_keys(), |keys, _req| async move { jwks(&keys.get().await?.jwks()) })
         .await
 }
 

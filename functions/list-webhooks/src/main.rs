@@ -7,7 +7,7 @@ use shared::{app::App, http, manage::owned_poll};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    http::serve_with(app.cors(), app.store(), |store, req| async move {
+    http::serve_with(app.edge(), app.store(), |store, req| async move {
         let poll = owned_poll(&store, &req).await?;
         let webhooks = store.webhooks(&poll.id).await?;
         http::json(StatusCode::OK, &serde_json::json!({"webhooks": webhooks}))

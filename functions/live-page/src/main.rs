@@ -52,7 +52,7 @@ fn attribute(text: &str) -> String {
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
     let page = Page::new(&app.config.live.socket_url)?;
-    http::serve_with(app.cors(), page, |page, req| async move {
+    http::serve_with(app.edge(), page, |page, req| async move {
         http::path_id(&req, "id")?;
         page::response(&page.html, "text/html; charset=utf-8", 300, Some(&page.csp))
     })

@@ -26,7 +26,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
     password::warm_up();
     let deps = Deps { store: app.store(), limits: app.rate_limits(), issuer: app.issuer() };
-    http::serve_with(app.cors(), deps, |deps, req| async move { login(&deps, &req).await }).await
+    http::serve_with(app.edge(), deps, |deps, req| async move { login(&deps, &req).await }).await
 }
 
 async fn login(deps: &Deps, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {

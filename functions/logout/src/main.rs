@@ -7,7 +7,7 @@ use shared::{ApiError, app::App, body, http};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    http::serve_with(app.cors(), app.store(), |store, req| async move {
+    http::serve_with(app.edge(), app.store(), |store, req| async move {
         let input: RefreshToken = body::json(&req)?;
         store.end_session(&input.refresh_token).await?;
         Ok::<_, ApiError>(http::no_content())

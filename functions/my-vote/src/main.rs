@@ -8,7 +8,7 @@ use shared::{app::App, http, identity::caller_of};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    http::serve_with(app.cors(), app.store(), |store, req| async move {
+    http::serve_with(app.edge(), app.store(), |store, req| async move {
         let caller = caller_of(&req)?;
         let poll_id = http::path_id(&req, "id")?;
         store.poll(&poll_id, false).await?.ok_or(ballot_core::Error::NotFound)?;

@@ -17,7 +17,7 @@ use shared::{app::App, clock::System, http, identity::caller_of};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    http::serve_with(app.cors(), app.store(), |store, req| async move {
+    http::serve_with(app.edge(), app.store(), |store, req| async move {
         let (caller, poll_id) = (caller_of(&req)?, http::path_id(&req, "id")?);
         let store = &*store;
         let (results, finality) = read_results(store, store, store, &System, &poll_id, Some(&caller)).await?;

@@ -16,7 +16,7 @@ struct Deps {
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
     let deps = Deps { desk: app.account_desk(), captcha: app.captcha() };
-    http::serve_with(app.cors(), deps, |deps, req| async move { register(&deps, &req).await }).await
+    http::serve_with(app.edge(), deps, |deps, req| async move { register(&deps, &req).await }).await
 }
 
 async fn register(deps: &Deps, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {

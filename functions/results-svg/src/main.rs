@@ -15,7 +15,7 @@ use shared::{ApiError, app::App, clock::System, http};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    http::serve_with(app.cors(), app.store(), |store, req| async move {
+    http::serve_with(app.edge(), app.store(), |store, req| async move {
         let poll_id = http::path_id(&req, "id")?;
         let store = &*store;
         let (results, finality) = match read_results(store, store, store, &System, &poll_id, None).await {

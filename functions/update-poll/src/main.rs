@@ -18,7 +18,7 @@ struct Deps {
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
     let deps = Deps { store: app.store(), schedules: app.schedules() };
-    http::serve_with(app.cors(), deps, |deps, req| async move {
+    http::serve_with(app.edge(), deps, |deps, req| async move {
         let change: Change = body::json(&req)?;
         let version = http::if_match_version(&req)?;
         let (caller, id) = (caller_of(&req)?, http::path_id(&req, "id")?);

@@ -9,7 +9,7 @@ use shared::{ApiError, app::App, body, http, identity::caller_of, store::Store};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    http::serve_with(app.cors(), app.store(), |store, req| async move { update(&store, &req).await }).await
+    http::serve_with(app.edge(), app.store(), |store, req| async move { update(&store, &req).await }).await
 }
 
 async fn update(store: &Store, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {

@@ -8,7 +8,7 @@ use shared::{ApiError, app::App, body, http, mail::Desk};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = App::start().await?;
-    http::serve_with(app.cors(), app.account_desk(), |desk, req| async move { verify(&desk, &req).await }).await
+    http::serve_with(app.edge(), app.account_desk(), |desk, req| async move { verify(&desk, &req).await }).await
 }
 
 async fn verify(desk: &Desk, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {

@@ -2,7 +2,9 @@
 //!
 //! It reads `Authorization: Bearer <token>` (the header capped at [`MAX_TOKEN_BYTES`]),
 //! verifies the token, and answers with the IAM policy of the caller's roles from the
-//! route table and a context of `sub`, `roles` (comma separated) and `token_kind`. Every
+//! route table and a context of `sub`, `roles` (comma separated) and `token_kind`; for an
+//! API key, the policy of its scopes within its owner's roles, and `api_key` (its id, never
+//! its secret) and `scopes` in the context. Every
 //! refusal is the same `Unauthorized`, which API Gateway turns into 401; the reason goes
 //! to the log, never the token.
 
@@ -24,8 +26,14 @@ pub struct Unauthorized;
 /// Decides a `REQUEST` authorizer event (`headers`, `methodArn`) on the token alone.
 pub fn decide(keys: &KeySet, settings: &TokenSettings, event: &Value) -> Result<Value, Unauthorized> {
     let claims = verify_request(keys, settings, event)?;
-    let who =
-        Verified { sub: claims.sub, roles: claims.roles, kind: claims.kind, exp: claims.exp, email_verified: false };
+    let who = Verified {
+        sub: claims.sub,
+        roles: claims.roles,
+        kind: claims.kind,
+        exp: claims.exp,
+        email_verified: false,
+        key: None,
+    };
     answer(event, &who)
 }
 
@@ -46,7 +54,7 @@ pub fn verify_request(keys: &KeySet, settings: &TokenSettings, event: &Value) ->
 pub fn answer(event: &Value, who: &Verified) -> Result<Value, Unauthorized> {
     let method_arn = event["methodArn"].as_str().ok_or(Unauthorized)?;
     let names: Vec<&str> = who.roles.iter().map(|r| r.as_str()).collect();
-    Ok(json!({
+    let mut answer = json!({
         "principalId": who.sub,
         "policyDocument": routes::policy(method_arn, &who.roles),
         "context": {
@@ -56,7 +64,14 @@ pub fn answer(event: &Value, who: &Verified) -> Result<Value, Unauthorized> {
             "exp": who.exp,
             "email_verified": who.email_verified,
         },
-    }))
+    });
+    if let Some(key) = &who.key {
+        let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
+        answer["policyDocument"] = routes::key_policy(method_arn, &who.roles, &key.scopes);
+        answer["context"]["api_key"] = json!(key.id);
+        answer["context"]["scopes"] = json!(scopes.join(","));
+    }
+    Ok(answer)
 }
 
 fn authenticate(keys: &KeySet, settings: &TokenSettings, event: &Value) -> Result<AccessClaims, String> {

@@ -135,6 +135,10 @@ pub fn verify(keys: &KeySet, settings: &TokenSettings, token: &str) -> Result<Ac
     if data.claims.sub.trim().is_empty() {
         return Err(TokenError::Invalid("empty sub".into()));
     }
+    // ballot signs access and guest tokens only; an API key is never a JWT.
+    if !matches!(data.claims.kind, TokenKind::Access | TokenKind::Guest) {
+        return Err(TokenError::Invalid("kind is not a ballot token's".into()));
+    }
     Ok(data.claims)
 }
 

@@ -24,6 +24,16 @@ pub struct Verified {
     pub exp: u64,
     /// Whether its account's email is verified (never for guests).
     pub email_verified: bool,
+    /// The scopes of an API key (`kind` [`TokenKind::ApiKey`]): the key reaches only the
+    /// routes they name within `roles`.
+    pub key: Option<KeyGrant>,
+}
+
+/// What an API key was granted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyGrant {
+    pub id: String,
+    pub scopes: Vec<ballot_core::api_keys::Scope>,
 }
 
 /// Why a token was not taken.
@@ -58,6 +68,7 @@ impl Verifier {
             kind: claims.kind,
             exp: claims.exp,
             email_verified: admitted.email_verified,
+            key: None,
         })
     }
 

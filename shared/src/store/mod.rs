@@ -11,11 +11,14 @@
 //! - `LIMIT#<scope>#<key>#<window>` / `LIMIT` — rate-limit windows ([`limits`]);
 //! - `POLL#<id>…` — polls, ballots, the tally's counts and statistics ([`polls`],
 //!   [`ballots`], [`tally`], [`stats`]);
-//! - `IDEMPOTENCY#<hash>` / `IDEMPOTENCY` — idempotent requests (`crate::idempotency`).
+//! - `IDEMPOTENCY#<hash>` / `IDEMPOTENCY` — idempotent requests (`crate::idempotency`);
+//! - `APIKEYS#<owner>` / `<id>` and `APIKEYCOUNT#<owner>` / `COUNT` — API keys
+//!   ([`api_keys`]).
 //!
 //! Items that expire carry `expires_at` (epoch seconds), the table's TTL attribute; code
 //! checks expiry itself, since TTL deletion can lag by days.
 
+pub mod api_keys;
 pub mod ballots;
 pub mod deliveries;
 pub mod limits;
@@ -71,6 +74,40 @@ impl Store {
             .build()
             .map_err(Error::internal)?;
         Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A transaction step that moves the counter `n` of the item at `pk` / `COUNT` by
+    /// `delta`; with `max`, only while it stays at most `max` (a cap that holds under any
+    /// number of concurrent steps).
+    fn count_step(
+        &self,
+        pk: String,
+        delta: i64,
+        max: Option<usize>,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, Error> {
+        let mut update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, "COUNT")))
+            .update_expression("ADD n :delta")
+            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()));
+        if let Some(max) = max {
+            update = update
+                .condition_expression("attribute_not_exists(n) OR n < :max")
+                .expression_attribute_values(":max", AttributeValue::N(max.to_string()));
+        }
+        let update = update.build().map_err(Error::internal)?;
+        Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().update(update).build())
+    }
+
+    /// A transaction step that deletes the item at `pk` / `sk`, which must exist.
+    fn delete_existing(&self, pk: String, sk: &str) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, Error> {
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(Error::internal)?;
+        Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().delete(delete).build())
     }
 
     /// Runs `items` as one transaction: `true` when it committed, `false` when one of its

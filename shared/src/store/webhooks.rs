@@ -10,7 +10,7 @@
 //! a success resets it) and `webhook.disabled_at`, set once that count reaches
 //! [`DISABLE_AFTER`]. A disabled webhook gets nothing more.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use super::{Query, Store};
@@ -52,16 +52,10 @@ impl Store {
             secret_sealed,
             consecutive_failures: 0,
         };
-        let count = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(count_pk(poll_id), "COUNT")))
-            .update_expression("ADD n :one")
-            .condition_expression("attribute_not_exists(n) OR n < :max")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":max", AttributeValue::N(MAX_PER_POLL.to_string()))
-            .build()
-            .map_err(Error::internal)?;
-        if self.transact(vec![self.put_new(&item)?, TransactWriteItem::builder().update(count).build()]).await? {
+        if self
+            .transact(vec![self.put_new(&item)?, self.count_step(count_pk(poll_id), 1, Some(MAX_PER_POLL as usize))?])
+            .await?
+        {
             Ok(())
         } else {
             Err(Error::Conflict(format!("A poll has at most {MAX_PER_POLL} webhooks; delete one first.")))
@@ -143,22 +137,9 @@ impl Store {
 
     /// Deletes webhook `id` of poll `poll_id`; `false` when there is no such webhook.
     pub async fn delete_webhook(&self, poll_id: &str, id: &str) -> Result<bool, Error> {
-        let delete = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(webhooks_pk(poll_id), id)))
-            .condition_expression("attribute_exists(pk)")
-            .build()
-            .map_err(Error::internal)?;
-        let count = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(count_pk(poll_id), "COUNT")))
-            .update_expression("ADD n :minus")
-            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
-            .build()
-            .map_err(Error::internal)?;
         self.transact(vec![
-            TransactWriteItem::builder().delete(delete).build(),
-            TransactWriteItem::builder().update(count).build(),
+            self.delete_existing(webhooks_pk(poll_id), id)?,
+            self.count_step(count_pk(poll_id), -1, None)?,
         ])
         .await
     }
