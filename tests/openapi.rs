@@ -2,25 +2,15 @@
 //! `template.yaml` describe the same routes, and what the API answers matches it.
 
 use ballot_core::access::Role;
-use ballot_tests::{api, assert_conforms, client, openapi, post_json, template, token_for};
+use ballot_tests::{api, assert_conforms, client, openapi, operations, post_json, template, token_for};
 use serde_json::{Value, json};
 
 #[test]
 fn given_template_yaml_and_the_openapi_document_then_they_list_the_same_routes() {
     let mut in_template: Vec<(String, String)> =
         template().routes().unwrap().into_iter().map(|r| (r.method.to_uppercase(), r.path)).collect();
-    let mut in_document: Vec<(String, String)> = openapi()["paths"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .flat_map(|(path, item)| {
-            item.as_object()
-                .unwrap()
-                .keys()
-                .filter(|k| ["get", "put", "post", "delete", "patch"].contains(&k.as_str()))
-                .map(move |m| (m.to_uppercase(), path.clone()))
-        })
-        .collect();
+    let mut in_document: Vec<(String, String)> =
+        operations().map(|(method, path, _)| (method.to_uppercase(), path.to_owned())).collect();
     in_template.sort();
     in_document.sort();
     assert_eq!(in_template, in_document, "template.yaml and infra/openapi.yaml differ");
@@ -30,13 +20,10 @@ fn given_template_yaml_and_the_openapi_document_then_they_list_the_same_routes()
 fn given_the_document_then_it_is_openapi_3_1_and_every_operation_documents_its_errors() {
     let document = openapi();
     assert_eq!(document["openapi"].as_str().map(|v| v.starts_with("3.1")), Some(true));
-    for (path, item) in document["paths"].as_object().unwrap() {
-        let methods = ["get", "put", "post", "delete", "patch"];
-        for (method, operation) in item.as_object().unwrap().iter().filter(|(k, _)| methods.contains(&k.as_str())) {
-            let responses = operation["responses"].as_object().unwrap();
-            assert!(responses.contains_key("500"), "{method} {path} documents no 500");
-            assert!(responses.keys().any(|s| s.starts_with('2')), "{method} {path} documents no success");
-        }
+    for (method, path, operation) in operations() {
+        let responses = operation["responses"].as_object().unwrap();
+        assert!(responses.contains_key("500"), "{method} {path} documents no 500");
+        assert!(responses.keys().any(|s| s.starts_with('2')), "{method} {path} documents no success");
     }
 }
 
@@ -96,17 +83,13 @@ fn given_the_document_then_every_json_request_and_answer_has_examples_that_match
             checked += 1;
         }
     }
-    let methods = ["get", "put", "post", "delete", "patch"];
-    for (path, item) in document["paths"].as_object().unwrap() {
-        for (method, operation) in item.as_object().unwrap().iter().filter(|(k, _)| methods.contains(&k.as_str())) {
-            let request = named_schema(&operation["requestBody"]["content"]["application/json"]);
-            let answers =
-                operation["responses"].as_object().unwrap().iter().filter(|(status, _)| status.starts_with('2'));
-            let answers = answers.filter_map(|(_, answer)| named_schema(&answer["content"]["application/json"]));
-            for name in request.into_iter().chain(answers).filter(|name| *name != "Empty") {
-                let examples = schemas[name]["examples"].as_array().map_or(0, Vec::len);
-                assert!(examples > 0, "{method} {path}: {name} has no example");
-            }
+    for (method, path, operation) in operations() {
+        let request = named_schema(&operation["requestBody"]["content"]["application/json"]);
+        let answers = operation["responses"].as_object().unwrap().iter().filter(|(status, _)| status.starts_with('2'));
+        let answers = answers.filter_map(|(_, answer)| named_schema(&answer["content"]["application/json"]));
+        for name in request.into_iter().chain(answers).filter(|name| *name != "Empty") {
+            let examples = schemas[name]["examples"].as_array().map_or(0, Vec::len);
+            assert!(examples > 0, "{method} {path}: {name} has no example");
         }
     }
     assert!(checked >= 30, "{checked} examples");

@@ -22,11 +22,21 @@ pub fn json<T: DeserializeOwned + Validate>(req: &Request) -> Result<T, ApiError
 pub fn empty_or_json<T: DeserializeOwned + Validate>(req: &Request) -> Result<Option<T>, ApiError> {
     let empty = match req.body() {
         Body::Empty => true,
-        Body::Text(text) => text.trim().is_empty(),
-        Body::Binary(bytes) => bytes.iter().all(u8::is_ascii_whitespace),
+        // Only no bytes at all is no body: whitespace alone is not a JSON text (400).
+        Body::Text(text) => text.is_empty(),
+        Body::Binary(bytes) => bytes.is_empty(),
         _ => true,
     };
     if empty { Ok(None) } else { json(req).map(Some) }
+}
+
+/// For routes that take no fields: no body, or `{}`; anything else is refused (400).
+pub fn no_fields(req: &Request) -> Result<(), ApiError> {
+    /// Nothing, and nothing unknown.
+    #[derive(serde::Deserialize, Validate)]
+    #[serde(deny_unknown_fields)]
+    struct NoFields {}
+    empty_or_json::<NoFields>(req).map(drop)
 }
 
 /// Parses and validates the body of `req` as `T`, refusing bodies over `limit` bytes.
@@ -345,5 +355,20 @@ mod tests {
     fn given_an_empty_body_when_parsed_then_the_body_is_required() {
         let error = single_error(parse_poll("  "));
         assert_eq!(error.pointer, "#");
+    }
+
+    #[test]
+    fn given_an_optional_body_then_only_no_bytes_is_none_and_whitespace_is_refused() {
+        let request = |body: Body| {
+            let mut req = Request::new(body);
+            req.headers_mut().insert(http::header::CONTENT_TYPE, "application/json".parse().unwrap());
+            req
+        };
+        for accepted in [Body::Empty, Body::Text(String::new()), Body::Text("{}".into())] {
+            assert!(no_fields(&request(accepted)).is_ok());
+        }
+        for refused in ["\r", " ", "{\"a\":1}", "[]"] {
+            assert_eq!(no_fields(&request(Body::Text(refused.into()))).unwrap_err().status(), 400, "{refused:?}");
+        }
     }
 }

@@ -8,7 +8,6 @@
 //! version that closing produced.
 
 use lambda_http::{Body, Request, Response, http::StatusCode};
-use serde::Deserialize;
 
 use ballot_core::{managing, polls::Status};
 
@@ -16,17 +15,12 @@ use crate::{ApiError, app::App, body, clock::System, http, idempotency, identity
 
 type Deps = crate::store::Store;
 
-/// These routes take no body; `{}` is accepted, anything else is refused.
-#[derive(Deserialize, validator::Validate)]
-#[serde(deny_unknown_fields)]
-struct NoFields {}
-
 /// Serves the route that moves a poll to `target`.
 pub async fn serve(app: &App, scope: &'static str, target: Status) -> Result<(), lambda_http::Error> {
     let deps = app.store();
     http::serve_with(app.edge(), deps, move |deps, req| async move {
         let caller = caller_of(&req)?;
-        body::empty_or_json::<NoFields>(&req)?;
+        body::no_fields(&req)?;
         idempotency::once(&deps, scope, &caller.sub, &req, || transition(&deps, &req, target)).await
     })
     .await

@@ -18,9 +18,23 @@ pub fn inline_source(text: &str) -> String {
     format!("'sha256-{}'", STANDARD.encode(digest(&SHA256, text.as_bytes())))
 }
 
-/// `html` with its `{style}` and `{script}` filled in, and the CSP sources allowing them.
-pub fn with_inline(html: &str, style: &str, script: &str) -> (String, String, String) {
-    (html.replace("{style}", style).replace("{script}", script), inline_source(style), inline_source(script))
+/// A page with its inline style and script, and the CSP sources that allow exactly them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlinePage {
+    pub html: String,
+    /// For `style-src`.
+    pub style_src: String,
+    /// For `script-src`.
+    pub script_src: String,
+}
+
+/// `html` with its `{style}` and `{script}` filled in.
+pub fn with_inline(html: &str, style: &str, script: &str) -> InlinePage {
+    InlinePage {
+        html: html.replace("{style}", style).replace("{script}", script),
+        style_src: inline_source(style),
+        script_src: inline_source(script),
+    }
 }
 
 /// A `200` of `body` as `content_type`, cacheable for `max_age` seconds, with `csp` if
@@ -50,8 +64,8 @@ mod tests {
     fn given_inline_text_then_its_csp_source_is_its_sha256() {
         // printf 'a' | openssl dgst -sha256 -binary | base64
         assert_eq!(inline_source("a"), "'sha256-ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs='");
-        let (html, style, script) = with_inline("<style>{style}</style><script>{script}</script>", "s", "j");
-        assert_eq!(html, "<style>s</style><script>j</script>");
-        assert_eq!((style, script), (inline_source("s"), inline_source("j")));
+        let page = with_inline("<style>{style}</style><script>{script}</script>", "s", "j");
+        assert_eq!(page.html, "<style>s</style><script>j</script>");
+        assert_eq!((page.style_src, page.script_src), (inline_source("s"), inline_source("j")));
     }
 }

@@ -250,6 +250,17 @@ pub fn openapi() -> &'static serde_json::Value {
     })
 }
 
+/// Every operation of the OpenAPI document: (method in lower case, path, operation).
+pub fn operations() -> impl Iterator<Item = (&'static str, &'static str, &'static serde_json::Value)> {
+    const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
+    openapi()["paths"].as_object().expect("paths").iter().flat_map(|(path, item)| {
+        let item = item.as_object().expect("a path item");
+        item.iter()
+            .filter(|(method, _)| METHODS.contains(&method.as_str()))
+            .map(move |(m, op)| (m.as_str(), path.as_str(), op))
+    })
+}
+
 /// Asserts that `body` is what the OpenAPI document says `method path` (a template
 /// path such as `/v1/polls/{id}`) answers with `status`: the response is documented,
 /// and the body validates against its schema (JSON Schema 2020-12).

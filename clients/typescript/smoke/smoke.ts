@@ -1,6 +1,7 @@
 /**
  * The client's smoke test against a running API (`make dev`, or the test stack): creates
- * a poll, votes in it and reads its results once the tally has counted the vote.
+ * a poll, votes in it and reads its results once the tally has counted the vote; then
+ * makes an API key that may read results, reads them with it, and deletes it.
  *
  *   BALLOT_API_URL=http://127.0.0.1:3000 BALLOT_TOKEN=<an editor's access token> npm run smoke
  *
@@ -59,4 +60,17 @@ for (;;) {
   if (Date.now() > deadline) fail("GET /v1/polls/{id}/results (the vote counted)", undefined, results.response.status);
   await new Promise((resolve) => setTimeout(resolve, 200));
 }
+// A server's view: an API key with the one scope it needs, used as the bearer credential.
+const made = await api.POST("/v1/api-keys", { body: { name: "smoke", scopes: ["results:read"] } });
+if (!made.data) fail("POST /v1/api-keys", made.error, made.response.status);
+const key = made.data;
+const server = ballotClient({ baseUrl, token: () => key.key });
+const read = await server.GET("/v1/polls/{id}/results", { params: { path: { id: poll.id } } });
+if (read.data?.total_ballots !== 1) fail("GET /v1/polls/{id}/results with the key", read.error, read.response.status);
+const beyond = await server.POST("/v1/polls", { body: { question: "Not mine to ask?", options: [{ text: "a" }, { text: "b" }] } });
+if (beyond.response.status !== 403) fail("POST /v1/polls with a results:read key", beyond.error, beyond.response.status);
+const deleted = await api.DELETE("/v1/api-keys/{id}", { params: { path: { id: key.id } } });
+if (deleted.response.status !== 204) fail("DELETE /v1/api-keys/{id}", deleted.error, deleted.response.status);
+console.log(`api key ${key.id}: read the results, refused a poll, deleted`);
+
 console.log("smoke: ok");

@@ -22,7 +22,7 @@ export type Problem = components["schemas"]["Problem"];
 export interface Options {
   /** The API's base URL: `https://<api>.execute-api.<region>.amazonaws.com/<stage>`, or `http://127.0.0.1:3000` for `make dev`. */
   baseUrl: string;
-  /** The bearer credential of each request (an access token), read per request so a refreshed one is used. */
+  /** The bearer credential of each request (an access token or an API key), read per request so a refreshed one is used. */
   token?: () => string | undefined;
   /** A `fetch` of your own (tests, retries); the global one by default. */
   fetch?: typeof globalThis.fetch;

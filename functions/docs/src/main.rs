@@ -31,7 +31,7 @@ struct Reference {
 
 impl Reference {
     fn new() -> Result<Self, ApiError> {
-        let (html, style, script) = page::with_inline(HTML, STYLE, SCRIPT);
+        let page::InlinePage { html, style_src: style, script_src: script } = page::with_inline(HTML, STYLE, SCRIPT);
         let csp = format!(
             "default-src 'none'; script-src 'self' {script}; style-src 'self' {style}; img-src 'self' data:; \
              connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"

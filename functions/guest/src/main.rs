@@ -16,11 +16,6 @@ use shared::{
     store::limits::RateLimits,
 };
 
-/// The guest endpoint takes no fields: an empty body or `{}`.
-#[derive(serde::Deserialize, validator::Validate)]
-#[serde(deny_unknown_fields)]
-struct NoFields {}
-
 struct Deps {
     issuer: Issuer<secretsmanager::Client>,
     limits: RateLimits,
@@ -35,7 +30,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 }
 
 async fn guest(deps: &Deps, req: &Request) -> Result<lambda_http::Response<lambda_http::Body>, ApiError> {
-    body::empty_or_json::<NoFields>(req)?;
+    body::no_fields(req)?;
     if let Some(captcha) = &deps.captcha {
         captcha.check(req).await?;
     }

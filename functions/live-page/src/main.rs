@@ -27,7 +27,7 @@ struct Page {
 impl Page {
     /// The page for the WebSocket API at `socket_url` (`wss://host/stage`).
     fn new(socket_url: &str) -> Result<Self, ApiError> {
-        let (html, style, script) = page::with_inline(HTML, STYLE, SCRIPT);
+        let page::InlinePage { html, style_src: style, script_src: script } = page::with_inline(HTML, STYLE, SCRIPT);
         let html = html.replace("{socket_url}", &attribute(socket_url));
         let csp = format!(
             "default-src 'none'; style-src {style}; script-src {script}; connect-src {}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",

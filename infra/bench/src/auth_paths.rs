@@ -2,6 +2,9 @@
 //! - **token verification**: `shared::auth::token::verify` of a valid EdDSA access token;
 //! - **authorizer decision**: `shared::auth::authorizer::decide` (verification plus the
 //!   IAM policy from the route table), the authorizer's work per uncached request;
+//! - **API key check**: what the authorizer computes for a `bk_…` key besides its two reads
+//!   (the key's item, the owner's account): parsing, the secret's SHA-256, the
+//!   constant-time comparison, and the answer with the key's policy (scopes within roles);
 //! - **login password check**: `shared::auth::password::verify_or_waste` of the right
 //!   password against an argon2id hash (m = 19 MiB, t = 2, p = 1), login's main cost.
 
@@ -10,6 +13,10 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::{
     rand::SystemRandom,
     signature::{Ed25519KeyPair, KeyPair},
+};
+use ballot_core::{
+    api_keys::{self, Scope},
+    ids,
 };
 use base64::{
     Engine,
@@ -21,14 +28,16 @@ use shared::auth::{
     keys::KeySet,
     password,
     token::{self, TokenKind, TokenSettings},
+    verifier::{KeyGrant, Verified},
 };
 
 use crate::stats::Summary;
 
-/// The three distributions.
+/// The four distributions.
 pub struct AuthPaths {
     pub verify: Summary,
     pub decide: Summary,
+    pub key: Summary,
     pub login: Summary,
 }
 
@@ -48,6 +57,24 @@ pub async fn measure(iterations: usize, logins: usize) -> Result<AuthPaths, Stri
     let verify = timed(iterations, || token::verify(&keys, &settings, &token).map(drop).map_err(|e| e.to_string()))?;
     let decide =
         timed(iterations, || authorizer::decide(&keys, &settings, &event).map(drop).map_err(|e| e.to_string()))?;
+    let key = format!("bk_u1.k1.{}", ids::random_token(32));
+    let stored_hash = ids::sha256_hex(api_keys::parse(&key).ok_or("the key does not parse")?.secret);
+    let key = timed(iterations, || {
+        let presented = api_keys::parse(&key).ok_or("malformed key")?;
+        let hash = ids::sha256_hex(presented.secret);
+        aws_lc_rs::constant_time::verify_slices_are_equal(hash.as_bytes(), stored_hash.as_bytes())
+            .map_err(|_| "wrong secret")?;
+        let grant = KeyGrant { id: presented.id.to_owned(), scopes: vec![Scope::PollsRead, Scope::VotesWrite] };
+        let who = Verified {
+            sub: presented.owner_id.to_owned(),
+            roles: vec![Role::Editor],
+            kind: TokenKind::ApiKey,
+            exp: 0,
+            email_verified: true,
+            key: Some(grant),
+        };
+        authorizer::answer(&event, &who).map(drop).map_err(|e| e.to_string())
+    })?;
     let phc = password::hash("a long and correct passphrase".into()).await.map_err(|e| e.to_string())?;
     let mut samples = Vec::with_capacity(logins);
     for _ in 0..logins {
@@ -58,7 +85,7 @@ pub async fn measure(iterations: usize, logins: usize) -> Result<AuthPaths, Stri
             return Err("the password did not verify".into());
         }
     }
-    Ok(AuthPaths { verify, decide, login: Summary::of(&samples).ok_or("no login samples")? })
+    Ok(AuthPaths { verify, decide, key, login: Summary::of(&samples).ok_or("no login samples")? })
 }
 
 fn timed(iterations: usize, mut run: impl FnMut() -> Result<(), String>) -> Result<Summary, String> {
@@ -82,6 +109,7 @@ pub fn markdown(paths: &AuthPaths) -> String {
         "| auth path | p50 | p99 | samples |\n| :--- | ---: | ---: | ---: |\n\
          | token verification | {} µs | {} µs | {} |\n\
          | authorizer decision (verify + policy) | {} µs | {} µs | {} |\n\
+         | API key check (parse, SHA-256, compare, key policy; without its 2 reads) | {} µs | {} µs | {} |\n\
          | login password check (argon2id) | {} ms | {} ms | {} |\n",
         us(paths.verify.p50),
         us(paths.verify.p99),
@@ -89,6 +117,9 @@ pub fn markdown(paths: &AuthPaths) -> String {
         us(paths.decide.p50),
         us(paths.decide.p99),
         paths.decide.count,
+        us(paths.key.p50),
+        us(paths.key.p99),
+        paths.key.count,
         ms(paths.login.p50),
         ms(paths.login.p99),
         paths.login.count,
