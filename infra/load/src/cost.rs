@@ -6,8 +6,9 @@
 //!   `Idempotency-Key`: DynamoDB write and read units, DynamoDB calls and SQS messages
 //!   per vote, the synchronous vote and the asynchronous work it causes together (the
 //!   meter is read once the events queue is empty);
-//! - apart: what an `Idempotency-Key` adds per vote, and what a guest token from
-//!   `POST /v1/auth/guest` costs (the voters above have tokens signed locally).
+//! - apart: what an `Idempotency-Key` adds per vote, what a guest token from
+//!   `POST /v1/auth/guest` costs (the voters above have tokens signed locally), and what
+//!   a request costs more with an API key than with a token (the key's meter).
 
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ const VOTERS: usize = 1_000;
 const IN_FLIGHT: usize = 100;
 const KEYED: usize = 100;
 const GUESTS: usize = 10;
+const KEY_READS: usize = 100;
 
 async fn new_poll(editor: &str) -> (String, Vec<String>) {
     let options: Vec<Value> = ["a", "b", "c", "d"].iter().map(|t| json!({"text": t})).collect();
@@ -45,6 +47,14 @@ async fn vote_all(poll: &str, options: &[String], tokens: Vec<String>, keyed: bo
         }
     });
     stream::iter(votes).buffer_unordered(IN_FLIGHT).collect::<Vec<()>>().await;
+}
+
+/// Reads `poll`'s results `times` times with `credential` (a token or an API key).
+async fn read_results(poll: &str, credential: &str, times: usize) {
+    for _ in 0..times {
+        let response = client().get(format!("{}/v1/polls/{poll}/results", api())).bearer_auth(credential).send().await;
+        assert_eq!(response.unwrap().status(), 200, "a results read failed");
+    }
 }
 
 /// Waits until the events queue is empty: every message the votes caused is consumed.
@@ -84,6 +94,15 @@ async fn main() {
     }
     let guests = meter.spent().await;
 
+    let key = post_as(&editor, "/v1/api-keys", &json!({"name": "cost", "scopes": ["results:read"]})).await;
+    let key = key["key"].as_str().expect("an API key").to_owned();
+    meter.reset().await;
+    read_results(&poll, &editor, KEY_READS).await;
+    let by_token = meter.spent().await;
+    meter.reset().await;
+    read_results(&poll, &key, KEY_READS).await;
+    let by_key = meter.spent().await;
+
     let (vote, keyed, guest) = (plain.per(VOTERS), keyed.per(KEYED), guests.per(GUESTS));
     println!(
         "| on the wire, per vote ({VOTERS} new voters, {IN_FLIGHT} at a time, 4 options, no webhooks) | write units | read units | DynamoDB calls | SQS messages |"
@@ -92,4 +111,6 @@ async fn main() {
     println!("| a vote, sync and async | {} |", vote.row());
     println!("| a vote with Idempotency-Key ({KEYED}), extra | {} |", keyed.minus(&vote).row());
     println!("| a guest token (POST /v1/auth/guest, {GUESTS}) | {} |", guest.row());
+    let key_extra = by_key.per(KEY_READS).minus(&by_token.per(KEY_READS));
+    println!("| a request with an API key ({KEY_READS} results reads), extra over a token's | {} |", key_extra.row());
 }
