@@ -89,16 +89,21 @@ impl Store {
     ) -> Result<Metered, Error> {
         let window = now / 60;
         let retry_after_secs = (window + 1) * 60 - now;
-        let live = "attribute_exists(pk) AND (attribute_not_exists(expires) OR expires > :now)";
-        for _ in 0..METER_ATTEMPTS {
-            let counted = self
-                .update_item(keys_pk(owner_id), id)
-                .update_expression("SET last_used_at = :t ADD slots :one")
-                .condition_expression(format!("{live} AND win = :w AND slots < :limit"))
+        // An update of the key, only while it exists and has not expired, with the values
+        // both writes name: `:t` (now), `:one`, `:now` and `:w` (this minute).
+        let key_update = |expression: &str, condition: &str| {
+            self.update_item(keys_pk(owner_id), id)
+                .update_expression(expression)
+                .condition_expression(format!(
+                    "attribute_exists(pk) AND (attribute_not_exists(expires) OR expires > :now) AND {condition}"
+                ))
                 .expression_attribute_values(":t", AttributeValue::S(now_text.to_owned()))
                 .expression_attribute_values(":one", AttributeValue::N("1".into()))
                 .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
                 .expression_attribute_values(":w", AttributeValue::N(window.to_string()))
+        };
+        for _ in 0..METER_ATTEMPTS {
+            let counted = key_update("SET last_used_at = :t ADD slots :one", "win = :w AND slots < :limit")
                 .expression_attribute_values(":limit", AttributeValue::N(per_minute.to_string()))
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .send()
@@ -115,16 +120,10 @@ impl Store {
             if number("win") == Some(window) {
                 return Ok(Metered::Full { retry_after_secs });
             }
-            let opened = self
-                .update_item(keys_pk(owner_id), id)
-                .update_expression("SET win = :w, slots = :one, last_used_at = :t")
-                .condition_expression(format!("{live} AND (attribute_not_exists(win) OR win < :w)"))
-                .expression_attribute_values(":t", AttributeValue::S(now_text.to_owned()))
-                .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-                .expression_attribute_values(":w", AttributeValue::N(window.to_string()))
-                .send()
-                .await;
+            let opened =
+                key_update("SET win = :w, slots = :one, last_used_at = :t", "(attribute_not_exists(win) OR win < :w)")
+                    .send()
+                    .await;
             if condition_held_or_item(opened)?.is_ok() {
                 return Ok(Metered::Counted);
             }
