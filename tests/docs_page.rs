@@ -45,6 +45,17 @@ async fn given_the_page_then_a_csp_of_its_own_origin_and_only_its_two_files() {
         assert_eq!(served.headers()["content-type"], content_type);
         assert_eq!(served.headers()["x-content-type-options"], "nosniff");
         assert!(served.bytes().await.unwrap() == vendored(file), "{file} is the vendored file");
+        // The API's MinimumCompressionSize: a browser asking for gzip gets it.
+        let gzipped =
+            client().get(format!("{}/v1/docs/{file}", api())).header("accept-encoding", "gzip, deflate, br").send();
+        let gzipped = gzipped.await.unwrap();
+        assert_eq!(gzipped.headers()["content-encoding"], "gzip", "{file}");
+        assert!(gzipped.headers().get_all("vary").iter().any(|v| v == "Accept-Encoding"), "{file}: shared caches");
+        let bytes = gzipped.bytes().await.unwrap();
+        let mut decoded = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut decoded).unwrap();
+        assert!(decoded == vendored(file), "{file} gzipped is the vendored file");
+        println!("{file}: {} bytes, {} gzipped", decoded.len(), bytes.len());
     }
     for other in ["swagger-ui-bundle.js.map", "..%2F..%2Fpage.html", "LICENSE"] {
         let refused = client().get(format!("{}/v1/docs/{other}", api())).send().await.unwrap();

@@ -6,6 +6,9 @@
 //! - the security headers of [`SECURITY_HEADERS`] are present, and `Cache-Control` is
 //!   `no-store` unless the handler set its own;
 //! - `Access-Control-Allow-Origin` is sent only for an `Origin` on the allowlist;
+//! - a `public` response says `Vary: Accept-Encoding`: API Gateway compresses answers of
+//!   1 KiB or more for clients that ask (the API's `MinimumCompressionSize`), so a shared
+//!   cache must keep each encoding apart;
 //! - errors are `application/problem+json` and carry the request id (also in `X-Request-Id`);
 //! - a request whose token expired (the `exp` the authorizer put in its context) gets 401,
 //!   even when API Gateway reuses a cached authorizer decision;
@@ -212,6 +215,10 @@ pub fn finish(mut response: Response<Body>, meta: &RequestMeta, cors: &Cors) -> 
     if !cors.allowed.is_empty() {
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
     }
+    let public = headers.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("public"));
+    if public {
+        headers.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
     if let Some(origin) = cors.allow(meta.origin.as_deref()) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
@@ -382,6 +389,10 @@ mod tests {
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
         let response = finish(response, &meta(None), &cors());
         assert_eq!(response.headers()["cache-control"], "public, max-age=60");
+        let vary: Vec<_> = response.headers().get_all("vary").iter().collect();
+        assert_eq!(vary, ["Origin", "Accept-Encoding"], "a shared cache keeps gzipped and plain copies apart");
+        let private = finish(no_content(), &meta(None), &cors());
+        assert_eq!(private.headers().get_all("vary").iter().collect::<Vec<_>>(), ["Origin"]);
     }
 
     #[test]

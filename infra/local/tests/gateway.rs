@@ -229,6 +229,33 @@ async fn given_cors_when_preflighting_a_known_path_then_the_api_cors_headers_wit
 }
 
 #[tokio::test]
+async fn given_a_minimum_compression_size_then_answers_go_gzipped_to_clients_that_ask_and_refusals_as_they_are() {
+    let local = start().await;
+    let get = |path: &'static str, accept: &'static str| {
+        let request = local.http.get(format!("{}{path}", local.base));
+        async move { request.header("accept-encoding", accept).send().await.unwrap() }
+    };
+    // The echo's answer is longer than the fixture's 32 bytes.
+    let response = get("/open", "gzip, deflate, br").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let body = response.bytes().await.unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut text).unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["resource"], "/open");
+
+    let response = get("/open", "br, gzip;q=0.5").await;
+    assert!(response.headers().get("content-encoding").is_none());
+    assert_eq!(response.json::<Value>().await.unwrap()["resource"], "/open");
+
+    // API Gateway's own answers (here the authorizer's 401) are not compressed.
+    let response = get("/items/1", "gzip").await;
+    assert_eq!(response.status(), 401);
+    assert!(response.headers().get("content-encoding").is_none());
+    assert_eq!(problem(response).await["status"], 401);
+}
+
+#[tokio::test]
 async fn given_a_batch_with_poisoned_messages_when_consumed_then_only_they_return_and_reach_the_dlq() {
     let local = start().await;
     let queue = &local.stack.physical["WorkQueue"].reference;

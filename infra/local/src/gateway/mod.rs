@@ -1,11 +1,13 @@
 //! The local API gateway: serves the REST API of `template.yaml` on 127.0.0.1 the way API
 //! Gateway does — routes and path parameters, payload limit, stage and per-method
 //! throttling, Lambda `REQUEST` authorizers with IAM policy evaluation and result caching,
-//! CORS preflight from the API's `Cors`, gateway responses from `GatewayResponses` — behind
+//! CORS preflight from the API's `Cors`, gateway responses from `GatewayResponses`, payload
+//! compression from `MinimumCompressionSize` ([`compression`]) — behind
 //! the web ACL's per-address rate rules ([`waf`]), and invokes the real function binaries
 //! with REST proxy events (payload v1).
 
 mod authorizer;
+mod compression;
 pub(crate) mod event;
 pub mod policy;
 mod responses;
@@ -65,6 +67,9 @@ struct Api {
     cors: Option<Vec<(String, String)>>,
     default_authorizer: Option<String>,
     authorizers: HashMap<String, Authorizer>,
+    /// `MinimumCompressionSize`: integration answers of at least this many bytes are
+    /// compressed for clients that ask (`None`: never).
+    minimum_compression_size: Option<usize>,
 }
 
 /// The gateway, built once from the template and the stack it serves.
@@ -204,10 +209,16 @@ impl Gateway {
         }
         let proxy_event = request.proxy_event(&context);
         match self.invoker.invoke(&route.binary, &proxy_event).await {
-            Ok(result) => event::proxy_response(&result).unwrap_or_else(|reason| {
-                tracing::error!(function = %route.binary, %reason, "malformed Lambda proxy response");
-                api.responses.render(Kind::IntegrationFailure, request_id)
-            }),
+            Ok(result) => match event::proxy_response(&result) {
+                Ok(mut response) => {
+                    compression::apply(api.minimum_compression_size, &parts.headers, &mut response);
+                    response
+                }
+                Err(reason) => {
+                    tracing::error!(function = %route.binary, %reason, "malformed Lambda proxy response");
+                    api.responses.render(Kind::IntegrationFailure, request_id)
+                }
+            },
             Err(err) => {
                 tracing::error!(function = %route.binary, error = %err, "integration failed");
                 api.responses.render(Kind::IntegrationFailure, request_id)
@@ -272,6 +283,7 @@ impl Api {
             cors: None,
             default_authorizer: None,
             authorizers: HashMap::new(),
+            minimum_compression_size: None,
         }
     }
 
@@ -310,6 +322,12 @@ impl Api {
             cors,
             default_authorizer: auth["DefaultAuthorizer"].as_str().map(str::to_owned),
             authorizers,
+            minimum_compression_size: match &props["MinimumCompressionSize"] {
+                Value::Null => None,
+                size => Some(stack.resolve(size)?.parse().map_err(|_| {
+                    GatewayError::Config(format!("{id}'s MinimumCompressionSize is not a whole number of bytes"))
+                })?),
+            },
         })
     }
 }
