@@ -1,11 +1,13 @@
 //! The CAPTCHA check of guest and register, through the local gateway with the local
 //! Turnstile-compatible verifier that `make test` runs (`ballot-local captcha-verifier`,
 //! `CaptchaVerifyUrl` pointing at it): no token, an unknown one or a spent one is a 403
-//! `captcha-failed` that leaves no account, sends no mail and takes no limit slot; a
-//! failing verifier is a 503, never a pass; a browser may send the header.
+//! `captcha-failed` that leaves no account, sends no mail and takes no limit slot, and so
+//! is a token solved on another site under the same site key; a failing verifier is a
+//! 503, never a pass; a browser may send the header.
 
 use ballot_tests::{
-    api, assert_problem, captcha_token, client, client_from, fresh_address, mail_to, post_json, unique_email,
+    api, assert_problem, captcha_token, captcha_token_solved_on, client, client_from, fresh_address, mail_to,
+    post_json, unique_email,
 };
 use serde_json::{Value, json};
 use shared::captcha::HEADER;
@@ -53,6 +55,23 @@ async fn given_guest_tokens_then_each_captcha_token_works_once() {
     let issued: Value = issued.json().await.unwrap();
     assert!(issued["access_token"].is_string());
     assert_problem(send("/v1/auth/guest", &json!({}), Some(&token)).await, 403, "captcha-failed").await;
+}
+
+#[tokio::test]
+async fn given_a_token_solved_on_another_site_then_403_and_no_account() {
+    let email = unique_email("captcha-elsewhere");
+    let body = json!({"email": email, "password": PASSWORD, "display_name": "Bot"});
+    for site in ["evil.example", "127.0.0.1.evil.example"] {
+        let token = captcha_token_solved_on(Some(site)).await;
+        assert_problem(send("/v1/auth/register", &body, Some(&token)).await, 403, "captcha-failed").await;
+        let token = captcha_token_solved_on(Some(site)).await;
+        assert_problem(send("/v1/auth/guest", &json!({}), Some(&token)).await, 403, "captcha-failed").await;
+    }
+    assert_eq!(login_status(&email).await, 401, "no account was made");
+    assert!(mail_to(&email).await.is_empty(), "no mail was sent");
+    // The stack's front end is the host of its AppUrl (the template's default locally).
+    let token = captcha_token_solved_on(Some("127.0.0.1")).await;
+    assert_eq!(send("/v1/auth/register", &body, Some(&token)).await.status(), 202);
 }
 
 #[tokio::test]

@@ -2,11 +2,12 @@
 //! when `CAPTCHA_VERIFY_URL` is set. The client sends the token its CAPTCHA widget gave in
 //! the `Captcha-Token` header; the function asks a Turnstile-compatible `siteverify`
 //! endpoint (a form of `secret`, `response` and `remoteip`; the answer
-//! `{"success": bool, "error-codes": [...]}`) whether the token is good, after the body is
-//! read and before any other work.
+//! `{"success": bool, "hostname": ..., "error-codes": [...]}`) whether the token is good,
+//! after the body is read and before any other work.
 //!
 //! Invariants: with the check on, a request goes further only with a token the verifier
-//! accepted (else 403 `captcha-failed`); a verifier that can't be reached, fails or blames
+//! accepted as solved on one of ballot's front-end hostnames (else 403 `captcha-failed`:
+//! a site key may serve other sites, whose solved tokens must not pass); a verifier that can't be reached, fails or blames
 //! ballot's secret or request is a 503 (a secret that can't be read, a 500), never a pass; the secret (Secrets Manager,
 //! `CAPTCHA_SECRET_ID`) and the token reach no log line. Written with the HTTP client the
 //! functions have (reqwest) and `url`'s form encoder: there is no Rust Turnstile client
@@ -33,6 +34,9 @@ const MAX_TOKEN_BYTES: usize = 2048;
 #[derive(Debug, Deserialize)]
 struct Verdict {
     success: bool,
+    /// The site the widget was solved on (Turnstile sends it with a success).
+    #[serde(default)]
+    hostname: Option<String>,
     #[serde(default, rename = "error-codes")]
     error_codes: Vec<String>,
 }
@@ -41,6 +45,7 @@ struct Verdict {
 pub struct Captcha<S> {
     verify_url: String,
     secret_id: String,
+    hostnames: Vec<String>,
     secrets: SecretCache<S>,
     http: reqwest::Client,
 }
@@ -52,7 +57,13 @@ impl<S: SecretSource> Captcha<S> {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("HTTP client");
-        Self { verify_url: settings.verify_url.clone(), secret_id: settings.secret_id.clone(), secrets, http }
+        Self {
+            verify_url: settings.verify_url.clone(),
+            secret_id: settings.secret_id.clone(),
+            hostnames: settings.hostnames.clone(),
+            secrets,
+            http,
+        }
     }
 
     /// Passes `req` when the verifier accepts its `Captcha-Token`.
@@ -76,7 +87,7 @@ impl<S: SecretSource> Captcha<S> {
             return Err(unavailable(format!("siteverify answered {}", answer.status())));
         }
         let verdict: Verdict = answer.json().await.map_err(|err| unavailable(err.without_url()))?;
-        judge(&verdict)
+        judge(&verdict, &self.hostnames)
     }
 }
 
@@ -93,11 +104,17 @@ fn form(secret: &str, token: &str, address: &str) -> String {
 /// Turnstile's error codes that blame ballot's request or the verifier, not the token.
 const OUR_FAULTS: [&str; 4] = ["missing-input-secret", "invalid-input-secret", "bad-request", "internal-error"];
 
-/// What a verdict means for the request: the client's token failed (403), or ballot's
-/// side did (its secret or request, the verifier itself).
-fn judge(verdict: &Verdict) -> Result<(), ApiError> {
+/// What a verdict means for the request: a pass only for a token solved on one of
+/// `hostnames`; else the client's token failed (403), or ballot's side did (its secret or
+/// request, the verifier itself).
+fn judge(verdict: &Verdict, hostnames: &[String]) -> Result<(), ApiError> {
     if verdict.success {
-        return Ok(());
+        let solved_on = verdict.hostname.as_deref().map(str::to_ascii_lowercase).unwrap_or_default();
+        if hostnames.contains(&solved_on) {
+            return Ok(());
+        }
+        tracing::info!(hostname = %solved_on, "captcha solved on another site");
+        return Err(ApiError::CaptchaFailed);
     }
     if verdict.error_codes.iter().any(|code| OUR_FAULTS.contains(&code.as_str())) {
         return Err(unavailable(format!("siteverify refused ballot's request: {:?}", verdict.error_codes)));
@@ -116,18 +133,37 @@ mod tests {
     use super::*;
 
     fn verdict(success: bool, codes: &[&str]) -> Verdict {
-        Verdict { success, error_codes: codes.iter().map(|c| (*c).to_owned()).collect() }
+        let hostname = success.then(|| "polls.example".to_owned());
+        Verdict { success, hostname, error_codes: codes.iter().map(|c| (*c).to_owned()).collect() }
+    }
+
+    fn ours() -> Vec<String> {
+        vec!["polls.example".to_owned()]
     }
 
     #[test]
     fn given_verdicts_then_the_client_fails_only_for_its_own_token() {
-        assert!(judge(&verdict(true, &[])).is_ok());
+        assert!(judge(&verdict(true, &[]), &ours()).is_ok());
         for client in [&["invalid-input-response"][..], &["timeout-or-duplicate"], &["missing-input-response"], &[]] {
-            assert!(matches!(judge(&verdict(false, client)), Err(ApiError::CaptchaFailed)), "{client:?}");
+            assert!(matches!(judge(&verdict(false, client), &ours()), Err(ApiError::CaptchaFailed)), "{client:?}");
         }
-        for ours in [&["invalid-input-secret"][..], &["missing-input-secret"], &["internal-error"], &["bad-request"]] {
-            let err = judge(&verdict(false, ours)).unwrap_err();
-            assert_eq!(err.status(), 503, "{ours:?}: never the client's fault, never a pass");
+        for faults in [&["invalid-input-secret"][..], &["missing-input-secret"], &["internal-error"], &["bad-request"]]
+        {
+            let err = judge(&verdict(false, faults), &ours()).unwrap_err();
+            assert_eq!(err.status(), 503, "{faults:?}: never the client's fault, never a pass");
+        }
+    }
+
+    #[test]
+    fn given_a_token_solved_on_another_site_or_on_none_then_refused() {
+        let on = |hostname: Option<&str>| Verdict {
+            success: true,
+            hostname: hostname.map(str::to_owned),
+            error_codes: Vec::new(),
+        };
+        assert!(judge(&on(Some("Polls.Example")), &ours()).is_ok(), "hostnames are case-insensitive");
+        for other in [Some("evil.example"), Some("polls.example.evil.example"), Some(""), None] {
+            assert!(matches!(judge(&on(other), &ours()), Err(ApiError::CaptchaFailed)), "{other:?}");
         }
     }
 
@@ -144,6 +180,7 @@ mod tests {
         )
         .unwrap();
         assert!(pass.success);
+        assert_eq!(pass.hostname.as_deref(), Some("polls.example"));
         let fail: Verdict =
             serde_json::from_str(r#"{"success":false,"error-codes":["timeout-or-duplicate"]}"#).unwrap();
         assert_eq!(fail.error_codes, ["timeout-or-duplicate"]);

@@ -69,6 +69,22 @@ pub struct Captcha {
     pub verify_url: String,
     /// Name or ARN of the secret it knows the site by (`CAPTCHA_SECRET_ID`).
     pub secret_id: String,
+    /// The hostnames a widget may be solved on, lower-case (`CAPTCHA_HOSTNAMES`, comma
+    /// separated; empty: the host of `APP_URL`). A token solved on any other site, under
+    /// the same site key, is refused.
+    pub hostnames: Vec<String>,
+}
+
+/// `CAPTCHA_HOSTNAMES`, or else the host of `APP_URL`.
+fn captcha_hostnames(listed: &str, app_url: &str) -> Result<Vec<String>, ConfigError> {
+    let listed: Vec<String> =
+        listed.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect();
+    if !listed.is_empty() {
+        return Ok(listed);
+    }
+    let host = url::Url::parse(app_url).ok().and_then(|url| url.host_str().map(str::to_ascii_lowercase));
+    let invalid = || ConfigError::Invalid { name: "APP_URL", reason: "must be an absolute URL with a host".into() };
+    host.map(|h| vec![h.trim_matches(['[', ']']).to_owned()]).ok_or_else(invalid)
 }
 
 /// A URL of a service ballot trusts (an issuer's JWKS, a CAPTCHA verifier): `https` with a
@@ -254,15 +270,17 @@ impl Config {
                 mails_per_recipient: number(&lookup, "MAIL_LIMIT_PER_RECIPIENT", 3)?,
                 api_key_requests_per_minute: number(&lookup, "API_KEY_LIMIT_PER_MINUTE", 600)?,
             },
-            mail: Mail { from: required("MAIL_FROM")?, app_url: required("APP_URL")? },
             captcha: match lookup("CAPTCHA_VERIFY_URL").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
                 None => None,
                 Some(verify_url) => {
                     trusted_url(&verify_url)
                         .map_err(|why| ConfigError::Invalid { name: "CAPTCHA_VERIFY_URL", reason: why.to_owned() })?;
-                    Some(Captcha { verify_url, secret_id: required("CAPTCHA_SECRET_ID")? })
+                    let hostnames =
+                        captcha_hostnames(&lookup("CAPTCHA_HOSTNAMES").unwrap_or_default(), &required("APP_URL")?)?;
+                    Some(Captcha { verify_url, secret_id: required("CAPTCHA_SECRET_ID")?, hostnames })
                 }
             },
+            mail: Mail { from: required("MAIL_FROM")?, app_url: required("APP_URL")? },
             live: {
                 let (endpoint, stage) = (required("LIVE_API_ENDPOINT")?, required("LIVE_STAGE")?);
                 Live {
@@ -395,6 +413,17 @@ mod tests {
         }
         let local = with(&[("CAPTCHA_VERIFY_URL", "http://127.0.0.1:9/siteverify"), ("CAPTCHA_SECRET_ID", "c")]);
         assert!(local.unwrap().captcha.is_some(), "the local verifier");
+    }
+
+    #[test]
+    fn given_captcha_hostnames_or_none_then_the_listed_ones_or_the_app_urls_host() {
+        assert_eq!(captcha_hostnames("", "https://Polls.Example:8443/app").unwrap(), ["polls.example"]);
+        assert_eq!(captcha_hostnames(" ", "http://[::1]:3000").unwrap(), ["::1"]);
+        assert_eq!(
+            captcha_hostnames("A.example, b.example,", "https://polls.example").unwrap(),
+            ["a.example", "b.example"]
+        );
+        assert!(matches!(captcha_hostnames("", "polls"), Err(ConfigError::Invalid { name: "APP_URL", .. })));
     }
 
     #[test]

@@ -94,12 +94,19 @@ pub async fn post_json(client: &reqwest::Client, path: &str, body: &serde_json::
     request.send().await.expect("request")
 }
 
-/// A token of a solved CAPTCHA, from the local verifier (`ballot-local captcha-verifier`)
-/// at `BALLOT_CAPTCHA_URL`; each works once.
+/// A token of a CAPTCHA solved on the stack's front end (the host of its `AppUrl`), from
+/// the local verifier (`ballot-local captcha-verifier`) at `BALLOT_CAPTCHA_URL`; each
+/// works once.
 pub async fn captcha_token() -> String {
+    captcha_token_solved_on(None).await
+}
+
+/// The same, solved on the site `hostname` (`None`: the stack's front end).
+pub async fn captcha_token_solved_on(hostname: Option<&str>) -> String {
     let verifier = required_env("BALLOT_CAPTCHA_URL");
-    let answer: serde_json::Value =
-        client().post(format!("{verifier}/token")).send().await.unwrap().json().await.unwrap();
+    let site = hostname.map(|h| format!("?hostname={h}")).unwrap_or_default();
+    let request = client().post(format!("{verifier}/token{site}"));
+    let answer: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
     answer["token"].as_str().expect("the verifier handed out a token").to_owned()
 }
 
