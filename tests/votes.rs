@@ -178,7 +178,9 @@ async fn given_idempotency_keys_then_replay_mismatch_and_concurrent_duplicates_b
     assert_conforms("POST", "/v1/polls", 422, &problem);
 
     // Concurrent duplicates of one vote: one runs; the others are 409 while it is in
-    // flight or its replay once it is done; the ballot is counted once.
+    // flight or its replay once it is done; the ballot is counted once. Whether any
+    // duplicate overlaps the run here is up to the scheduler (a fresh-clone run saw all 11
+    // replayed), so the 409 while in flight is shown with a held run in tests/idempotency.rs.
     let id = first["id"].as_str().unwrap().to_owned();
     let option = option_ids(&first)[0].clone();
     let voter = guest_tokens(1).await.remove(0);
@@ -195,9 +197,7 @@ async fn given_idempotency_keys_then_replay_mismatch_and_concurrent_duplicates_b
     }))
     .await;
     let ran = statuses.iter().filter(|(s, replayed)| *s == 201 && !replayed).count();
-    let in_flight = statuses.iter().filter(|(s, _)| *s == 409).count();
     assert_eq!(ran, 1, "{statuses:?}");
-    assert!(in_flight >= 1, "a duplicate arrived while the first was in flight: {statuses:?}");
     assert!(statuses.iter().all(|(s, replayed)| *s == 409 || *s == 201 && (*replayed || ran == 1)), "{statuses:?}");
     assert_eq!(results(&id, &editor).await["total_ballots"], 1);
 }
