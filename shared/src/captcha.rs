@@ -5,13 +5,16 @@
 //! `{"success": bool, "hostname": ..., "error-codes": [...]}`) whether the token is good,
 //! after the body is read and before any other work.
 //!
-//! Invariants: with the check on, a request goes further only with a token the verifier
-//! accepted as solved on one of ballot's front-end hostnames (else 403 `captcha-failed`:
-//! a site key may serve other sites, whose solved tokens must not pass); a verifier that can't be reached, fails or blames
-//! ballot's secret or request is a 503 (a secret that can't be read, a 500), never a pass; the secret (Secrets Manager,
-//! `CAPTCHA_SECRET_ID`) and the token reach no log line. Written with the HTTP client the
-//! functions have (reqwest) and `url`'s form encoder: there is no Rust Turnstile client
-//! worth a dependency.
+//! Invariants:
+//! - with the check on, a request goes further only with a token the verifier accepted as
+//!   solved on one of the front end's hostnames (else 403 `captcha-failed`: a site key may
+//!   serve other sites, whose solved tokens must not pass);
+//! - a verifier that can't be reached, fails or blames ballot's secret or request is a 503
+//!   (a secret that can't be read, a 500), never a pass;
+//! - the secret (Secrets Manager, `CAPTCHA_SECRET_ID`) and the token reach no log line.
+//!
+//! Written with the HTTP client the functions have (reqwest) and `url`'s form encoder:
+//! there is no Rust Turnstile client worth a dependency.
 
 use std::time::Duration;
 
